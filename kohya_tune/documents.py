@@ -1,0 +1,233 @@
+"""Load a config file, keep its text and the position of every key, and tell what kind it is.
+
+Kinds, detected by content, never by file name:
+- ``gui``: a kohya_ss GUI "Save config" JSON (LoRA, DreamBooth, fine-tune, textual inversion);
+- ``args``: an sd-scripts ``--config_file`` TOML (flat, or with sections that sd-scripts flattens);
+- ``dataset``: an sd-scripts ``--dataset_config`` TOML (or its JSON form);
+- ``other``: anything else (skipped by ``lint`` so that a pre-commit hook can see every file).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+from . import profiles
+from .positions import LineIndex, PositionError, Span, json_spans, toml_spans
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+GUI = "gui"
+ARGS = "args"
+DATASET = "dataset"
+OTHER = "other"
+
+KIND_LABELS = {
+    GUI: "kohya_ss GUI config (JSON)",
+    ARGS: "sd-scripts --config_file TOML",
+    DATASET: "sd-scripts --dataset_config",
+    OTHER: "not a kohya config",
+}
+
+
+class LoadError(Exception):
+    """A file that cannot be read or parsed. Carries the place for the message."""
+
+    def __init__(self, path: str, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.message = message
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        place = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
+        return f"{place}: {self.message}"
+
+
+@dataclass
+class Document:
+    path: str                     # as the user named it
+    text: str                     # decoded text, BOM kept as character 0
+    format: str                   # "json" | "toml"
+    data: Any                     # the parsed value (json / tomllib)
+    spans: dict                   # key path -> Span
+    kind: str = OTHER
+    gui_tab: str | None = None    # for GUI files: lora | dreambooth | finetune | textual_inversion
+    gui_versions: tuple[str, str] | None = None  # (oldest, newest) GUI version the keys fit
+    gui_version_reasons: list[str] = field(default_factory=list)
+    comments: dict = field(default_factory=dict)  # TOML: line-start offset -> comment
+    _lines: LineIndex | None = None
+
+    @property
+    def lines(self) -> LineIndex:
+        if self._lines is None:
+            self._lines = LineIndex(self.text)
+        return self._lines
+
+    @property
+    def newline(self) -> str:
+        return "\r\n" if "\r\n" in self.text else "\n"
+
+    @property
+    def directory(self) -> FsPath:
+        return FsPath(self.path).resolve().parent
+
+    def span(self, keypath: tuple) -> Span | None:
+        return self.spans.get(tuple(keypath))
+
+    def position(self, keypath: tuple = ()) -> tuple[int, int]:
+        """(line, column) of a key, or of the nearest enclosing key that has a position."""
+        keypath = tuple(keypath)
+        while keypath and keypath not in self.spans:
+            keypath = keypath[:-1]
+        span = self.spans.get(keypath)
+        if span is None:
+            return 1, 1
+        return self.lines.line_col(span.key_start)
+
+    def value_position(self, keypath: tuple) -> tuple[int, int]:
+        span = self.spans.get(tuple(keypath))
+        if span is None:
+            return self.position(keypath)
+        return self.lines.line_col(span.value_start)
+
+    def comment_on_line(self, line: int) -> str | None:
+        start = self.lines.starts[line - 1]
+        end = self.lines.starts[line] if line < len(self.lines.starts) else len(self.text)
+        for offset, text in self.comments.items():
+            if start <= offset < end:
+                return text
+        return None
+
+
+def read_text(path: str) -> str:
+    try:
+        raw = FsPath(path).read_bytes()
+    except FileNotFoundError:
+        raise LoadError(path, "file not found") from None
+    except IsADirectoryError:
+        raise LoadError(path, "is a directory, not a config file") from None
+    except OSError as exc:
+        raise LoadError(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoadError(path, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8") from None
+
+
+def _guess_format(path: str, text: str) -> str:
+    suffix = FsPath(path).suffix.lower()
+    if suffix == ".json":
+        return "json"
+    if suffix == ".toml":
+        return "toml"
+    return "json" if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) else "toml"
+
+
+def parse_json(path: str, text: str) -> tuple[Any, dict]:
+    body = text[1:] if text.startswith("\ufeff") else text
+    offset = len(text) - len(body)
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        line, col = LineIndex(text).line_col(exc.pos + offset)
+        raise LoadError(path, f"invalid JSON: {exc.msg}", line, col) from None
+    return data, json_spans(text)
+
+
+def parse_toml(path: str, text: str) -> tuple[Any, dict, dict]:
+    body = text[1:] if text.startswith("\ufeff") else text
+    index = LineIndex(text)
+    # positions first: they name the duplicate key itself, where tomllib points past its value
+    try:
+        spans, comments = toml_spans(text)
+    except PositionError as exc:
+        spans = None
+        position_error = exc
+    else:
+        position_error = None
+    try:
+        data = tomllib.loads(body)
+    except tomllib.TOMLDecodeError as exc:
+        if position_error is not None:
+            line, col = index.line_col(position_error.offset)
+            message = position_error.message
+            if "first defined at offset" in message:
+                first = int(message.rsplit(" ", 1)[1].rstrip(")"))
+                fl, fc = index.line_col(first)
+                message = message.split(" (first")[0] + f" (first defined at line {fl}, column {fc})"
+            raise LoadError(path, f"invalid TOML: {message}", line, col) from None
+        line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+        msg = getattr(exc, "msg", None) or str(exc).split(" (at ")[0]
+        raise LoadError(path, f"invalid TOML: {msg}", line, col) from None
+    if position_error is not None:
+        # tomllib accepted what the position scanner did not understand: keep the values and
+        # fall back to file-level positions rather than refusing a valid file
+        spans, comments = {(): Span(0, 0, len(text))}, {}
+    return data, spans, comments
+
+
+def detect_kind(doc: Document) -> None:
+    data = doc.data
+    if not isinstance(data, dict):
+        doc.kind = OTHER
+        return
+    keys = set(data)
+    if keys and keys <= {"general", "datasets"} and (
+            isinstance(data.get("datasets", []), list) and isinstance(data.get("general", {}), dict)):
+        doc.kind = DATASET
+        return
+    if doc.format == "json":
+        tab, score = profiles.guess_gui_tab(keys)
+        if tab is not None:
+            doc.kind = GUI
+            doc.gui_tab = tab
+            doc.gui_versions, doc.gui_version_reasons = profiles.guess_gui_versions(data, tab)
+        return
+    flat = flatten_args(data)
+    if profiles.looks_like_args(flat, data):
+        doc.kind = ARGS
+
+
+def flatten_args(data: dict) -> dict:
+    """sd-scripts `read_config_from_file`: top-level tables are merged into the top level, one
+    level deep, the last section in file order winning (sd-scripts train_util.py, all versions)."""
+    flat: dict = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for sub, subvalue in value.items():
+                flat[sub] = subvalue
+        else:
+            flat[key] = value
+    return flat
+
+
+def flat_arg_path(data: dict, key: str) -> tuple | None:
+    """The key path, in the original document, of the value that wins for a flattened arg."""
+    found = None
+    for top, value in data.items():
+        if isinstance(value, dict):
+            if key in value:
+                found = (top, key)
+        elif top == key:
+            found = (top,)
+    return found
+
+
+def load(path: str) -> Document:
+    text = read_text(path)
+    fmt = _guess_format(path, text)
+    comments: dict = {}
+    if fmt == "json":
+        data, spans = parse_json(path, text)
+    else:
+        data, spans, comments = parse_toml(path, text)
+    doc = Document(path=path, text=text, format=fmt, data=data, spans=spans, comments=comments)
+    detect_kind(doc)
+    return doc
