@@ -1,0 +1,277 @@
+"""Scan the dataset folders as the trainer does: image discovery, captions, reg balancing,
+buckets and batches per dataset.
+
+Sources (kohya-ss/sd-scripts): `glob_images` (HEAD train_util.py L2847-2856, J23 L1496-1505),
+`DreamBoothDataset.__init__` (HEAD L1895-2184, J23 L1010-1181), `split_train_val` (HEAD L142-178),
+`BaseDataset.make_buckets` (HEAD L987-1084), FineTuningDataset (HEAD L2187-2371).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import imagesize
+
+from . import buckets as bucketing
+from .plan import DatasetPlan, Plan, SubsetPlan, TrainerRefusal, resolve_dir, resolve_file
+
+IMAGE_INFO_CACHE_FILE = "metadata_cache.json"  # DreamBoothDataset.IMAGE_INFO_CACHE_FILE (v0.8.6+)
+CASE_INSENSITIVE_GLOB = sys.platform == "win32"
+
+
+@dataclass
+class SubsetResult:
+    plan: SubsetPlan
+    used: bool
+    reason: str | None            # why the trainer ignores it
+    directory: str | None         # the folder scanned here
+    image_count: int = 0          # images found (after the validation split)
+    num_repeats: int = 0
+    is_reg: bool = False
+    images: list[str] = field(default_factory=list)
+    sizes: list = field(default_factory=list)
+    reg_used_images: int = 0      # reg subsets: images registered after balancing
+    reg_image_steps: int = 0      # reg subsets: image-steps after balancing
+    skipped_files: dict = field(default_factory=dict)  # reason -> list of file names
+
+
+@dataclass
+class DatasetResult:
+    plan: DatasetPlan
+    subsets: list[SubsetResult]
+    num_train_images: int          # T: train image-steps
+    num_reg_images: int            # R: raw reg image-steps
+    num_reg_images_used: int       # reg image-steps after balancing
+    buckets: dict                  # (w, h) -> image-steps
+    num_batches: int
+    bucket_warnings: list[str] = field(default_factory=list)
+
+
+def image_extensions(plan: Plan) -> list[str]:
+    return plan.sd.image_extensions
+
+
+def list_images(directory: str, extensions: list[str]) -> tuple[list[str], dict]:
+    """`glob_images(dir, "*")`: for each extension, `dir/*<ext>` (never names starting with "."),
+    de-duplicated, sorted by full path string. Returns the paths and the files passed over, by
+    reason, so rules can explain them."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return [], {}
+    found = []
+    skipped: dict = {}
+    if CASE_INSENSITIVE_GLOB:
+        lowered = tuple(e.lower() for e in extensions)
+        match = lambda n: n.lower().endswith(lowered)  # noqa: E731
+    else:
+        exts = tuple(extensions)
+        match = lambda n: n.endswith(exts)  # noqa: E731
+    lower_all = tuple({e.lower() for e in extensions} | {".jfif", ".gif", ".tif", ".tiff",
+                                                         ".avif", ".jxl", ".heic"})
+    for name in names:
+        if name.startswith("."):
+            if name.lower().endswith(lower_all):
+                skipped.setdefault("hidden", []).append(name)
+            continue
+        if match(name):
+            found.append(os.path.join(directory, name))
+        elif name.lower().endswith(lower_all):
+            skipped.setdefault("extension", []).append(name)
+    found.sort()
+    return found, skipped
+
+
+def read_size(path: str) -> tuple[int, int]:
+    """Header size without EXIF rotation (HEAD train_util.py L1478-1491 uses imagesize, then PIL
+    when it returns <= 0)."""
+    try:
+        w, h = imagesize.get(path)
+    except (OSError, ValueError):
+        w, h = -1, -1
+    if w <= 0 or h <= 0:
+        try:
+            from PIL import Image  # optional, as in the trainer's fallback
+
+            with Image.open(path) as im:
+                return im.size
+        except Exception:  # noqa: BLE001 - any failure means the trainer fails on it too
+            raise TrainerRefusal(f"cannot read the image size of {path}: imagesize does not "
+                                 f"recognise its header (the trainer would fail to open it)")
+    return w, h
+
+
+def check_captions(images: list[str], names: set, directory: str, caption_extension: str) -> None:
+    """`read_caption`: the first existing `<stem><ext>` (or the face-crop stem) is read; an empty
+    file stops the trainer with an AssertionError (HEAD L1946-1970; J23 L1053-1074)."""
+    for img in images:
+        base = os.path.splitext(os.path.basename(img))[0]
+        candidates = [base + caption_extension]
+        tokens = base.split("_")
+        if len(tokens) >= 5:
+            candidates.append("_".join(tokens[:-4]) + caption_extension)
+        for cand in candidates:
+            if cand in names:
+                full = os.path.join(directory, cand)
+                try:
+                    if os.path.getsize(full) == 0:
+                        raise TrainerRefusal(
+                            f"AssertionError: caption file is empty / キャプションファイルが空です: {full}")
+                    if os.path.isdir(full):
+                        continue
+                except FileNotFoundError:
+                    continue
+                break
+
+
+def scan_subset(plan: Plan, dplan: DatasetPlan, splan: SubsetPlan, seen_dirs: set,
+                rng_state) -> SubsetResult:
+    repeats = splan.num_repeats
+    result = SubsetResult(plan=splan, used=False, reason=None, directory=None,
+                          num_repeats=repeats, is_reg=splan.is_reg)
+    if repeats < 1:
+        result.reason = f"num_repeats is {repeats} (less than 1): the trainer ignores this subset"
+        return result
+    if splan.image_dir in seen_dirs:
+        result.reason = "the same image_dir is already a subset of this dataset: ignored"
+        return result
+    directory = splan.resolved
+    if directory is None and splan.image_dir is not None:
+        found = resolve_dir(splan.image_dir, plan, base=plan.config.directory
+                            if plan.dataset_doc is None else plan.dataset_doc.directory)
+        directory = str(found) if found is not None else None
+    if directory is None:
+        plan.missing_dirs.append((str(splan.image_dir), splan.origin))
+        result.reason = "folder not found here"
+        return result
+    result.directory = directory
+    images: list[str]
+    sizes: list
+    cache_file = os.path.join(directory, IMAGE_INFO_CACHE_FILE)
+    names: set | None = None
+    if splan.cache_info and os.path.isfile(cache_file) and plan.sd.get("cache_info", True):
+        # v0.8.6+: the image list comes from the cache, not from the disk (HEAD L1977-2000)
+        with open(cache_file, "r", encoding="utf-8") as fh:
+            metas = json.load(fh)
+        images = list(metas.keys())
+        sizes = [tuple(m["resolution"]) if m.get("resolution") else None for m in metas.values()]
+        result.skipped_files["from metadata_cache.json"] = [cache_file]
+    else:
+        images, result.skipped_files = list_images(directory, image_extensions(plan))
+        sizes = [None] * len(images)
+        names = None
+    if dplan.validation_split > 0.0 and not splan.is_reg and images:
+        images, sizes = split_train(images, sizes, dplan, rng_state)
+    if not images:
+        result.reason = "no images found: the trainer ignores this subset"
+        return result
+    if names is None and not splan.cache_info:
+        names = set(os.listdir(directory))
+        check_captions(images, names, directory, splan.caption_extension or ".caption")
+    seen_dirs.add(splan.image_dir)
+    result.used = True
+    result.images = images
+    result.sizes = sizes
+    result.image_count = len(images)
+    return result
+
+
+def split_train(images, sizes, dplan: DatasetPlan, rng_state):
+    """`split_train_val` for the training copy: shuffle, keep ceil(n * (1 - v)) (HEAD L142-178).
+    With a validation_seed the shuffle is reproducible; without one it depends on the trainer's
+    global random state, seeded from --seed."""
+    pairs = list(zip(images, sizes))
+    seed = dplan.validation_seed if dplan.validation_seed is not None else rng_state
+    random.Random(seed).shuffle(pairs)
+    keep = math.ceil(len(pairs) * (1 - dplan.validation_split))
+    pairs = pairs[:keep]
+    return [p for p, _ in pairs], [s for _, s in pairs]
+
+
+def bucket_profile(plan: Plan) -> bucketing.BucketProfile:
+    base = bucketing.PROFILES["v0.10.1" if plan.sd.bucket_profile != "v0.6.5" else "v0.6.5"]
+    from dataclasses import replace
+
+    return replace(base, name=plan.sd.profile,
+                   round_min_max_to_steps=plan.sd.rounds_min_max(),
+                   ft_train_resolution=not plan.sd.get("ft_image_size", False))
+
+
+def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int) -> DatasetResult:
+    seen: set = set()
+    rng_seed = plan.args.get("validation_seed", plan.args.get("seed"))
+    subsets = [scan_subset(plan, dplan, s, seen, rng_seed) for s in dplan.subsets]
+    T = R = 0
+    train: list[tuple[tuple[int, int] | None, str, int]] = []
+    reg: list[list] = []  # [size, path, repeats, subset_result]
+    for res in subsets:
+        if not res.used:
+            continue
+        if res.is_reg:
+            R += res.num_repeats * res.image_count
+            for path, size in zip(res.images, res.sizes):
+                reg.append([size, path, res.num_repeats, res])
+        else:
+            T += res.num_repeats * res.image_count
+            for path, size in zip(res.images, res.sizes):
+                train.append((size, path, res.num_repeats))
+
+    # reg balancing (HEAD L2166-2183, J23 L1163-1181): first pass registers each reg image with
+    # its own repeats until T is reached; later passes add one repeat per image, round-robin
+    registered_reg: list = []
+    if R > 0:
+        n = 0
+        first = True
+        while n < T:
+            for entry in reg:
+                if first:
+                    registered_reg.append(entry)
+                    n += entry[2]
+                else:
+                    entry[2] += 1
+                    n += 1
+                if n >= T:
+                    break
+            first = False
+    for entry in registered_reg:
+        entry[3].reg_used_images += 1
+        entry[3].reg_image_steps += entry[2]
+    reg_used = sum(e[2] for e in registered_reg)
+
+    # buckets
+    resolution = dplan.resolution
+    if resolution is None:
+        resolution = (512, 512)
+    try:
+        assigner = bucketing.BucketAssigner(
+            resolution, dplan.enable_bucket, dplan.bucket_no_upscale, dplan.min_bucket_reso,
+            dplan.max_bucket_reso, dplan.bucket_reso_steps, profile=bucket_profile(plan),
+            dataset={"db": "dreambooth", "ft": "fine_tune", "cn": "controlnet"}[dplan.kind])
+    except bucketing.BucketError as exc:
+        raise TrainerRefusal(f"{exc.trainer_exception}: {exc.message}", dplan.origin) from None
+    counts: dict = {}
+    entries = [(s, p, r) for s, p, r in train] + [(e[0], e[1], e[2]) for e in registered_reg]
+    if not dplan.enable_bucket:
+        total = sum(r for _, _, r in entries)
+        if total:
+            counts[tuple(resolution)] = total
+    else:
+        for size, path, repeats in entries:
+            if size is None:
+                size = read_size(path)
+            try:
+                key = assigner.bucket_for(size[0], size[1])
+            except bucketing.BucketError as exc:
+                raise TrainerRefusal(f"{exc.trainer_exception}: {exc.message} (image {path}, "
+                                     f"{size[0]}x{size[1]})", dplan.origin) from None
+            counts[key] = counts.get(key, 0) + repeats
+    batch = dplan.batch_size
+    num_batches = sum(math.ceil(c / batch) for c in counts.values())
+    return DatasetResult(plan=dplan, subsets=subsets, num_train_images=T, num_reg_images=R,
+                         num_reg_images_used=reg_used, buckets=counts, num_batches=num_batches,
+                         bucket_warnings=list(assigner.warnings))

@@ -1,0 +1,315 @@
+"""Turn loaded documents into a Plan: trainer arguments, then datasets and subsets.
+
+The dataset side follows sd-scripts' `config_util.BlueprintGenerator`: a subset value is looked up
+in the subset, then its dataset, then `[general]`, then the argument namespace (where
+`train_batch_size` is `batch_size` and `dataset_repeats` is `num_repeats`), then the dataclass
+default; the first value that is not None wins (HEAD config_util.py L454-471).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from . import dataset_schema, documents, profiles
+from .documents import Document
+from .plan import (DatasetPlan, Origin, Plan, PlanError, Settings, SubsetPlan, TrainerRefusal,
+                   map_path, resolve_dir, resolve_file)
+
+# argparse defaults of the options that feed the step count (HEAD train_util.py L3900-3979 and
+# add_dataset_arguments; the same values in J23). Options a script lacks are simply absent from
+# its namespace; `validation_split`/`validation_seed` exist in the train_network family only.
+ARG_DEFAULTS = {
+    "train_batch_size": 1,
+    "max_train_steps": 1600,
+    "max_train_epochs": None,
+    "gradient_accumulation_steps": 1,
+    "dataset_repeats": 1,
+    "resolution": None,
+    "enable_bucket": False,
+    "min_bucket_reso": 256,
+    "max_bucket_reso": 1024,
+    "bucket_reso_steps": 64,
+    "bucket_no_upscale": False,
+    "caption_extension": ".caption",
+    "train_data_dir": None,
+    "reg_data_dir": None,
+    "in_json": None,
+    "dataset_config": None,
+}
+
+# dataclass defaults (HEAD config_util.py L55-139)
+SUBSET_DEFAULTS = {"num_repeats": 1, "is_reg": False, "class_tokens": None,
+                   "caption_extension": ".caption", "cache_info": False, "image_dir": None,
+                   "metadata_file": None, "conditioning_data_dir": None}
+DATASET_DEFAULTS = {"batch_size": 1, "enable_bucket": False, "min_bucket_reso": 256,
+                    "max_bucket_reso": 1024, "bucket_reso_steps": 64, "bucket_no_upscale": False,
+                    "resolution": None, "validation_split": 0.0, "validation_seed": None}
+
+ARG_TO_CONFIG = {"train_batch_size": "batch_size", "dataset_repeats": "num_repeats"}
+NETWORK_ONLY_ARGS = {"validation_split", "validation_seed"}
+
+
+def build_plan(doc: Document, settings: Settings) -> Plan:
+    if doc.kind == documents.OTHER:
+        raise PlanError("not a kohya config (neither a GUI JSON, an args TOML nor a dataset "
+                        "config)", doc.path)
+    sd = profiles.sd_scripts(settings.sd_scripts)
+    gui = None
+    arg_origins: dict = {}
+    if doc.kind == documents.GUI:
+        gui = _gui_launch(doc, settings)
+        args = dict(gui.args)
+        script = settings.script or gui.script
+        for key in doc.data:
+            arg_origins.setdefault(key, Origin(doc, (key,)))
+    elif doc.kind == documents.ARGS:
+        args = documents.flatten_args(doc.data)
+        for key in args:
+            arg_origins[key] = Origin(doc, documents.flat_arg_path(doc.data, key))
+        script = settings.script or "train_network"
+    else:  # a dataset config on its own: the trainer's defaults for everything else
+        args = {}
+        script = settings.script or "train_network"
+
+    if settings.num_processes is not None:
+        num_processes, np_source = settings.num_processes, "--num-processes"
+    elif gui is not None and gui.num_processes:
+        num_processes, np_source = int(gui.num_processes), "the GUI's accelerate launch"
+    else:
+        num_processes, np_source = 1, "default (one process)"
+    plan = Plan(config=doc, script=script, sd=sd, args=args, arg_origins=arg_origins,
+                mode="folders", num_processes=num_processes, num_processes_source=np_source,
+                gui=gui, path_map=list(settings.path_map))
+    if gui is not None:
+        plan.notes.extend(gui.notes)
+    return plan
+
+
+def _gui_launch(doc: Document, settings: Settings):
+    from . import gui_launch as gl
+
+    version = settings.gui_version
+    if version is None and doc.gui_versions:
+        version = doc.gui_versions[1]
+    profile = gl.profile_for(version or "master")
+
+    def resolve(text):
+        return resolve_dir(text, settings, base=Path.cwd())
+
+    return gl.gui_launch(doc.data, doc.gui_tab, profile, resolve)
+
+
+# --------------------------------------------------------------------------------------------
+# datasets
+
+def namespace(plan: Plan) -> dict:
+    """The argument namespace as the dataset code sees it: defaults, then the file's values."""
+    ns = dict(ARG_DEFAULTS)
+    family = profiles.script_family(plan.script)
+    if family == "network":
+        ns.setdefault("validation_split", 0.0)
+        ns.setdefault("validation_seed", None)
+    ns.update(plan.args)
+    if "caption_extention" in plan.args and plan.args.get("caption_extention") is not None:
+        ns["caption_extension"] = plan.args["caption_extention"]  # prepare_dataset_args, all versions
+    return ns
+
+
+def parse_resolution(value, origin: Origin | None) -> tuple[int, int] | None:
+    """`prepare_dataset_args`: the option is a string "W,H" or "S" (HEAD train_util.py L5409)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return int(value[0]), int(value[1])
+    if not isinstance(value, str):
+        raise TrainerRefusal(
+            f"AttributeError: '{type(value).__name__}' object has no attribute 'split' "
+            f"(resolution must be a string such as \"512,512\" in a --config_file TOML)", origin)
+    try:
+        parts = tuple(int(r) for r in value.split(","))
+    except ValueError:
+        raise TrainerRefusal(f"ValueError: invalid literal for int() in resolution {value!r}",
+                             origin) from None
+    if len(parts) == 1:
+        parts = (parts[0], parts[0])
+    if len(parts) != 2:
+        raise TrainerRefusal(f"AssertionError: resolution must be 'size' or 'width,height': {parts}",
+                             origin)
+    return parts
+
+
+def build_datasets(plan: Plan) -> None:
+    """Fill plan.datasets (and plan.dataset_doc) the way the trainer builds its blueprint."""
+    ns = namespace(plan)
+    origin = plan.arg_origins.get
+    ns["resolution"] = parse_resolution(ns.get("resolution"), origin("resolution"))
+    dataset_argparse_check(plan, ns)
+    support = profiles.SANITIZER_SUPPORT[profiles.script_family(plan.script)]
+    argparse_config = {ARG_TO_CONFIG.get(k, k): v for k, v in ns.items()}
+
+    if plan.config.kind == documents.DATASET:
+        plan.mode = "dataset_config"
+        plan.dataset_doc = plan.config
+        user_config = plan.config.data
+    elif ns.get("dataset_config"):
+        plan.mode = "dataset_config"
+        plan.dataset_doc = load_dataset_config(plan, ns["dataset_config"])
+        user_config = plan.dataset_doc.data
+        if any(ns.get(k) for k in ("train_data_dir", "reg_data_dir", "in_json")):
+            plan.notes.append("dataset_config is set, so the trainer ignores train_data_dir, "
+                              "reg_data_dir and in_json (train_network.py L518-528)")
+    elif ns.get("in_json"):
+        plan.mode = "in_json"
+        user_config = {"datasets": [{"subsets": [{"image_dir": ns.get("train_data_dir"),
+                                                  "metadata_file": ns["in_json"]}]}]}
+    else:
+        plan.mode = "folders"
+        user_config = {"datasets": [{"subsets": folder_subsets(plan, ns)}]}
+
+    if plan.dataset_doc is not None:
+        dataset_schema.check_user_config(plan.dataset_doc, plan.sd, support, plan.script)
+
+    general = user_config.get("general", {}) or {}
+    for d_index, dataset_config in enumerate(user_config.get("datasets", []) or []):
+        subsets = dataset_config.get("subsets", []) or []
+        is_db = all("metadata_file" not in s for s in subsets)
+        is_cn = all("conditioning_data_dir" in s for s in subsets)
+        kind = "cn" if is_cn else ("db" if is_db else "ft")
+        chain = [dataset_config, general, argparse_config]
+        d_origin = Origin(plan.dataset_doc, ("datasets", d_index)) if plan.dataset_doc else None
+
+        def pick(name, fallbacks, defaults):
+            for cand in fallbacks:
+                value = cand.get(name)
+                if value is not None:
+                    return value
+            return defaults.get(name)
+
+        values = {name: pick(name, chain, DATASET_DEFAULTS) for name in DATASET_DEFAULTS}
+        if plan.sd.has_validation_split() is False:
+            values["validation_split"] = 0.0
+        resolution = values["resolution"]
+        if isinstance(resolution, int) and not isinstance(resolution, bool):
+            resolution = (resolution, resolution)
+        elif isinstance(resolution, (list, tuple)):
+            resolution = (int(resolution[0]), int(resolution[1]))
+        if resolution is None and kind in ("db", "cn"):
+            raise TrainerRefusal("AssertionError: resolution is required / resolution（解像度）を"
+                                 "指定してください", d_origin)
+        dplan = DatasetPlan(
+            kind=kind, batch_size=int(values["batch_size"]), resolution=resolution,
+            enable_bucket=bool(values["enable_bucket"]),
+            min_bucket_reso=int(values["min_bucket_reso"]),
+            max_bucket_reso=int(values["max_bucket_reso"]),
+            bucket_reso_steps=int(values["bucket_reso_steps"]),
+            bucket_no_upscale=bool(values["bucket_no_upscale"]),
+            validation_split=float(values["validation_split"] or 0.0),
+            validation_seed=values["validation_seed"], origin=d_origin, values=values)
+        for s_index, subset_config in enumerate(subsets):
+            s_chain = [subset_config] + chain
+            svalues = {name: pick(name, s_chain, SUBSET_DEFAULTS) for name in SUBSET_DEFAULTS}
+            s_origin = (Origin(plan.dataset_doc, ("datasets", d_index, "subsets", s_index))
+                        if plan.dataset_doc else _folder_origin(plan, subset_config))
+            dplan.subsets.append(SubsetPlan(
+                image_dir=svalues["image_dir"], num_repeats=svalues["num_repeats"],
+                is_reg=bool(svalues["is_reg"]), class_tokens=svalues["class_tokens"],
+                caption_extension=svalues["caption_extension"],
+                cache_info=bool(svalues["cache_info"]), metadata_file=svalues["metadata_file"],
+                conditioning_data_dir=svalues["conditioning_data_dir"], origin=s_origin,
+                folder_name=subset_config.get("_folder_name"),
+                resolved=subset_config.get("_resolved"), values=svalues))
+        plan.datasets.append(dplan)
+
+
+def _folder_origin(plan: Plan, subset_config: dict) -> Origin | None:
+    key = "reg_data_dir" if subset_config.get("is_reg") else "train_data_dir"
+    return plan.arg_origins.get(key) or plan.arg_origins.get(
+        "image_folder" if key == "train_data_dir" else key)
+
+
+def dataset_argparse_check(plan: Plan, ns: dict) -> None:
+    """`sanitize_argparse_namespace`: the namespace's dataset options must have the schema's
+    types, or the trainer stops with "Invalid cmdline parsed arguments" (config_util.py L380)."""
+    int_opts = ("train_batch_size", "dataset_repeats", "min_bucket_reso", "max_bucket_reso",
+                "bucket_reso_steps")
+    for name in int_opts:
+        value = ns.get(name)
+        if value is not None and (not isinstance(value, int)):
+            raise TrainerRefusal(
+                f"voluptuous MultipleInvalid: expected int for object value @ data['"
+                f"{ARG_TO_CONFIG.get(name, name)}'] (Invalid cmdline parsed arguments; the value "
+                f"{value!r} comes from the config file unconverted)", plan.arg_origins.get(name))
+    for name in ("enable_bucket", "bucket_no_upscale"):
+        value = ns.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise TrainerRefusal(
+                f"voluptuous MultipleInvalid: expected bool for object value @ data['{name}']",
+                plan.arg_origins.get(name))
+
+
+def folder_subsets(plan: Plan, ns: dict) -> list[dict]:
+    """Folder mode (`generate_dreambooth_subsets_config_by_subdirs`, HEAD config_util.py
+    L607-644, the same in J23 L442-470): immediate subfolders named N_name, in the order the file
+    system lists them (Path.iterdir), train folders first, then reg folders."""
+    out: list[dict] = []
+    for key, is_reg in (("train_data_dir", False), ("reg_data_dir", True)):
+        text = ns.get(key)
+        if text is None or text == "":
+            continue
+        if not isinstance(text, str):
+            raise TrainerRefusal(f"TypeError: {key} must be a string, got {text!r}",
+                                 plan.arg_origins.get(key))
+        base = resolve_dir(text, plan, base=plan.config.directory)
+        if base is None:
+            plan.missing_dirs.append((text, plan.arg_origins.get(key)))
+            continue
+        trainer_base = Path(map_path(text, plan.path_map))  # what str(Path(...)) looks like
+        for name in os.listdir(base):
+            full = base / name
+            if not full.is_dir():
+                continue
+            repeats, class_tokens = parse_folder_name(name)
+            if repeats is None or repeats < 1:
+                continue
+            out.append({"image_dir": str(trainer_base / name), "num_repeats": repeats,
+                        "is_reg": is_reg, "class_tokens": class_tokens,
+                        "_folder_name": name, "_resolved": str(full)})
+    return out
+
+
+def parse_folder_name(name: str) -> tuple[int | None, str]:
+    """`int()` of the text before the first "_" (Python int accepts "+3", " 7", "٣"), the rest
+    is the class token. None when int() raises."""
+    tokens = name.split("_")
+    try:
+        repeats = int(tokens[0])
+    except ValueError:
+        return None, ""
+    return repeats, "_".join(tokens[1:])
+
+
+def load_dataset_config(plan: Plan, text) -> Document:
+    origin = plan.arg_origins.get("dataset_config")
+    if not isinstance(text, str):
+        raise TrainerRefusal(f"TypeError: dataset_config must be a path string, got {text!r}", origin)
+    path = resolve_file(text, plan.path_map, plan.config.directory)
+    if path is None:
+        where = origin.where() + ": " if origin else ""
+        raise PlanError(f"{where}dataset_config file {text!r} not found here; if it lives on "
+                        f"another machine, map its folder with --path-map FROM=TO")
+    if not path.name.lower().endswith((".json", ".toml")):
+        raise TrainerRefusal(f"ValueError: not supported config file format / 対応していない設定"
+                             f"ファイルの形式です: {text}", origin)
+    try:
+        doc = documents.load(str(path))
+    except documents.LoadError as exc:
+        raise PlanError(str(exc)) from None
+    if doc.kind != documents.DATASET and isinstance(doc.data, dict):
+        doc.kind = documents.DATASET
+    return doc
+
+
+def read_json_file(path: Path):
+    with open(path, "r", encoding="utf-8") as fh:
+        return json.load(fh)

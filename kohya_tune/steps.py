@@ -1,0 +1,132 @@
+"""The trainer's arithmetic: batches, sharding, accumulation, max steps and epochs.
+
+sd-scripts (train_network.py HEAD L799-805, L978-979; the same statements in every trainer and in
+J23/E24, see sd-scripts-steps.md §1 and §3):
+
+    N   = sum of the datasets' batches               len(train_dataloader) before prepare
+    Nd  = ceil(N / P)                                after accelerator.prepare (even_batches)
+    U   = ceil(Nd / G)                               num_update_steps_per_epoch
+    S   = max_train_epochs * ceil(N / P / G)         when max_train_epochs is not None
+        = max_train_steps (default 1600)             otherwise
+    E   = ceil(S / U)                                num_train_epochs
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from . import dataset as ds
+from . import normalize, profiles
+from .plan import Plan, PlanError, TrainerRefusal
+
+
+@dataclass
+class StepReport:
+    plan: Plan
+    datasets: list                 # DatasetResult
+    num_train_images: int
+    num_reg_images: int
+    num_reg_images_used: int
+    num_batches: int               # N
+    num_batches_per_epoch: int     # Nd
+    num_processes: int
+    gradient_accumulation_steps: int
+    num_update_steps_per_epoch: int
+    max_train_steps: int
+    num_train_epochs: int
+    steps_source: str              # "max_train_epochs" | "max_train_steps" | "default"
+    buckets: dict                  # (w, h) -> image-steps over all datasets
+    notes: list = field(default_factory=list)
+
+    @property
+    def last_epoch_steps(self) -> int:
+        if self.num_update_steps_per_epoch == 0 or self.num_train_epochs == 0:
+            return 0
+        rem = self.max_train_steps - (self.num_train_epochs - 1) * self.num_update_steps_per_epoch
+        return rem
+
+
+def _int_arg(plan: Plan, name: str, value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TrainerRefusal(
+            f"TypeError: {name} is {value!r} ({type(value).__name__}); sd-scripts does not convert "
+            f"values from a config file, so the arithmetic on it fails", plan.arg_origins.get(name))
+    return value
+
+
+def trainer_numbers(plan: Plan, num_batches: int) -> dict:
+    """Apply the formulas to N. Raises TrainerRefusal for values the trainer cannot use."""
+    P = plan.num_processes
+    G = _int_arg(plan, "gradient_accumulation_steps",
+                 plan.args.get("gradient_accumulation_steps", 1))
+    if G is None:
+        G = 1
+    if G < 1:
+        raise TrainerRefusal(f"ValueError: gradient_accumulation_steps must be at least 1, got {G}",
+                             plan.arg_origins.get("gradient_accumulation_steps"))
+    epochs = _int_arg(plan, "max_train_epochs", plan.args.get("max_train_epochs"))
+    steps = _int_arg(plan, "max_train_steps", plan.args.get("max_train_steps"))
+    N = num_batches
+    Nd = math.ceil(N / P)
+    U = math.ceil(Nd / G)
+    if epochs is not None:
+        # float division, as the trainer writes it (train_network.py HEAD L800-802)
+        S = epochs * math.ceil(N / P / G)
+        source = "max_train_epochs"
+    elif steps is not None:
+        S = steps
+        source = "max_train_steps"
+    else:
+        S = 1600
+        source = "default"
+    E = math.ceil(S / U) if U else 0
+    return {"num_batches": N, "num_batches_per_epoch": Nd, "num_update_steps_per_epoch": U,
+            "max_train_steps": S, "num_train_epochs": E, "steps_source": source,
+            "gradient_accumulation_steps": G, "num_processes": P}
+
+
+def check_script(plan: Plan) -> None:
+    if plan.script not in plan.sd.scripts:
+        raise TrainerRefusal(f"FileNotFoundError: {plan.script}.py not in sd-scripts {plan.sd.label}")
+
+
+def compute(plan: Plan) -> StepReport:
+    check_script(plan)
+    if plan.gui is not None and plan.gui.refused:
+        raise TrainerRefusal(f"the GUI {plan.gui.version} refuses to start: {plan.gui.refused}")
+    normalize.build_datasets(plan)
+    results = [ds.scan_dataset(plan, d, i) for i, d in enumerate(plan.datasets)]
+    if plan.missing_dirs:
+        missing = ", ".join(dict.fromkeys(repr(m[0]) for m in plan.missing_dirs))
+        origin = plan.missing_dirs[0][1]
+        where = origin.where() + ": " if origin else ""
+        raise PlanError(f"{where}dataset folder not found here: {missing}; if the config was "
+                        f"written on another machine, map it with --path-map FROM=TO")
+    N = sum(r.num_batches for r in results)
+    if N == 0:
+        raise TrainerRefusal(
+            "No data found. Please verify arguments (train_data_dir must be the parent of folders "
+            "with images) / 画像がありません。引数指定を確認してください（train_data_dirには画像が"
+            "あるフォルダではなく、画像があるフォルダの親フォルダを指定する必要があります）")
+    numbers = trainer_numbers(plan, N)
+    merged: dict = {}
+    for r in results:
+        for key, count in r.buckets.items():
+            merged[key] = merged.get(key, 0) + count
+    return StepReport(
+        plan=plan, datasets=results,
+        num_train_images=sum(r.num_train_images for r in results),
+        num_reg_images=sum(r.num_reg_images for r in results),
+        num_reg_images_used=sum(r.num_reg_images_used for r in results),
+        num_batches=N, num_batches_per_epoch=numbers["num_batches_per_epoch"],
+        num_processes=plan.num_processes,
+        gradient_accumulation_steps=numbers["gradient_accumulation_steps"],
+        num_update_steps_per_epoch=numbers["num_update_steps_per_epoch"],
+        max_train_steps=numbers["max_train_steps"], num_train_epochs=numbers["num_train_epochs"],
+        steps_source=numbers["steps_source"], buckets=merged, notes=list(plan.notes))
+
+
+def bucket_key(key) -> str:
+    return f"{key[0]}x{key[1]}"

@@ -1,0 +1,174 @@
+"""Show a StepReport: the JSON contract scripts parse, and a worked example for people."""
+from __future__ import annotations
+
+import math
+
+from .steps import StepReport, bucket_key
+
+BAR_WIDTH = 30
+
+
+def _bucket_dict(counts: dict) -> dict:
+    return {bucket_key(k): counts[k] for k in sorted(counts)}
+
+
+def gui_dict(gui) -> dict | None:
+    if gui is None:
+        return None
+    return {"version": gui.version, "tab": gui.tab, "total_steps": gui.total_steps,
+            "reg_factor": gui.reg_factor, "epoch": gui.epoch,
+            "max_train_steps": gui.max_train_steps, "max_train_epochs": gui.max_train_epochs,
+            "lr_warmup_steps": gui.lr_warmup_steps, "formula": gui.formula,
+            "num_processes": gui.num_processes, "notes": list(gui.notes),
+            "migrations": list(getattr(gui, "migrations", []) or [])}
+
+
+def subset_dict(sub) -> dict:
+    return {"image_dir": sub.plan.image_dir, "directory": sub.directory,
+            "folder": sub.plan.folder_name, "is_reg": sub.is_reg,
+            "num_repeats": sub.plan.num_repeats, "image_count": sub.image_count,
+            "used": sub.used, "ignored_because": sub.reason,
+            "image_steps": sub.num_repeats * sub.image_count if sub.used and not sub.is_reg
+            else sub.reg_image_steps,
+            "reg_images_used": sub.reg_used_images if sub.is_reg else None,
+            "files_not_found_by_trainer": {k: v for k, v in sub.skipped_files.items()}}
+
+
+def to_json(report: StepReport) -> dict:
+    plan = report.plan
+    datasets = []
+    for d in report.datasets:
+        datasets.append({
+            "kind": d.plan.kind, "batch_size": d.plan.batch_size,
+            "resolution": list(d.plan.resolution) if d.plan.resolution else None,
+            "enable_bucket": d.plan.enable_bucket, "bucket_no_upscale": d.plan.bucket_no_upscale,
+            "num_train_images": d.num_train_images, "num_reg_images": d.num_reg_images,
+            "num_reg_images_used": d.num_reg_images_used, "num_batches": d.num_batches,
+            "buckets": _bucket_dict(d.buckets), "subsets": [subset_dict(s) for s in d.subsets]})
+    gui = gui_dict(plan.gui)
+    out = {
+        "config": plan.config.path, "kind": plan.config.kind,
+        "dataset_config": plan.dataset_doc.path if plan.dataset_doc and plan.dataset_doc is not plan.config else None,
+        "sd_scripts": plan.sd.label, "sd_scripts_profile": plan.sd.profile, "script": plan.script,
+        "mode": plan.mode,
+        "trainer": {
+            "num_train_images": report.num_train_images, "num_reg_images": report.num_reg_images,
+            "num_reg_images_used": report.num_reg_images_used, "num_batches": report.num_batches,
+            "num_batches_per_epoch": report.num_batches_per_epoch,
+            "num_processes": report.num_processes,
+            "gradient_accumulation_steps": report.gradient_accumulation_steps,
+            "num_update_steps_per_epoch": report.num_update_steps_per_epoch,
+            "max_train_steps": report.max_train_steps,
+            "num_train_epochs": report.num_train_epochs,
+            "last_epoch_steps": report.last_epoch_steps,
+            "steps_source": report.steps_source,
+            "buckets": _bucket_dict(report.buckets),
+            "datasets": datasets,
+        },
+        "gui": gui,
+        "notes": list(report.notes),
+    }
+    if gui is not None and plan.gui.epoch is not None:
+        out["gui"]["intended_epochs"] = plan.gui.epoch
+        out["gui"]["real_epochs"] = report.num_train_epochs
+    return out
+
+
+def _bar(value: int, biggest: int) -> str:
+    if biggest <= 0:
+        return ""
+    n = max(1, round(BAR_WIDTH * value / biggest)) if value else 0
+    return "█" * n
+
+
+def to_text(report: StepReport) -> str:
+    plan = report.plan
+    lines: list[str] = []
+    add = lines.append
+    add(f"{plan.config.path}: {plan.script}.py, sd-scripts {plan.sd.label}"
+        + (f" (profile {plan.sd.profile})" if plan.sd.profile != plan.sd.label else ""))
+    if plan.dataset_doc is not None and plan.dataset_doc is not plan.config:
+        add(f"  datasets from {plan.dataset_doc.path}")
+    for i, d in enumerate(report.datasets):
+        dp = d.plan
+        res = f"{dp.resolution[0]}x{dp.resolution[1]}" if dp.resolution else "-"
+        bucket_mode = ("buckets off (one bucket)" if not dp.enable_bucket else
+                       "buckets, no upscale" if dp.bucket_no_upscale else
+                       f"buckets {dp.min_bucket_reso}-{dp.max_bucket_reso} step {dp.bucket_reso_steps}")
+        add("")
+        add(f"Dataset {i}: batch_size {dp.batch_size}, resolution {res}, {bucket_mode}")
+        for s in d.subsets:
+            name = s.plan.folder_name or s.plan.image_dir
+            tag = "reg  " if s.is_reg else "train"
+            if not s.used:
+                add(f"  {tag} {name}: ignored ({s.reason})")
+                continue
+            if s.is_reg:
+                add(f"  {tag} {name}: {s.image_count} images x {s.num_repeats} = "
+                    f"{s.image_count * s.num_repeats}; after balancing {s.reg_used_images} images "
+                    f"used, {s.reg_image_steps} image-steps")
+            else:
+                add(f"  {tag} {name}: {s.image_count} images x {s.num_repeats} repeats = "
+                    f"{s.image_count * s.num_repeats}")
+            for reason, files in s.skipped_files.items():
+                if reason in ("hidden", "extension"):
+                    what = "hidden" if reason == "hidden" else "extension the trainer does not match"
+                    add(f"        not found by the trainer ({what}): {', '.join(sorted(files)[:5])}"
+                        + (f" and {len(files) - 5} more" if len(files) > 5 else ""))
+        add(f"  train image-steps T = {d.num_train_images}")
+        if d.num_reg_images:
+            add(f"  reg image-steps R = {d.num_reg_images} found, {d.num_reg_images_used} used "
+                f"({'R >= T: balancing stops at the first prefix sum >= T' if d.num_reg_images >= d.num_train_images else 'R < T: reg images repeated up to T'})")
+        biggest = max(d.buckets.values(), default=0)
+        add(f"  {'bucket':>11}  {'image-steps':>11}  {'batches':>7}")
+        for key in sorted(d.buckets):
+            count = d.buckets[key]
+            add(f"  {bucket_key(key):>11}  {count:>11}  {math.ceil(count / dp.batch_size):>7}  "
+                f"{_bar(count, biggest)}")
+        add(f"  batches = sum of ceil(image-steps / {dp.batch_size}) per bucket = {d.num_batches}")
+    add("")
+    P, G = report.num_processes, report.gradient_accumulation_steps
+    add(f"num_batches (all datasets)           N  = {report.num_batches}")
+    add(f"num_batches_per_epoch (per process)  Nd = ceil(N / {P}) = {report.num_batches_per_epoch}"
+        f"   [{P} process{'es' if P != 1 else ''}: {plan.num_processes_source}]")
+    add(f"num_update_steps_per_epoch           U  = ceil(Nd / {G}) = "
+        f"{report.num_update_steps_per_epoch}   [gradient_accumulation_steps {G}]")
+    if report.steps_source == "max_train_epochs":
+        add(f"max_train_steps                      S  = max_train_epochs {plan.args.get('max_train_epochs')} "
+            f"x ceil(N / {P} / {G}) = {report.max_train_steps}"
+            + ("   (max_train_epochs overrides max_train_steps)" if plan.args.get("max_train_steps") is not None else ""))
+    elif report.steps_source == "max_train_steps":
+        add(f"max_train_steps                      S  = {report.max_train_steps} (set)")
+    else:
+        add(f"max_train_steps                      S  = 1600 (neither max_train_steps nor "
+            f"max_train_epochs reaches the trainer: its default)")
+    add(f"num_train_epochs                     E  = ceil(S / U) = {report.num_train_epochs}")
+    last = report.last_epoch_steps
+    if report.num_train_epochs:
+        if last == report.num_update_steps_per_epoch:
+            add(f"  every epoch runs {report.num_update_steps_per_epoch} optimizer steps")
+        else:
+            add(f"  {report.num_train_epochs - 1} full epochs of {report.num_update_steps_per_epoch} "
+                f"steps, then {last} steps in the last epoch")
+    gui = plan.gui
+    if gui is not None:
+        add("")
+        add(f"GUI {gui.version} ({gui.tab}):")
+        if gui.total_steps is not None:
+            add(f"  its own count: {gui.total_steps} image-steps, reg_factor {gui.reg_factor}")
+        if gui.formula:
+            add(f"  max_train_steps = {gui.formula}")
+        sent = []
+        sent.append(f"max_train_steps {gui.max_train_steps}" if gui.max_train_steps is not None
+                    else "no max_train_steps")
+        if gui.max_train_epochs is not None:
+            sent.append(f"max_train_epochs {gui.max_train_epochs}")
+        if gui.lr_warmup_steps is not None:
+            sent.append(f"lr_warmup_steps {gui.lr_warmup_steps}")
+        add("  sends: " + ", ".join(sent))
+        if gui.epoch is not None and gui.epoch != report.num_train_epochs:
+            add(f"  you asked for epoch {gui.epoch}; the trainer runs {report.num_train_epochs} "
+                f"epochs ({report.max_train_steps} steps)")
+    for note in report.notes:
+        add(f"note: {note}")
+    return "\n".join(lines) + "\n"
