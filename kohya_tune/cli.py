@@ -99,6 +99,213 @@ def steps(
     else:
         typer.echo(steps_report.to_text(report), nl=False)
 
+# ------------------------------------------------------------------------------------------
+# lint
+
+@app.command()
+def lint(
+    files: List[str] = typer.Argument(..., help="config files (GUI JSON, args TOML, dataset TOML)"),
+    output_format: Optional[str] = typer.Option(None, "--output-format", help="concise | full | json | github | sarif"),
+    strict: bool = typer.Option(False, "--strict", help="warnings fail too"),
+    fix: bool = typer.Option(False, "--fix", help="apply safe fixes"),
+    diff: bool = typer.Option(False, "--diff", help="show the fixes as a diff, write nothing"),
+    select: Optional[List[str]] = typer.Option(None, "--select", help="rule codes or prefixes to run"),
+    ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="rule codes or prefixes to skip"),
+    num_processes: Optional[int] = typer.Option(None, "--num-processes"),
+    sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts"),
+    gui_version: Optional[str] = typer.Option(None, "--gui-version"),
+    script: Optional[str] = typer.Option(None, "--script"),
+    path_map: Optional[List[str]] = typer.Option(None, "--path-map"),
+    show_skipped: bool = typer.Option(False, "--show-skipped", help="list files that are not kohya configs"),
+) -> None:
+    """Check configs: schema, silent overrides, dataset traps. Exit 0 clean, 1 findings, 2 error."""
+    import os
+
+    from . import linter as linter_mod, report, rewrite
+    from .profiles import UnknownVersion, sd_scripts as sd_profile
+
+    try:
+        project = settings_mod.load()
+        s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
+        sd_profile(s.sd_scripts)
+    except (settings_mod.SettingsError, UnknownVersion) as exc:
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    fmt = output_format or project.output_format or (
+        "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "concise")
+    if fmt not in report.FORMATS:
+        err(f"kohya-tune lint: --output-format must be one of {', '.join(report.FORMATS)}")
+        raise typer.Exit(EXIT_USAGE)
+    for code in list(select or []) + list(ignore or []):
+        if not linter_mod.code_matches_any_rule(code):
+            err(f"kohya-tune lint: no rule matches {code!r} (see kohya-tune rules)")
+            raise typer.Exit(EXIT_USAGE)
+    engine = linter_mod.Linter(s, select=(select or project.select), ignore=list(ignore or []) + project.ignore,
+                               per_file_ignores=project.per_file_ignores)
+    results = [engine.lint_file(path) for path in files]
+    fatal = any(r.fatal for r in results)
+    changed_any = False
+    if fix or diff:
+        fixes = linter_mod.collect_fixes(results)
+        for path, edits in fixes.items():
+            try:
+                doc = documents.load(path)
+                new_text = rewrite.apply_edits(doc, edits)
+            except (documents.LoadError, rewrite.RewriteError) as exc:
+                err(f"kohya-tune: {path}: fixes not applied: {exc}")
+                continue
+            if new_text == doc.text:
+                continue
+            changed_any = True
+            if diff:
+                typer.echo(rewrite.unified_diff(path, doc.text, new_text), nl=False)
+            else:
+                rewrite.write_atomic(path, new_text)
+        if fix and not diff and changed_any:
+            results = [engine.__class__(s, select=engine.select, ignore=engine.ignore,
+                                        per_file_ignores=engine.per_file_ignores).lint_file(p) for p in files]
+            fatal = any(r.fatal for r in results)
+    diags = [d for r in results for d in r.diagnostics]
+    sources = {r.path: r.doc for r in results if r.doc is not None}
+    if not diff:
+        if fmt == "concise":
+            typer.echo(report.concise(diags), nl=False)
+        elif fmt == "full":
+            typer.echo(report.full(diags, sources), nl=False)
+        elif fmt == "json":
+            typer.echo(report.as_json(diags), nl=False)
+        elif fmt == "github":
+            typer.echo(report.github(diags), nl=False)
+        else:
+            typer.echo(report.sarif(diags, linter_mod.all_rules()), nl=False)
+    for r in results:
+        for info in r.infos:
+            err(f"info: {info}")
+        if r.skipped and show_skipped:
+            err(f"{r.path}: skipped ({r.skipped})")
+    if fmt in ("concise", "full") and not diff and diags:
+        errors = sum(d.severity == "error" for d in diags)
+        warnings = sum(d.severity == "warning" for d in diags)
+        fixable = sum(d.fix is not None for d in diags)
+        tail = f" ({fixable} fixable with --fix)" if fixable and not fix else ""
+        err(f"Found {errors} error(s), {warnings} warning(s){tail}.")
+    if fatal:
+        raise typer.Exit(EXIT_USAGE)
+    if diff:
+        raise typer.Exit(EXIT_FINDINGS if changed_any else EXIT_OK)
+    failing = [d for d in diags if d.severity == "error" or (strict or project.strict) and d.severity == "warning"]
+    raise typer.Exit(EXIT_FINDINGS if failing else EXIT_OK)
+
+
+# ------------------------------------------------------------------------------------------
+# solve
+
+@app.command()
+def solve(
+    config: str = typer.Argument(..., help="GUI JSON or args TOML to rewrite"),
+    target_epochs: Optional[int] = typer.Option(None, "--target-epochs", help="epochs the real run should have"),
+    target_steps: Optional[int] = typer.Option(None, "--target-steps", help="optimizer steps the real run should have"),
+    by: Optional[str] = typer.Option(None, "--by", help="epoch | max_train_epochs | max_train_steps"),
+    diff: bool = typer.Option(False, "--diff", help="print a unified diff, write nothing"),
+    check: bool = typer.Option(False, "--check", help="print only the verdict, write nothing"),
+    num_processes: Optional[int] = typer.Option(None, "--num-processes"),
+    sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts"),
+    gui_version: Optional[str] = typer.Option(None, "--gui-version"),
+    script: Optional[str] = typer.Option(None, "--script"),
+    path_map: Optional[List[str]] = typer.Option(None, "--path-map"),
+) -> None:
+    """Rewrite epoch / max_train_epochs / max_train_steps so the real run hits a target."""
+    from . import rewrite, solve as solve_mod
+    from .profiles import UnknownVersion
+
+    if (target_epochs is None) == (target_steps is None):
+        err("kohya-tune solve: give exactly one of --target-epochs N or --target-steps N")
+        raise typer.Exit(EXIT_USAGE)
+    if diff and check:
+        err("kohya-tune solve: --diff and --check exclude each other")
+        raise typer.Exit(EXIT_USAGE)
+    kind, target = ("epochs", target_epochs) if target_epochs is not None else ("steps", target_steps)
+    try:
+        project = settings_mod.load(Path(config).parent if Path(config).parent.is_dir() else None)
+        s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
+        doc = documents.load(config)
+        solver = solve_mod.Solver(doc, s)
+        solution = solver.solve(kind, target, by)
+        new_text = rewrite.apply_edits(doc, solution.edits) if solution.edits else doc.text
+        if solution.edits:
+            verified = solve_mod.verify(solution, new_text, s)
+            if not solver.hits(verified, kind, target):
+                raise solve_mod.SolveError(f"internal check failed: the rewritten file gives "
+                                           f"{verified.describe()}")
+    except (documents.LoadError, PlanError, settings_mod.SettingsError, UnknownVersion) as exc:
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    except TrainerRefusal as exc:
+        err(f"kohya-tune: {refusal_text(exc)}")
+        raise typer.Exit(EXIT_FINDINGS)
+    except rewrite.RewriteError as exc:
+        err(f"kohya-tune: {config}: cannot rewrite safely: {exc}; nothing was changed")
+        raise typer.Exit(EXIT_USAGE)
+    except solve_mod.SolveError as exc:
+        err(f"kohya-tune: {config}: {exc.message}")
+        for value, outcome in exc.nearest:
+            err(f"  nearest: {value} -> {outcome.describe()}")
+        if exc.nearest:
+            err("  nothing was changed; choose another --by (max_train_epochs is always exact)")
+        raise typer.Exit(EXIT_USAGE if exc.usage else EXIT_FINDINGS)
+    what = f"{target} {kind}"
+    if not solution.changed:
+        if not check:
+            typer.echo(f"{config}: already on target ({solution.before.describe()})")
+        else:
+            typer.echo(f"{config}: already on target")
+        raise typer.Exit(EXIT_OK)
+    if check:
+        typer.echo(f"{config}: would change to reach {what}")
+        raise typer.Exit(EXIT_FINDINGS)
+    if diff:
+        typer.echo(rewrite.unified_diff(config, doc.text, new_text), nl=False)
+        raise typer.Exit(EXIT_FINDINGS)
+    rewrite.write_atomic(config, new_text)
+    for key, old, new, why in solution.changes:
+        old_text = "(absent)" if old is None else json.dumps(old)
+        new_text_v = "(removed)" if new is None else json.dumps(new)
+        note = "" if why == "target" else f"   ({why})"
+        typer.echo(f"{key}: {old_text} -> {new_text_v}{note}")
+    typer.echo(f"before: {solution.before.describe()}")
+    typer.echo(f"after:  {solution.after.describe()}")
+    if kind == "epochs" and solution.after.last_epoch_steps != solution.after.num_update_steps_per_epoch:
+        typer.echo(f"note: the last epoch is cut short; --by max_train_epochs gives {target} full epochs")
+    typer.echo(f"wrote {config}")
+
+
+# ------------------------------------------------------------------------------------------
+# rules
+
+@app.command("rules")
+def rules_cmd() -> None:
+    """List every rule."""
+    from . import linter as linter_mod
+
+    for rule in linter_mod.all_rules():
+        typer.echo(f"{rule.code}  {rule.severity:<7}  {rule.name:<32}  {rule.summary}")
+
+
+@app.command("rule")
+def rule_cmd(code: str = typer.Argument(..., help="a rule code such as KT201, or its name")) -> None:
+    """Show one rule's documentation."""
+    from . import linter as linter_mod
+    from .diagnostics import DOCS_URL
+
+    rule = linter_mod.rule_by_code(code)
+    if rule is None:
+        err(f"kohya-tune: no rule {code!r} (see kohya-tune rules)")
+        raise typer.Exit(EXIT_USAGE)
+    typer.echo(f"{rule.code} ({rule.name}), {rule.severity}\n{rule.summary}\n")
+    typer.echo(rule.docs())
+    typer.echo(f"\n{DOCS_URL.format(code=rule.code)}")
+
+
 
 def main() -> None:
     try:

@@ -194,12 +194,21 @@ def split_train(images, sizes, dplan: DatasetPlan, rng_state):
 
 
 def bucket_profile(plan: Plan) -> bucketing.BucketProfile:
-    base = bucketing.PROFILES["v0.10.1" if plan.sd.bucket_profile != "v0.6.5" else "v0.6.5"]
-    from dataclasses import replace
-
-    return replace(base, name=plan.sd.profile,
-                   round_min_max_to_steps=plan.sd.rounds_min_max(),
-                   ft_train_resolution=not plan.sd.get("ft_image_size", False))
+    """The bucket behaviour of the chosen sd-scripts version, from its profile switches."""
+    sd = plan.sd
+    steps_table = bucketing.PROFILES["v0.10.1" if sd.get("verify_bucket_reso_steps") else "v0.6.5"]
+    scripts = {f"{name}.py" for name in sd.scripts}
+    return bucketing.BucketProfile(
+        name=sd.profile,
+        list_algorithm=sd.get("bucket_list_algorithm"),
+        round_min_max_to_steps=sd.rounds_min_max(),
+        range_checked_datasets=frozenset(sd.get("bucket_range_checked")),
+        manager_init_asserts=bool(sd.get("bucket_manager_asserts")),
+        ft_train_resolution=bool(sd.get("ft_train_resolution")),
+        min_steps_by_script={k: v for k, v in steps_table.min_steps_by_script.items()
+                             if k in scripts or not sd.get("verify_bucket_reso_steps")}
+        | {f"{s}.py": () for s in sd.scripts
+           if f"{s}.py" not in steps_table.min_steps_by_script})
 
 
 def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int) -> DatasetResult:
@@ -244,16 +253,23 @@ def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int) -> DatasetResult:
     reg_used = sum(e[2] for e in registered_reg)
 
     # buckets
+    profile = bucket_profile(plan)
     resolution = dplan.resolution
     if resolution is None:
         resolution = (512, 512)
     try:
         assigner = bucketing.BucketAssigner(
             resolution, dplan.enable_bucket, dplan.bucket_no_upscale, dplan.min_bucket_reso,
-            dplan.max_bucket_reso, dplan.bucket_reso_steps, profile=bucket_profile(plan),
+            dplan.max_bucket_reso, dplan.bucket_reso_steps, profile=profile,
             dataset={"db": "dreambooth", "ft": "fine_tune", "cn": "controlnet"}[dplan.kind])
     except bucketing.BucketError as exc:
         raise TrainerRefusal(f"{exc.trainer_exception}: {exc.message}", dplan.origin) from None
+    # verify_bucket_reso_steps (v0.7.0+), run by the trainer on every dataset
+    message = bucketing.bucket_reso_steps_error(
+        dplan.bucket_reso_steps, script=f"{plan.script}.py", profile=profile,
+        enable_bucket=dplan.enable_bucket)
+    if message:
+        raise TrainerRefusal(f"AssertionError: {message}", dplan.origin)
     counts: dict = {}
     entries = [(s, p, r) for s, p, r in train] + [(e[0], e[1], e[2]) for e in registered_reg]
     if not dplan.enable_bucket:

@@ -62,6 +62,7 @@ class Document:
     gui_versions: tuple[str, str] | None = None  # (oldest, newest) GUI version the keys fit
     gui_version_reasons: list[str] = field(default_factory=list)
     comments: dict = field(default_factory=dict)  # TOML: line-start offset -> comment
+    other_reason: str = "not a kohya config"
     _lines: LineIndex | None = None
 
     @property
@@ -179,9 +180,17 @@ def detect_kind(doc: Document) -> None:
         doc.kind = OTHER
         return
     keys = set(data)
-    if keys and keys <= {"general", "datasets"} and (
-            isinstance(data.get("datasets", []), list) and isinstance(data.get("general", {}), dict)):
+    datasets = data.get("datasets")
+    if keys and keys <= {"general", "datasets"}:
         doc.kind = DATASET
+        return
+    if isinstance(datasets, list) and datasets and all(isinstance(d, dict) for d in datasets):
+        # a dataset config with stray top-level keys (sd-scripts refuses those: the schema says so)
+        doc.kind = DATASET
+        return
+    if doc.format == "toml" and profiles.looks_like_gui_defaults(data):
+        doc.kind = OTHER
+        doc.other_reason = "kohya_ss GUI defaults file (config.toml): it sets initial widget values, it is not a training config"
         return
     if doc.format == "json":
         tab, score = profiles.guess_gui_tab(keys)

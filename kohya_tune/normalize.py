@@ -95,7 +95,7 @@ def _gui_launch(doc: Document, settings: Settings):
     profile = gl.profile_for(version or "master")
 
     def resolve(text):
-        return resolve_dir(text, settings, base=Path.cwd())
+        return resolve_dir(text, settings, base=doc.directory)
 
     return gl.gui_launch(doc.data, doc.gui_tab, profile, resolve)
 
@@ -265,12 +265,21 @@ def folder_subsets(plan: Plan, ns: dict) -> list[dict]:
             plan.missing_dirs.append((text, plan.arg_origins.get(key)))
             continue
         trainer_base = Path(map_path(text, plan.path_map))  # what str(Path(...)) looks like
-        for name in os.listdir(base):
+        names = os.listdir(base)
+        if plan.folder_order == "sorted":
+            names = sorted(names)
+        for name in names:
             full = base / name
             if not full.is_dir():
                 continue
             repeats, class_tokens = parse_folder_name(name)
-            if repeats is None or repeats < 1:
+            if repeats is None:
+                plan.skipped_folders.append((str(base), name, "no repeat prefix: int() cannot "
+                                             "parse the text before the first '_'", is_reg))
+                continue
+            if repeats < 1:
+                plan.skipped_folders.append((str(base), name, f"repeat prefix {repeats} is less "
+                                             f"than 1", is_reg))
                 continue
             out.append({"image_dir": str(trainer_base / name), "num_repeats": repeats,
                         "is_reg": is_reg, "class_tokens": class_tokens,

@@ -112,6 +112,11 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     missing_dirs: list[tuple[str, Origin | None]] = field(default_factory=list)
     path_map: list[tuple[str, str]] = field(default_factory=list)
+    # folder mode: subfolders the trainer passes over, as (folder, name, reason, is_reg)
+    skipped_folders: list[tuple[str, str, str, bool]] = field(default_factory=list)
+    # folder mode: "filesystem" (Path.iterdir order, what the trainer uses here) or "sorted"
+    # (the alphabetical order NTFS usually gives), to show when the order changes a number
+    folder_order: str = "filesystem"
 
     def arg(self, name: str, default=None):
         value = self.args.get(name)

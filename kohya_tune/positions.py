@@ -253,6 +253,12 @@ class _TomlScanner:
                 path = path + (self.aot_last[path],)
         return path
 
+    def check_new(self, path: Path, key_start: int) -> None:
+        if path in self.spans:
+            first = self.spans[path].key_start
+            raise PositionError(f"duplicate key {'.'.join(str(p) for p in path)!s} "
+                                f"(first defined at offset {first})", key_start)
+
     def record(self, path: Path, span: Span) -> None:
         if path in self.spans:
             first = self.spans[path].key_start
@@ -294,6 +300,7 @@ class _TomlScanner:
                     raise PositionError("expected '=' in inline table", i)
                 i = self.ws(i + 1)
                 sub = path + tuple(parts)
+                self.check_new(sub, kstart)
                 i = self.value(i, sub, kstart)
                 i = self.ws(i)
                 if i < self.n and t[i] == ",":
@@ -349,6 +356,7 @@ class _TomlScanner:
             if j >= self.n or t[j] != "=":
                 raise PositionError("expected '=' after a key", j)
             j = self.ws(j + 1)
+            self.check_new(table + tuple(parts), kstart)
             j = self.value(j, table + tuple(parts), kstart)
             i = self.end_of_line(j)
         return self.spans

@@ -65,9 +65,6 @@ class SdScripts:
     def rounds_min_max(self) -> bool:
         return bool(self.data.get("round_min_max_bucket_reso"))
 
-    @property
-    def bucket_profile(self) -> str:
-        return self.data["bucket_profile"]
 
 
 def sd_scripts(label: str | None) -> SdScripts:
@@ -143,6 +140,18 @@ _ARG_MARKERS = {
     "optimizer_type", "mixed_precision", "save_model_as", "resolution", "lr_scheduler",
     "network_dim", "logging_dir", "save_precision", "in_json", "reg_data_dir",
 }
+
+
+# sections of the GUI's own defaults file, `config example.toml` (kohya-gui-configs.md (a), "GUI
+# defaults file"); a training config never has these tables
+_GUI_DEFAULTS_SECTIONS = {"settings", "server", "model", "folders", "configuration",
+                          "accelerate_launch", "basic", "advanced", "dataset_preparation",
+                          "huggingface", "samples", "sdxl", "wd14_caption", "metadata"}
+
+
+def looks_like_gui_defaults(data: dict) -> bool:
+    tables = {k for k, v in data.items() if isinstance(v, dict)}
+    return len(tables & _GUI_DEFAULTS_SECTIONS) >= 3 and tables <= _GUI_DEFAULTS_SECTIONS | {"kohya-tune"}
 
 
 def looks_like_args(flat: dict, raw: dict) -> bool:

@@ -37,6 +37,7 @@ class StepReport:
     steps_source: str              # "max_train_epochs" | "max_train_steps" | "default"
     buckets: dict                  # (w, h) -> image-steps over all datasets
     notes: list = field(default_factory=list)
+    order_variant: "StepReport | None" = None   # the outcome with alphabetical folder order
 
     @property
     def last_epoch_steps(self) -> int:
@@ -92,7 +93,48 @@ def check_script(plan: Plan) -> None:
         raise TrainerRefusal(f"FileNotFoundError: {plan.script}.py not in sd-scripts {plan.sd.label}")
 
 
-def compute(plan: Plan) -> StepReport:
+def compute(plan: Plan, *, check_order: bool = True) -> StepReport:
+    report = _compute(plan)
+    if check_order and plan.mode == "folders":
+        other = order_variant(plan)
+        if other is not None and _numbers(other) != _numbers(report):
+            report.order_variant = other
+            report.notes.append(
+                "the folders are used in the order the file system lists them; in alphabetical "
+                "order (as on Windows/NTFS) the reg balancing gives "
+                f"{other.num_batches} batches and {other.num_train_epochs} epochs instead of "
+                f"{report.num_batches} and {report.num_train_epochs}")
+    return report
+
+
+def _numbers(report: "StepReport") -> tuple:
+    return (report.num_batches, report.num_reg_images_used, report.max_train_steps,
+            report.num_train_epochs, tuple(sorted(report.buckets.items())))
+
+
+def order_variant(plan: Plan) -> "StepReport | None":
+    """The same plan with subfolders in alphabetical order, when that order differs from the
+    file system's and several reg folders make it matter (reg balancing follows folder order)."""
+    import copy
+
+    reg_folders = [s for d in plan.datasets for s in d.subsets if s.is_reg]
+    if len(reg_folders) < 2:
+        return None
+    if [s.folder_name for s in reg_folders] == sorted(s.folder_name for s in reg_folders):
+        return None
+    variant = copy.copy(plan)
+    variant.datasets = []
+    variant.notes = []
+    variant.missing_dirs = []
+    variant.skipped_folders = []
+    variant.folder_order = "sorted"
+    try:
+        return _compute(variant)
+    except (TrainerRefusal, PlanError):
+        return None
+
+
+def _compute(plan: Plan) -> StepReport:
     check_script(plan)
     if plan.gui is not None and plan.gui.refused:
         raise TrainerRefusal(f"the GUI {plan.gui.version} refuses to start: {plan.gui.refused}")

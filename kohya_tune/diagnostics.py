@@ -1,0 +1,54 @@
+"""Diagnostics: what a check found, where, and how to fix it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SEVERITIES = ("error", "warning", "info")
+DOCS_URL = "https://kohya-tune.invalid/rules/{code}"
+
+
+@dataclass
+class Fix:
+    """A safe, byte-preserving fix: edits for kohya_tune.rewrite, on `path`."""
+    description: str
+    edits: list                    # list[rewrite.Edit]
+    path: str | None = None        # the file the edits apply to (default: the diagnostic's file)
+    safe: bool = True
+
+
+@dataclass
+class Diagnostic:
+    code: str
+    severity: str
+    message: str
+    path: str
+    line: int = 1
+    column: int = 1
+    keypath: tuple = ()
+    rule: str | None = None        # the rule's name
+    fix: Fix | None = None
+    help: str | None = None        # the rule's one-line summary
+    end_line: int | None = None
+    end_column: int | None = None
+    related: list = field(default_factory=list)  # [(path, line, col, text)]
+
+    @property
+    def sort_key(self):
+        return (self.path, self.line, self.column, self.code)
+
+    def key_path_text(self) -> str:
+        out = ""
+        for part in self.keypath:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "code": self.code, "severity": self.severity, "message": self.message,
+            "file": self.path, "line": self.line, "column": self.column,
+            "end_line": self.end_line, "end_column": self.end_column,
+            "key_path": self.key_path_text(), "key_path_parts": list(self.keypath),
+            "rule": self.rule, "fixable": self.fix is not None,
+            "fix": self.fix.description if self.fix else None,
+            "url": DOCS_URL.format(code=self.code),
+        }

@@ -1,0 +1,190 @@
+"""The lint core: load each file, run the selected rules, collect diagnostics.
+
+It knows no rule by name: rules are discovered in kohya_tune.rules (see rules/base.py).
+"""
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import pkgutil
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from . import documents
+from .diagnostics import Diagnostic
+from .plan import PlanError, Settings, TrainerRefusal
+from .rules.base import Context, Rule
+
+IGNORE_COMMENT = re.compile(r"kohya-tune:\s*ignore(?:\[([A-Z0-9, ]+)\])?")
+
+
+@lru_cache(maxsize=1)
+def all_rules() -> tuple:
+    from . import rules as package
+
+    found: dict[str, type] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name == "base":
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Rule) and obj is not Rule and obj.code:
+                if obj.code in found and found[obj.code] is not obj:
+                    raise RuntimeError(f"two rules share the code {obj.code}")
+                found[obj.code] = obj
+    return tuple(found[c]() for c in sorted(found))
+
+
+def rule_by_code(code: str):
+    for rule in all_rules():
+        if rule.code == code.upper() or rule.name == code:
+            return rule
+    return None
+
+
+def code_matches(code: str, patterns) -> bool:
+    return any(code == p or (p and code.startswith(p)) or p == "ALL" for p in patterns)
+
+
+@dataclass
+class FileResult:
+    path: str
+    kind: str | None
+    diagnostics: list = field(default_factory=list)
+    skipped: str | None = None     # why the file was not linted (not a kohya config)
+    fatal: bool = False            # unreadable or unparsable (exit 2)
+    infos: list = field(default_factory=list)  # one-line notes (e.g. dataset rules skipped)
+    doc: object = None
+
+
+class Linter:
+    def __init__(self, settings: Settings, select=None, ignore=None, per_file_ignores=None):
+        self.settings = settings
+        self.select = [s.upper() for s in (select or [])]
+        self.ignore = [s.upper() for s in (ignore or [])]
+        self.per_file_ignores = per_file_ignores or {}
+        self._plans: dict = {}
+        self._reports: dict = {}
+
+    # -- lazy plan and step report per document
+    def plan_for(self, ctx: Context):
+        key = id(ctx.doc)
+        if key not in self._plans:
+            from . import normalize
+
+            try:
+                plan = normalize.build_plan(ctx.doc, self.settings)
+            except (PlanError, TrainerRefusal) as exc:
+                ctx.extra.setdefault("plan_problems", []).append(exc)
+                plan = None
+            except Exception as exc:  # noqa: BLE001 - version errors and the like
+                ctx.extra.setdefault("plan_problems", []).append(exc)
+                plan = None
+            self._plans[key] = plan
+        return self._plans[key]
+
+    def report_for(self, ctx: Context):
+        key = id(ctx.doc)
+        if key not in self._reports:
+            from . import steps
+
+            plan = self.plan_for(ctx)
+            report = None
+            if plan is not None:
+                try:
+                    report = steps.compute(plan)
+                except PlanError as exc:
+                    ctx.extra["steps_skipped"] = str(exc)
+                except TrainerRefusal as exc:
+                    ctx.extra["refusal"] = exc
+            self._reports[key] = report
+        return self._reports[key]
+
+    def rules_for(self, path: str) -> list:
+        ignored = list(self.ignore)
+        for pattern, codes in self.per_file_ignores.items():
+            if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(Path(path).name, pattern):
+                ignored += [c.upper() for c in codes]
+        out = []
+        for rule in all_rules():
+            if self.select and not code_matches(rule.code, self.select):
+                continue
+            if code_matches(rule.code, ignored):
+                continue
+            out.append(rule)
+        return out
+
+    def lint_file(self, path: str) -> FileResult:
+        try:
+            doc = documents.load(path)
+        except documents.LoadError as exc:
+            code = "KT001"
+            return FileResult(path, None, [Diagnostic(code=code, severity="error",
+                                                      message=exc.message, path=path,
+                                                      line=exc.line or 1, column=exc.column or 1,
+                                                      rule="parse-error",
+                                                      help="the file cannot be parsed")],
+                              fatal=True)
+        if doc.kind == documents.OTHER:
+            return FileResult(path, doc.kind, skipped=doc.other_reason, doc=doc)
+        result = FileResult(path, doc.kind, doc=doc)
+        ctx = Context(doc=doc, settings=self.settings, linter=self)
+        for rule in self.rules_for(path):
+            if doc.kind not in rule.kinds:
+                continue
+            if rule.needs in ("plan", "steps"):
+                if self.plan_for(ctx) is None:
+                    continue
+            if rule.needs == "steps" and self.report_for(ctx) is None:
+                continue
+            for diag in rule.check(ctx) or ():
+                result.diagnostics.append(diag)
+        for problem in ctx.extra.get("plan_problems", []):
+            result.infos.append(f"{path}: rules that need the training plan were skipped: {problem}")
+        if ctx.extra.get("steps_skipped"):
+            result.infos.append(f"{path}: dataset rules skipped: {ctx.extra['steps_skipped']}")
+        result.diagnostics = self._apply_ignore_comments(result.diagnostics, doc)
+        result.diagnostics.sort(key=lambda d: d.sort_key)
+        return result
+
+    def _apply_ignore_comments(self, diagnostics: list, doc) -> list:
+        out = []
+        cache: dict = {doc.path: doc if doc.format == "toml" else None}
+        for d in diagnostics:
+            if d.path not in cache:
+                try:
+                    cache[d.path] = documents.load(d.path) if d.path.endswith(".toml") else None
+                except documents.LoadError:
+                    cache[d.path] = None
+            doc = cache[d.path]
+            if doc is not None:
+                comment = doc.comment_on_line(d.line)
+                m = IGNORE_COMMENT.search(comment or "")
+                if m and (m.group(1) is None or d.code in {c.strip() for c in m.group(1).split(",")}):
+                    continue
+            out.append(d)
+        return out
+
+
+def code_matches_any_rule(code: str) -> bool:
+    code = code.upper()
+    return code in ("ALL", "KT001") or any(r.code.startswith(code) for r in all_rules())
+
+
+def collect_fixes(results) -> dict:
+    """path -> edits of every safe fix, the first fix winning when two touch the same key."""
+    out: dict = {}
+    seen: set = set()
+    for result in results:
+        for d in result.diagnostics:
+            if d.fix is None or not d.fix.safe:
+                continue
+            path = d.fix.path or d.path
+            for edit in d.fix.edits:
+                if (path, tuple(edit.keypath)) in seen:
+                    continue
+                seen.add((path, tuple(edit.keypath)))
+                out.setdefault(path, []).append(edit)
+    return out

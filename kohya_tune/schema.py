@@ -1,0 +1,175 @@
+"""JSON Schema validation (schemas/*.json, shipped in the package) with source positions.
+
+The validator's "integer" means a Python int that is not a bool, and "number" an int or float
+that is not a bool: that is how TOML/JSON values reach sd-scripts (jsonschema's default would
+call 1.0 an integer).
+"""
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+from . import documents
+
+
+def _is_int(checker, value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(checker, value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_TYPES = Draft202012Validator.TYPE_CHECKER.redefine_many({"integer": _is_int, "number": _is_number})
+Validator = jsonschema.validators.extend(Draft202012Validator, type_checker=_TYPES)
+
+SCHEMA_FILES = {
+    ("gui", "lora"): "gui-lora.schema.json",
+    ("gui", "dreambooth"): "gui-dreambooth.schema.json",
+    ("gui", "finetune"): "gui-finetune.schema.json",
+    ("gui", "textual_inversion"): "gui-textual-inversion.schema.json",
+    ("args", None): "args-toml.schema.json",
+    ("dataset", None): "dataset-toml.schema.json",
+}
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict:
+    with resources.files("kohya_tune.schemas").joinpath(name).open("r", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def schema_name(doc) -> str | None:
+    tab = doc.gui_tab if doc.kind == documents.GUI else None
+    return SCHEMA_FILES.get((doc.kind, tab))
+
+
+@lru_cache(maxsize=None)
+def validator(name: str):
+    return Validator(load_schema(name))
+
+
+@dataclass
+class SchemaIssue:
+    kind: str            # unknown | required | type | value | shape
+    keypath: tuple       # where it is (the unknown key itself, the value, or the parent)
+    message: str
+    key: str | None = None
+    expected: str | None = None
+    at_value: bool = True
+
+
+def property_schema(doc, key: str) -> dict | None:
+    name = schema_name(doc)
+    if not name:
+        return None
+    schema = load_schema(name)
+    props = schema.get("properties", {})
+    if key in props:
+        return props[key]
+    section = schema.get("$defs", {}).get("section", {})
+    return section.get("properties", {}).get(key)
+
+
+def known_keys(doc) -> set:
+    name = schema_name(doc)
+    if not name:
+        return set()
+    schema = load_schema(name)
+    keys = set(schema.get("properties", {}))
+    keys |= set(schema.get("$defs", {}).get("section", {}).get("properties", {}))
+    return keys
+
+
+def suggest(key: str, candidates) -> str | None:
+    match = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.75)
+    if not match:
+        lowered = {c.lower(): c for c in candidates}
+        if key.lower() in lowered:
+            return lowered[key.lower()]
+        return None
+    return match[0]
+
+
+def _type_names(schema: dict) -> list:
+    t = schema.get("type")
+    if isinstance(t, list):
+        names = list(t)
+    elif t:
+        names = [t]
+    else:
+        names = []
+        for sub in schema.get("anyOf") or schema.get("oneOf") or []:
+            names += _type_names(sub)
+    if "integer" in names and "boolean" in names:
+        names.remove("boolean")  # voluptuous' int accepts booleans, but nobody means that
+    return list(dict.fromkeys(names))
+
+
+def _describe_type(schema: dict) -> str:
+    names = _type_names(schema)
+    words = {"array": "a list", "object": "a table", "integer": "an integer",
+             "number": "a number", "string": "a string", "boolean": "a boolean"}
+    return " or ".join(words.get(n, n) for n in names) or "a different value"
+
+
+def issues(doc) -> list[SchemaIssue]:
+    """Schema problems of a loaded document, each with the key path it is about."""
+    name = schema_name(doc)
+    if not name:
+        return []
+    out: list[SchemaIssue] = []
+    seen_unknown: set = set()
+    v = validator(name)
+    args_known = known_keys(doc) if doc.kind == documents.ARGS else None
+    for error in v.iter_errors(doc.data):
+        path = tuple(error.absolute_path)
+        kind = error.validator
+        if kind == "additionalProperties" or kind == "unevaluatedProperties":
+            allowed = set(error.schema.get("properties", {}))
+            extra = [k for k in error.instance if k not in allowed] if isinstance(error.instance, dict) else []
+            for key in extra:
+                kp = path + (key,)
+                if kp in seen_unknown:
+                    continue
+                seen_unknown.add(kp)
+                out.append(SchemaIssue("unknown", kp, f"unknown key {key!r}", key=key, at_value=False))
+            continue
+        if kind == "false" or (error.schema is False):
+            kp = path
+            if kp not in seen_unknown:
+                seen_unknown.add(kp)
+                out.append(SchemaIssue("unknown", kp, f"unknown key {kp[-1]!r}", key=str(kp[-1]), at_value=False))
+            continue
+        if (args_known is not None and len(path) == 1 and path[0] not in args_known
+                and not isinstance(error.instance, dict)):
+            # an unknown flat key of an args TOML: the section schema complains it is not a table
+            if path not in seen_unknown:
+                seen_unknown.add(path)
+                out.append(SchemaIssue("unknown", path, f"unknown key {path[0]!r}", key=str(path[0]),
+                                       at_value=False))
+            continue
+        if kind == "required":
+            missing = [k for k in error.validator_value if isinstance(error.instance, dict) and k not in error.instance]
+            for key in missing:
+                out.append(SchemaIssue("required", path, f"required key {key!r} is missing",
+                                       key=key, at_value=False))
+            continue
+        key = next((p for p in reversed(path) if isinstance(p, str)), None)
+        if kind in ("type", "pattern", "not", "anyOf", "oneOf", "minItems", "maxItems", "enum",
+                    "const", "minimum", "maximum", "exclusiveMinimum", "items", "prefixItems"):
+            expected = _describe_type(error.schema) if kind in ("type", "not", "anyOf", "oneOf") else None
+            if kind == "not":
+                expected = "a float (written with a decimal point)"
+            if kind == "pattern":
+                expected = "a number"
+            out.append(SchemaIssue("type", path, error.message, key=key, expected=expected))
+            continue
+        out.append(SchemaIssue("shape", path, error.message, key=key))
+    return out

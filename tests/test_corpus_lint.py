@@ -1,0 +1,80 @@
+"""Every real config of the corpus (tests/data/corpus, copied from kohya_ss and sd-scripts, see
+its README) goes through `kohya-tune lint` without a traceback, and the schema never reports an
+error on a file the real tools accept."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import CORPUS, run_cli
+
+ALL_FILES = sorted(p for p in CORPUS.rglob("*") if p.suffix in (".json", ".toml") and p.name != "index.json")
+
+# sd-scripts documentation blocks that sd-scripts v0.10.1 itself refuses (checked by running its
+# ConfigSanitizer on them): the expected finding and line for each.
+REFUSED_BY_TRAINER = {
+    "validation.block1.toml": ("KT102", 10), "validation.block2.toml": ("KT102", 5),
+    "validation.block3.toml": ("KT102", 10), "validation.block4.toml": ("KT102", 5),
+    "validation.block5.toml": ("KT104", 6), "validation.block6.toml": ("KT104", 6),
+    "flux_train_network.block2.toml": ("KT102", 1), "flux_train_network.block3.toml": ("KT101", 4),
+    "masked_loss_README-ja.block1.toml": ("KT104", 1), "masked_loss_README-ja.block2.toml": ("KT104", 1),
+    "train_lllite_README-ja.block1.toml": ("KT104", 1),
+}
+INVALID_TOML = {"train_network_README-ja.block1.toml": (3, 1), "train_network_README-ja.block2.toml": (3, 1)}
+
+
+@pytest.fixture(scope="module")
+def corpus_lint(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("lint")
+    proc = run_cli("lint", "--output-format", "json", "--show-skipped", *map(str, ALL_FILES), cwd=cwd)
+    return proc
+
+
+def test_corpus_is_there():
+    assert len(ALL_FILES) > 360
+
+
+def test_no_traceback(corpus_lint):
+    assert "Traceback" not in corpus_lint.stderr
+    assert "internal error" not in corpus_lint.stderr
+    assert corpus_lint.returncode == 2  # the two invalid network_args fragments
+
+
+def test_errors_only_where_the_real_tools_refuse(corpus_lint):
+    diags = json.loads(corpus_lint.stdout)
+    errors = [d for d in diags if d["severity"] == "error"]
+    by_file: dict = {}
+    for d in errors:
+        by_file.setdefault(d["file"].rsplit("/", 1)[-1], []).append(d)
+    expected = set(REFUSED_BY_TRAINER) | set(INVALID_TOML)
+    assert set(by_file) == expected
+    for name, (code, line) in REFUSED_BY_TRAINER.items():
+        assert any(d["code"] == code and d["line"] == line for d in by_file[name]), by_file[name]
+
+
+def test_duplicate_keys_exit_2_with_position(tmp_path):
+    for name, (line, col) in INVALID_TOML.items():
+        path = CORPUS / "sd-scripts" / "docs" / name
+        proc = run_cli("lint", str(path), cwd=tmp_path)
+        assert proc.returncode == 2
+        assert f"{path}:{line}:{col}: KT001" in proc.stdout
+        assert "duplicate key network_args" in proc.stdout
+
+
+def test_gui_configs_detected_with_their_tab(corpus_lint):
+    index = json.loads((CORPUS / "kohya_ss" / "index.json").read_text())
+    from kohya_tune import documents
+
+    entries = index["files"] if isinstance(index, dict) and "files" in index else index
+    if isinstance(entries, dict):
+        entries = [v for v in entries.values() if isinstance(v, list)][0]
+    checked = 0
+    for entry in entries:
+        if entry.get("kind") != "GUI config (JSON)":
+            continue
+        doc = documents.load(str(CORPUS / "kohya_ss" / entry["tag"] / entry["path"]))
+        assert doc.kind == "gui", entry["path"]
+        assert doc.gui_tab == entry["gui_guess"], entry["path"]
+        checked += 1
+    assert checked == 315
