@@ -232,7 +232,7 @@ def solve(
         solver = solve_mod.Solver(doc, s)
         solution = solver.solve(kind, target, by)
         new_text = rewrite.apply_edits(doc, solution.edits) if solution.edits else doc.text
-        if solution.edits:
+        if solution.edits and solution.unscanned is None:
             verified = solve_mod.verify(solution, new_text, s)
             if not solver.hits(verified, kind, target):
                 raise solve_mod.SolveError(f"internal check failed: the rewritten file gives "
@@ -254,8 +254,11 @@ def solve(
             err("  nothing was changed; choose another --by (max_train_epochs is always exact)")
         raise typer.Exit(EXIT_USAGE if exc.usage else EXIT_FINDINGS)
     what = f"{target} {kind}"
+    if solution.unscanned:
+        err(f"note: the dataset was not scanned ({solution.unscanned}); max_train_epochs "
+            f"{target} gives {target} epochs whatever the batches per epoch")
     if not solution.changed:
-        if not check:
+        if not check and solution.before is not None:
             typer.echo(f"{config}: already on target ({solution.before.describe()})")
         else:
             typer.echo(f"{config}: already on target")
@@ -272,9 +275,10 @@ def solve(
         new_text_v = "(removed)" if new is None else json.dumps(new)
         note = "" if why == "target" else f"   ({why})"
         typer.echo(f"{key}: {old_text} -> {new_text_v}{note}")
-    typer.echo(f"before: {solution.before.describe()}")
-    typer.echo(f"after:  {solution.after.describe()}")
-    if kind == "epochs" and solution.after.last_epoch_steps != solution.after.num_update_steps_per_epoch:
+    if solution.before is not None:
+        typer.echo(f"before: {solution.before.describe()}")
+        typer.echo(f"after:  {solution.after.describe()}")
+    if solution.after is not None and kind == "epochs" and solution.after.last_epoch_steps != solution.after.num_update_steps_per_epoch:
         typer.echo(f"note: the last epoch is cut short; --by max_train_epochs gives {target} full epochs")
     typer.echo(f"wrote {config}")
 

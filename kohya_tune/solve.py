@@ -62,6 +62,7 @@ class Solution:
     after: Outcome
     edits: list = field(default_factory=list)       # rewrite.Edit
     changes: list = field(default_factory=list)     # (key, old, new, why)
+    unscanned: str | None = None    # why the dataset could not be scanned (outcome unknown)
 
     @property
     def changed(self) -> bool:
@@ -94,8 +95,15 @@ class Solver:
         self.doc = doc
         self.settings = settings
         self.plan = normalize.build_plan(doc, settings)
-        self.report = steps.compute(self.plan)
-        self.N = self.report.num_batches
+        self.unscanned: str | None = None
+        try:
+            self.report = steps.compute(self.plan)
+        except PlanError as exc:
+            # the dataset is not on this machine: only an edit whose outcome does not depend on
+            # it can be proven (max_train_epochs fixes the epoch count whatever the batches)
+            self.report = None
+            self.unscanned = str(exc)
+        self.N = self.report.num_batches if self.report is not None else None
 
     # -- where keys live in this file
     def keypath(self, key: str) -> tuple:
@@ -296,9 +304,34 @@ class Solver:
             return "epoch"
         return "max_train_steps"
 
+    def solve_unscanned(self, kind: str, target: int, by: str | None) -> Solution:
+        if kind != "epochs" or by not in (None, "max_train_epochs"):
+            raise SolveError(f"cannot compute the real outcome: {self.unscanned}; only "
+                             f"--target-epochs with --by max_train_epochs is exact without the "
+                             f"dataset", usage=True)
+        changes = {"max_train_epochs": self._like("max_train_epochs", target)}
+        if self.plan.gui is not None:
+            sent = self._gui_sent(changes)
+            if sent.max_train_epochs != target:
+                raise SolveError("this GUI version would not send max_train_epochs", usage=True)
+        elif self.plan.args.get("max_train_epochs") == target:
+            changes = {}
+        solution = Solution(self.doc, kind, target, "max_train_epochs", None, None)
+        solution.unscanned = self.unscanned
+        for key, value in changes.items():
+            old = self.value(key)
+            if self.present(key) and old == value:
+                continue
+            kp = self.keypath(key) if self.present(key) else self.add_path(key)
+            solution.edits.append(Edit(kp, value, "target", after=None if self.present(key) else self.after_for(key)))
+            solution.changes.append((key, old if self.present(key) else None, value, "target"))
+        return solution
+
     def solve(self, kind: str, target: int, by: str | None = None) -> Solution:
         if target < 1:
             raise SolveError("the target must be at least 1", usage=True)
+        if self.report is None:
+            return self.solve_unscanned(kind, target, by)
         before = self.baseline()
         explicit = by is not None
         by = by or self.default_by(kind)
@@ -309,15 +342,27 @@ class Solver:
         if self.hits(before, kind, target) and (kind == "steps" or before.last_epoch_steps ==
                                                 before.num_update_steps_per_epoch or by == "epoch"):
             return Solution(self.doc, kind, target, by, before, before)
+        reason = None
         try:
             changes = strategies[by](kind, target)
         except SolveError as exc:
-            if explicit or self.doc.kind != documents.GUI or by != "epoch" or exc.usage:
+            if explicit or exc.usage:
                 raise
-            by = "max_train_epochs" if kind == "epochs" else "max_train_steps"
-            changes = strategies[by](kind, target)
-            changes["_fallback_reason"] = exc.message
-        reason = changes.pop("_fallback_reason", None)
+            # the default setting cannot hit the target exactly: try the others, in the order
+            # of least surprise, and say why the default was not used
+            order = (["max_train_epochs", "max_train_steps"] if kind == "epochs"
+                     else ["epoch", "max_train_epochs"])
+            for other in order:
+                if other == by or (other == "epoch" and self.plan.gui is None):
+                    continue
+                try:
+                    changes = strategies[other](kind, target)
+                except SolveError:
+                    continue
+                by, reason = other, exc.message
+                break
+            else:
+                raise exc
         after = self.simulate(changes)
         if not self.hits(after, kind, target):
             raise SolveError(f"internal check failed: the edit gives {after.describe()}")
@@ -330,7 +375,7 @@ class Solver:
                 continue
             why = "target" if key == by else f"{key} would defeat the target"
             if reason and key == by:
-                why = f"target (epoch alone cannot: {reason})"
+                why = f"target; the default setting cannot: {reason}"
             kp = self.keypath(key) if self.present(key) else self.add_path(key)
             solution.edits.append(Edit(kp, value, why, after=None if self.present(key) else self.after_for(key)))
             solution.changes.append((key, old if self.present(key) else None, value, why))
