@@ -56,33 +56,33 @@ def image_extensions(plan: Plan) -> list[str]:
     return plan.sd.image_extensions
 
 
-def list_images(directory: str, extensions: list[str]) -> tuple[list[str], dict]:
+def list_images(directory: str, extensions: list[str], names: list[str] | None = None
+                ) -> tuple[list[str], dict]:
     """`glob_images(dir, "*")`: for each extension, `dir/*<ext>` (never names starting with "."),
     de-duplicated, sorted by full path string. Returns the paths and the files passed over, by
     reason, so rules can explain them."""
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return [], {}
-    found = []
-    skipped: dict = {}
+    if names is None:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return [], {}
+    prefix = directory if directory.endswith(os.sep) else directory + os.sep
     if CASE_INSENSITIVE_GLOB:
         lowered = tuple(e.lower() for e in extensions)
-        match = lambda n: n.lower().endswith(lowered)  # noqa: E731
+        found = [prefix + n for n in names if n[:1] != "." and n.lower().endswith(lowered)]
     else:
         exts = tuple(extensions)
-        match = lambda n: n.endswith(exts)  # noqa: E731
-    lower_all = tuple({e.lower() for e in extensions} | {".jfif", ".gif", ".tif", ".tiff",
-                                                         ".avif", ".jxl", ".heic"})
-    for name in names:
-        if name.startswith("."):
-            if name.lower().endswith(lower_all):
-                skipped.setdefault("hidden", []).append(name)
-            continue
-        if match(name):
-            found.append(os.path.join(directory, name))
-        elif name.lower().endswith(lower_all):
-            skipped.setdefault("extension", []).append(name)
+        found = [prefix + n for n in names if n[:1] != "." and n.endswith(exts)]
+    skipped: dict = {}
+    if len(found) != len(names):
+        # explain the rest (rare): hidden images, extensions the glob does not match
+        lower_all = tuple({e.lower() for e in extensions} | {".jfif", ".gif", ".tif", ".tiff",
+                                                             ".avif", ".jxl", ".heic"})
+        matched = set(found)
+        for name in names:
+            if prefix + name in matched or not name.lower().endswith(lower_all):
+                continue
+            skipped.setdefault("hidden" if name.startswith(".") else "extension", []).append(name)
     found.sort()
     return found, skipped
 
@@ -109,24 +109,27 @@ def read_size(path: str) -> tuple[int, int]:
 def check_captions(images: list[str], names: set, directory: str, caption_extension: str) -> None:
     """`read_caption`: the first existing `<stem><ext>` (or the face-crop stem) is read; an empty
     file stops the trainer with an AssertionError (HEAD L1946-1970; J23 L1053-1074)."""
+    prefix = directory if directory.endswith(os.sep) else directory + os.sep
+    cut = len(prefix)
+    stat = os.stat
     for img in images:
-        base = os.path.splitext(os.path.basename(img))[0]
-        candidates = [base + caption_extension]
-        tokens = base.split("_")
-        if len(tokens) >= 5:
-            candidates.append("_".join(tokens[:-4]) + caption_extension)
-        for cand in candidates:
-            if cand in names:
-                full = os.path.join(directory, cand)
-                try:
-                    if os.path.getsize(full) == 0:
-                        raise TrainerRefusal(
-                            f"AssertionError: caption file is empty / キャプションファイルが空です: {full}")
-                    if os.path.isdir(full):
-                        continue
-                except FileNotFoundError:
-                    continue
-                break
+        name = img[cut:]
+        dot = name.rfind(".")
+        base = name[:dot] if dot > 0 else name
+        cand = base + caption_extension
+        if cand not in names:
+            tokens = base.split("_")
+            if len(tokens) < 5:
+                continue
+            cand = "_".join(tokens[:-4]) + caption_extension
+            if cand not in names:
+                continue
+        try:
+            if stat(prefix + cand).st_size == 0:
+                raise TrainerRefusal(
+                    f"AssertionError: caption file is empty / キャプションファイルが空です: {prefix + cand}")
+        except FileNotFoundError:
+            continue
 
 
 def scan_subset(plan: Plan, dplan: DatasetPlan, splan: SubsetPlan, seen_dirs: set,
@@ -153,7 +156,7 @@ def scan_subset(plan: Plan, dplan: DatasetPlan, splan: SubsetPlan, seen_dirs: se
     images: list[str]
     sizes: list
     cache_file = os.path.join(directory, IMAGE_INFO_CACHE_FILE)
-    names: set | None = None
+    names: set | None = None  # the folder listing, when the images come from the disk
     if splan.cache_info and os.path.isfile(cache_file) and plan.sd.get("cache_info", True):
         # v0.8.6+: the image list comes from the cache, not from the disk (HEAD L1977-2000)
         with open(cache_file, "r", encoding="utf-8") as fh:
@@ -162,16 +165,19 @@ def scan_subset(plan: Plan, dplan: DatasetPlan, splan: SubsetPlan, seen_dirs: se
         sizes = [tuple(m["resolution"]) if m.get("resolution") else None for m in metas.values()]
         result.skipped_files["from metadata_cache.json"] = [cache_file]
     else:
-        images, result.skipped_files = list_images(directory, image_extensions(plan))
+        try:
+            listing = os.listdir(directory)
+        except OSError:
+            listing = []
+        names = set(listing)
+        images, result.skipped_files = list_images(directory, image_extensions(plan), listing)
         sizes = [None] * len(images)
-        names = None
     if dplan.validation_split > 0.0 and not splan.is_reg and images:
         images, sizes = split_train(images, sizes, dplan, rng_state)
     if not images:
         result.reason = "no images found: the trainer ignores this subset"
         return result
-    if names is None and not splan.cache_info:
-        names = set(os.listdir(directory))
+    if names is not None:
         check_captions(images, names, directory, splan.caption_extension or ".caption")
     seen_dirs.add(splan.image_dir)
     result.used = True
@@ -198,6 +204,10 @@ def bucket_profile(plan: Plan) -> bucketing.BucketProfile:
     sd = plan.sd
     steps_table = bucketing.PROFILES["v0.10.1" if sd.get("verify_bucket_reso_steps") else "v0.6.5"]
     scripts = {f"{name}.py" for name in sd.scripts}
+    table = dict(steps_table.min_steps_by_script)
+    if not sd.get("verify_sd1_bucket_reso_steps", True):
+        # before v0.9.0 only the SDXL scripts verified the step (32)
+        table = {k: tuple(n for n in v if n != 64) for k, v in table.items()}
     return bucketing.BucketProfile(
         name=sd.profile,
         list_algorithm=sd.get("bucket_list_algorithm"),
@@ -205,10 +215,9 @@ def bucket_profile(plan: Plan) -> bucketing.BucketProfile:
         range_checked_datasets=frozenset(sd.get("bucket_range_checked")),
         manager_init_asserts=bool(sd.get("bucket_manager_asserts")),
         ft_train_resolution=bool(sd.get("ft_train_resolution")),
-        min_steps_by_script={k: v for k, v in steps_table.min_steps_by_script.items()
+        min_steps_by_script={k: v for k, v in table.items()
                              if k in scripts or not sd.get("verify_bucket_reso_steps")}
-        | {f"{s}.py": () for s in sd.scripts
-           if f"{s}.py" not in steps_table.min_steps_by_script})
+        | {f"{s}.py": () for s in sd.scripts if f"{s}.py" not in table})
 
 
 def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int) -> DatasetResult:
@@ -277,9 +286,15 @@ def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int) -> DatasetResult:
         if total:
             counts[tuple(resolution)] = total
     else:
+        get_size = imagesize.get
         for size, path, repeats in entries:
             if size is None:
-                size = read_size(path)
+                try:
+                    size = get_size(path)
+                except (OSError, ValueError):
+                    size = (-1, -1)
+                if size[0] <= 0 or size[1] <= 0:
+                    size = read_size(path)
             try:
                 key = assigner.bucket_for(size[0], size[1])
             except bucketing.BucketError as exc:

@@ -54,11 +54,16 @@ def build_plan(doc: Document, settings: Settings) -> Plan:
     if doc.kind == documents.OTHER:
         raise PlanError("not a kohya config (neither a GUI JSON, an args TOML nor a dataset "
                         "config)", doc.path)
-    sd = profiles.sd_scripts(settings.sd_scripts)
     gui = None
     arg_origins: dict = {}
+    sd_label = settings.sd_scripts
     if doc.kind == documents.GUI:
         gui = _gui_launch(doc, settings)
+        if sd_label is None:
+            # the trainer this GUI version shipped with, unless the user names one
+            sd_label = profiles.paired_sd_scripts(gui.version)
+    sd = profiles.sd_scripts(sd_label)
+    if doc.kind == documents.GUI:
         args = dict(gui.args)
         script = settings.script or gui.script
         for key in doc.data:

@@ -91,6 +91,14 @@ def sd_scripts(label: str | None) -> SdScripts:
     return SdScripts(label=label, profile=profile, data=merged)
 
 
+def paired_sd_scripts(gui_version: str) -> str | None:
+    """The sd-scripts version a GUI version launched (data: gui_pairing)."""
+    pairing = load_data("sd_scripts_profiles.json").get("gui_pairing", {})
+    labels = [k for k in pairing if not k.startswith("_")]
+    best = nearest_at_or_below(gui_version, sorted(labels, key=version_key))
+    return pairing.get(best) if best else None
+
+
 # Trainer scripts: which dataset kinds their ConfigSanitizer accepts and which family they belong
 # to (sd-scripts-steps.md §4b "Support flags by trainer" and §5 log lines).
 SCRIPT_FAMILIES = {
