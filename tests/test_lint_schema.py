@@ -63,9 +63,10 @@ def test_args_toml_typos_and_types(tmp_path):
     assert proc.returncode == 1
     typo = find(diags, "KT101", 4)
     assert typo and "max_train_epochs" in typo[0]["message"]  # did you mean
-    assert find(diags, "KT104", 6)
+    quoted = find(diags, "KT601", 6)  # a quoted number: its own rule, with a fix
+    assert quoted and quoted[0]["fixable"]
     assert find(diags, "KT104", 7)
-    assert find(diags, "KT104", 6)[0]["column"] == 19  # the value
+    assert find(diags, "KT104", 7)[0]["column"] == 14  # the value
 
 
 def test_dataset_toml_levels_required_types(tmp_path):

@@ -184,6 +184,20 @@ class WrongType(Rule):
                 continue
             key = issue.key or "value"
             value = _value_at(ctx.doc.data, issue.keypath)
+            if ctx.doc.kind == documents.ARGS:
+                from .toml_rules import quoted_number
+
+                if quoted_number(ctx.doc, issue.keypath, value) is not None:
+                    continue  # a quoted number: KT601 reports it (with a fix)
+                if len(issue.keypath) == 2 and (isinstance(value, dict) or isinstance(value, list)
+                                                and value and all(isinstance(v, dict) for v in value)):
+                    continue  # a table nested two levels deep: KT604 reports it
+            if ctx.doc.kind == documents.GUI and len(issue.keypath) == 1:
+                from .gui_legacy_rules import coerced_on_load
+
+                found = coerced_on_load(ctx.settings, issue.keypath[0], value)
+                if found is not None and found[2] == "invalid":
+                    continue  # KT406 says what the GUI turns it into
             if ctx.doc.kind == documents.DATASET and issue.keypath == ("datasets",) and isinstance(value, dict):
                 yield ctx.diagnostic(self, "datasets is a table, not a list of tables: "
                                            "[[datasets.subsets]] appears without a [[datasets]] header "
@@ -213,12 +227,12 @@ class LegacyValueType(Rule):
     Bad:
 
         "clip_skip": "2",
-        "xformers": true
+        "max_token_length": "150"
 
     Fixed:
 
         "clip_skip": 2,
-        "xformers": "xformers"
+        "max_token_length": 150
     """
     code = "KT105"
     name = "legacy-value-type"
@@ -229,8 +243,14 @@ class LegacyValueType(Rule):
     def check(self, ctx):
         from ..diagnostics import Fix
         from ..rewrite import Edit
+        from .gui_legacy_rules import coerced_on_load
 
         for key, value in ctx.doc.data.items():
+            if key == "xformers" and isinstance(value, bool):
+                continue  # a boolean xformers is KT404 (boolean-xformers)
+            found = coerced_on_load(ctx.settings, key, value)
+            if found is not None and found[2] == "invalid":
+                continue  # a string the GUI turns into 0 / a fallback: KT406 says so
             prop = schema.property_schema(ctx.doc, key)
             if not prop:
                 continue
@@ -283,6 +303,8 @@ class OutsideChoices(Rule):
                 continue  # a number saved as a string: KT105 reports the legacy type
             if key == "xformers" and isinstance(value, bool):
                 continue
+            if key == "LoRA_type" and value == "LoCon":
+                continue  # the GUI migrates it: KT403 (lora-type-locon)
             yield ctx.diagnostic(self, f"{key} = {value!r} is not one of the GUI's choices "
                                        f"({', '.join(map(str, choices))})", keypath=(key,), at_value=True)
 

