@@ -165,7 +165,9 @@ def lint(
             results = [engine.__class__(s, select=engine.select, ignore=engine.ignore,
                                         per_file_ignores=engine.per_file_ignores).lint_file(p) for p in files]
             fatal = any(r.fatal for r in results)
-    diags = [d for r in results for d in r.diagnostics]
+    # a dataset config linted on its own and through the config that points at it: say it once
+    diags = list({(d.path, d.line, d.column, d.code, d.message): d
+                  for r in results for d in r.diagnostics}.values())
     sources = {r.path: r.doc for r in results if r.doc is not None}
     if not diff:
         if fmt == "concise":

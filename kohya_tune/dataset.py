@@ -133,7 +133,7 @@ def check_captions(images: list[str], names: set, directory: str, caption_extens
 
 
 def scan_subset(plan: Plan, dplan: DatasetPlan, splan: SubsetPlan, seen_dirs: set,
-                rng_state) -> SubsetResult:
+                shared_rng) -> SubsetResult:
     repeats = splan.num_repeats
     result = SubsetResult(plan=splan, used=False, reason=None, directory=None,
                           num_repeats=repeats, is_reg=splan.is_reg)
@@ -173,7 +173,7 @@ def scan_subset(plan: Plan, dplan: DatasetPlan, splan: SubsetPlan, seen_dirs: se
         images, result.skipped_files = list_images(directory, image_extensions(plan), listing)
         sizes = [None] * len(images)
     if dplan.validation_split > 0.0 and not splan.is_reg and images:
-        images, sizes = split_train(images, sizes, dplan, rng_state)
+        images, sizes = split_train(images, sizes, dplan, shared_rng)
     if not images:
         result.reason = "no images found: the trainer ignores this subset"
         return result
@@ -187,13 +187,17 @@ def scan_subset(plan: Plan, dplan: DatasetPlan, splan: SubsetPlan, seen_dirs: se
     return result
 
 
-def split_train(images, sizes, dplan: DatasetPlan, rng_state):
+def split_train(images, sizes, dplan: DatasetPlan, shared_rng):
     """`split_train_val` for the training copy: shuffle, keep ceil(n * (1 - v)) (HEAD L142-178).
-    With a validation_seed the shuffle is reproducible; without one it depends on the trainer's
-    global random state, seeded from --seed."""
+    With a validation_seed, each subset is shuffled by a generator seeded with it (the trainer
+    saves, seeds and restores the global state); without one, the trainer's global generator,
+    seeded by set_seed(--seed) just before the datasets are built (train_network.py L505-556),
+    runs on through the subsets in order: `shared_rng` plays that part."""
     pairs = list(zip(images, sizes))
-    seed = dplan.validation_seed if dplan.validation_seed is not None else rng_state
-    random.Random(seed).shuffle(pairs)
+    if dplan.validation_seed is not None:
+        random.Random(dplan.validation_seed).shuffle(pairs)
+    else:
+        shared_rng.shuffle(pairs)
     keep = math.ceil(len(pairs) * (1 - dplan.validation_split))
     pairs = pairs[:keep]
     return [p for p, _ in pairs], [s for _, s in pairs]
@@ -220,10 +224,24 @@ def bucket_profile(plan: Plan) -> bucketing.BucketProfile:
         | {f"{s}.py": () for s in sd.scripts if f"{s}.py" not in table})
 
 
-def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int) -> DatasetResult:
+def shared_random(plan: Plan) -> random.Random:
+    """The trainer's global generator after set_seed(--seed); unseeded when --seed is not set
+    (the trainer then draws a random seed, so which images a validation split keeps varies)."""
+    seed = plan.args.get("seed")
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        return random.Random(seed)
+    if any(d.validation_split > 0 and d.validation_seed is None for d in plan.datasets):
+        plan.notes.append("validation_split without validation_seed or seed: the trainer picks a "
+                          "random seed, so which images stay in training (and so the buckets) can "
+                          "change from run to run; the counts do not")
+    return random.Random()
+
+
+def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int, shared_rng=None) -> DatasetResult:
     seen: set = set()
-    rng_seed = plan.args.get("validation_seed", plan.args.get("seed"))
-    subsets = [scan_subset(plan, dplan, s, seen, rng_seed) for s in dplan.subsets]
+    if shared_rng is None:
+        shared_rng = shared_random(plan)
+    subsets = [scan_subset(plan, dplan, s, seen, shared_rng) for s in dplan.subsets]
     T = R = 0
     train: list[tuple[tuple[int, int] | None, str, int]] = []
     reg: list[list] = []  # [size, path, repeats, subset_result]

@@ -145,7 +145,10 @@ class Linter:
             result.infos.append(f"{path}: rules that need the training plan were skipped: {problem}")
         if ctx.extra.get("steps_skipped"):
             result.infos.append(f"{path}: dataset rules skipped: {ctx.extra['steps_skipped']}")
-        result.diagnostics = self._apply_ignore_comments(result.diagnostics, doc)
+        unique: dict = {}
+        for d in result.diagnostics:
+            unique.setdefault((d.path, d.line, d.column, d.code, d.message), d)
+        result.diagnostics = self._apply_ignore_comments(list(unique.values()), doc)
         result.diagnostics.sort(key=lambda d: d.sort_key)
         return result
 

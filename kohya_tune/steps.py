@@ -139,7 +139,8 @@ def _compute(plan: Plan) -> StepReport:
     if plan.gui is not None and plan.gui.refused:
         raise TrainerRefusal(f"the GUI {plan.gui.version} refuses to start: {plan.gui.refused}")
     normalize.build_datasets(plan)
-    results = [ds.scan_dataset(plan, d, i) for i, d in enumerate(plan.datasets)]
+    rng = ds.shared_random(plan)
+    results = [ds.scan_dataset(plan, d, i, rng) for i, d in enumerate(plan.datasets)]
     if plan.missing_dirs:
         missing = ", ".join(dict.fromkeys(repr(m[0]) for m in plan.missing_dirs))
         origin = plan.missing_dirs[0][1]

@@ -1,0 +1,1119 @@
+"""KT3xx: what the trainer does with the dataset folders (folder names, image discovery, captions,
+reg balancing, buckets) and where the kohya_ss GUI's own count disagrees with it.
+
+Every rule here reads the Plan (and, when it can be computed, the StepReport). The subset scan
+below mirrors `DreamBoothDataset.__init__` (sd-scripts-steps.md §2.2-2.3): per dataset, in subset
+order, a subset with num_repeats < 1 is ignored, then one whose image_dir string is already
+registered, then one without images; the others are registered and their captions are read.
+It is computed here from public plan data so that the rules also work when the trainer would
+stop (then `ctx.report` is None).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .. import buckets as bucketing
+from .. import dataset as ds
+from ..plan import Origin, resolve_dir
+from .base import Rule
+
+GUI, ARGS, DATASET = "gui", "args", "dataset"
+CAPTION_EXTENSIONS = (".txt", ".caption", ".cap", ".tags", ".tag")
+MAX_NAMES = 8
+
+
+# --------------------------------------------------------------------------------------------
+# shared helpers
+
+def _names(items, limit: int = MAX_NAMES) -> str:
+    items = list(items)
+    text = ", ".join(str(i) for i in items[:limit])
+    if len(items) > limit:
+        text += f" and {len(items) - limit} more"
+    return text
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _touch(ctx):
+    """The plan, with its datasets built (the linter builds them while computing the report)."""
+    plan = ctx.plan
+    if plan is not None:
+        ctx.report  # noqa: B018 - builds plan.datasets / plan.skipped_folders, records a refusal
+    return plan
+
+
+def _folder_key(plan, is_reg: bool) -> str:
+    if is_reg:
+        return "reg_data_dir"
+    if "train_data_dir" not in plan.arg_origins and "image_folder" in plan.arg_origins:
+        return "image_folder"
+    return "train_data_dir"
+
+
+def _folder_origin(plan, is_reg: bool) -> Origin | None:
+    return plan.arg_origins.get(_folder_key(plan, is_reg))
+
+
+def _folder_text(plan, is_reg: bool) -> str:
+    return str(plan.args.get("reg_data_dir" if is_reg else "train_data_dir") or "")
+
+
+def _join(base: str, name: str) -> str:
+    if not base:
+        return name
+    sep = "\\" if "\\" in base and "/" not in base else "/"
+    return base.rstrip("/\\") + sep + name
+
+
+def _arg_origin(plan, name: str) -> Origin | None:
+    origin = plan.arg_origins.get(name)
+    if origin is None and plan.gui is not None:
+        if name == "resolution":
+            origin = plan.arg_origins.get("max_resolution")
+    return origin
+
+
+@dataclass
+class SubsetScan:
+    d_index: int
+    s_index: int
+    dplan: object
+    splan: object
+    directory: str | None = None
+    images: list = field(default_factory=list)       # full paths, the trainer's glob
+    skipped: dict = field(default_factory=dict)      # "hidden"/"extension" -> file names
+    names: set = field(default_factory=set)          # every entry of the folder
+    cached: bool = False                             # image list from metadata_cache.json
+    state: str = "registered"    # registered | repeats | duplicate | missing | empty | ft
+    duplicate_of: int | None = None
+
+    @property
+    def label(self) -> str:
+        return str(self.splan.image_dir)
+
+    @property
+    def kind_word(self) -> str:
+        return "reg" if self.splan.is_reg else "train"
+
+
+def _subset_origin(plan, splan, key: str = "image_dir") -> Origin | None:
+    """A subset of a dataset config: its `key` (or the table when the key is not written there);
+    a folder-mode subset: the train_data_dir / reg_data_dir key."""
+    origin = splan.origin
+    if origin is None:
+        return None
+    if plan.dataset_doc is not None and origin.doc is plan.dataset_doc and \
+            origin.keypath[:1] == ("datasets",):
+        return Origin(origin.doc, tuple(origin.keypath) + (key,))
+    return origin
+
+
+def scan(ctx) -> list[SubsetScan]:
+    """Every subset of the plan with the files the trainer sees (cached per document)."""
+    if "kt3_scan" in ctx.extra:
+        return ctx.extra["kt3_scan"]
+    plan = _touch(ctx)
+    out: list[SubsetScan] = []
+    if plan is None:
+        ctx.extra["kt3_scan"] = out
+        return out
+    base = plan.config.directory if plan.dataset_doc is None else plan.dataset_doc.directory
+    exts = plan.sd.image_extensions
+    for d_index, dplan in enumerate(plan.datasets):
+        registered: dict = {}
+        for s_index, splan in enumerate(dplan.subsets):
+            item = SubsetScan(d_index, s_index, dplan, splan)
+            out.append(item)
+            if dplan.kind == "ft" or splan.metadata_file:
+                item.state = "ft"
+                continue
+            directory = splan.resolved
+            if directory is None and splan.image_dir:
+                found = resolve_dir(splan.image_dir, plan, base=base)
+                directory = str(found) if found is not None else None
+            item.directory = directory
+            if directory is not None:
+                try:
+                    item.names = set(os.listdir(directory))
+                except OSError:
+                    item.names = set()
+                cache_file = os.path.join(directory, ds.IMAGE_INFO_CACHE_FILE)
+                if splan.cache_info and os.path.isfile(cache_file) and plan.sd.get("cache_info", True):
+                    item.cached = True
+                else:
+                    item.images, item.skipped = ds.list_images(directory, exts)
+            if splan.num_repeats < 1:
+                item.state = "repeats"
+            elif splan.image_dir in registered:
+                item.state = "duplicate"
+                item.duplicate_of = registered[splan.image_dir]
+            elif directory is None:
+                item.state = "missing"
+            elif not item.images and not item.cached:
+                item.state = "empty"
+            else:
+                registered[splan.image_dir] = s_index
+    ctx.extra["kt3_scan"] = out
+    return out
+
+
+def caption_file(image: str, names: set, directory: str, caption_extension: str) -> str | None:
+    """The caption file the trainer reads for an image (mirrors dataset.check_captions /
+    sd-scripts `read_caption`): `<stem><ext>`, else the face-crop stem; None when there is none."""
+    stem = os.path.splitext(os.path.basename(image))[0]
+    candidates = [stem + caption_extension]
+    tokens = stem.split("_")
+    if len(tokens) >= 5:
+        candidates.append("_".join(tokens[:-4]) + caption_extension)
+    for cand in candidates:
+        if cand in names:
+            full = os.path.join(directory, cand)
+            if os.path.isdir(full):
+                continue
+            if os.path.exists(full):
+                return full
+    return None
+
+
+def _caption_ext(splan) -> str:
+    return splan.caption_extension or ".caption"
+
+
+def _rule_active(ctx, code: str, prefix: bool = False) -> bool:
+    """Whether another rule runs on this file (selected, not ignored, and for this kind)."""
+    if ctx.linter is None:
+        return False
+    return any((r.code.startswith(code) if prefix else r.code == code) and ctx.doc.kind in r.kinds
+               for r in ctx.linter.rules_for(ctx.doc.path))
+
+
+# --------------------------------------------------------------------------------------------
+# KT300
+
+class TrainerRefuses(Rule):
+    """The trainer would stop.
+
+    sd-scripts refuses this setup before the first step: a value it cannot use, a dataset with
+    no image at all (`No data found`), a resolution it rejects, and so on. The message is the
+    trainer's own, reported at the key it comes from.
+
+    Some refusals are reported more precisely by other rules, which then take over (when they
+    are enabled for the file): an empty caption file (KT309 lists every empty caption file, not
+    just the first one the trainer trips over), rejected bucket settings (KT311 points at the
+    offending key) and schema errors in the linted file itself (KT1xx, same key). A dataset
+    config linted on its own is not blamed for a missing `resolution` (the command line may
+    give it), nor is an args TOML that names no data at all (a fragment used with more
+    command-line options). The kohya_ss GUI refusing a config whose image folder is still empty is a warning.
+
+    Bad (args TOML, every subfolder of `img` lacks the `N_` prefix):
+
+        train_data_dir = "img"      # img/sks dog/0000.png ...
+
+    Fixed:
+
+        train_data_dir = "img"      # img/10_sks dog/0000.png ...
+    """
+    code = "KT300"
+    name = "trainer-refuses"
+    severity = "error"
+    summary = "the trainer would stop with an error before training"
+    needs = "plan"
+
+    def check(self, ctx):
+        plan = ctx.plan
+        if ctx.report is not None:
+            return
+        refusal = ctx.extra.get("refusal")
+        if refusal is None:
+            return
+        message = refusal.message
+        if "caption file is empty" in message and _rule_active(ctx, "KT309"):
+            return
+        if _rule_active(ctx, "KT311") and any(f[3] == "error" for f in bucket_findings(ctx)):
+            if _is_bucket_message(message):
+                return
+        standalone = ctx.doc.kind == DATASET
+        if standalone and "Invalid user config" in message and \
+                _rule_active(ctx, "KT1", prefix=True):
+            return  # the schema rules (KT1xx) report it at the offending key
+        if standalone and "resolution is required" in message:
+            return  # a dataset config on its own: --resolution may come from the command line
+        if ctx.doc.kind == ARGS and plan is not None and \
+                not any(plan.args.get(k) for k in ("train_data_dir", "dataset_config", "in_json")):
+            return  # a fragment: the data and the rest come from the command line
+        origin = refusal.origin
+        if origin is not None and origin.doc is ctx.doc and _rule_active(ctx, "KT1", prefix=True):
+            if "schema_issues" not in ctx.extra:
+                from .. import schema
+
+                ctx.extra["schema_issues"] = schema.issues(ctx.doc)
+            if any(tuple(i.keypath) == tuple(origin.keypath) for i in ctx.extra["schema_issues"]):
+                return  # a wrong type or key the schema rules report at the same place
+        severity = None
+        if message.startswith("the GUI"):
+            text = message
+            if "is empty" in message:
+                severity = "warning"  # a template with the folder still to fill in
+        else:
+            text = f"the trainer stops: {message}"
+        if origin is None and plan is not None:
+            if plan.mode == "dataset_config":
+                origin = plan.arg_origins.get("dataset_config")
+            elif plan.mode == "folders":
+                origin = _folder_origin(plan, False)
+        if message.startswith("No data found") and plan is not None:
+            skipped = [n for _, n, _, _ in plan.skipped_folders]
+            if skipped:
+                text += f" (subfolders it skipped: {_names(repr(n) for n in skipped)})"
+        yield ctx.origin_diagnostic(self, text, origin, severity=severity)
+
+
+def _is_bucket_message(message: str) -> bool:
+    keys = (bucketing.MIN_RESO_MESSAGE, bucketing.MAX_RESO_MESSAGE, "bucket_reso_steps is",
+            "the max_size should be larger than", "ZeroDivisionError")
+    return any(k in message for k in keys)
+
+
+# --------------------------------------------------------------------------------------------
+# KT301 / KT302: folder names
+
+def _folder_images(base: str, name: str, exts) -> int:
+    images, _ = ds.list_images(os.path.join(base, name), exts)
+    return len(images)
+
+
+class FolderNoRepeatPrefix(Rule):
+    """Subfolder without a repeat prefix.
+
+    In folder mode (train_data_dir / reg_data_dir without a dataset config) sd-scripts uses only
+    subfolders named `<repeats>_<class tokens>`: the text before the first `_` must parse with
+    Python's `int()`. Any other subfolder (`sks dog`, `dog_10`) is skipped with the log line
+    `ignore directory without repeats`, and none of its images are trained.
+
+    Bad:
+
+        img/sks dog/0000.png        # train_data_dir = "img"
+
+    Fixed:
+
+        img/10_sks dog/0000.png     # 10 repeats, class tokens "sks dog"
+    """
+    code = "KT301"
+    name = "folder-no-repeat-prefix"
+    severity = "warning"
+    summary = "a subfolder without an N_ prefix is skipped by the trainer"
+    kinds = frozenset({GUI, ARGS})
+    needs = "plan"
+
+    def check(self, ctx):
+        plan = _touch(ctx)
+        for base, name, reason, is_reg in plan.skipped_folders:
+            if not reason.startswith("no repeat prefix"):
+                continue
+            n = _folder_images(base, name, plan.sd.image_extensions)
+            if name.startswith(".") and n == 0:
+                continue  # .ipynb_checkpoints and the like
+            key = _folder_key(plan, is_reg)
+            folder = _join(_folder_text(plan, is_reg), name)
+            head = name.split("_")[0]
+            yield ctx.origin_diagnostic(
+                self, f"folder {folder!r} has no repeat prefix (int() cannot parse {head!r}): the "
+                      f"trainer skips it (\"ignore directory without repeats\") and its "
+                      f"{_plural(n, 'image')} are never used; rename it to e.g. "
+                      f"'10_{name}' for 10 repeats ({key})", _folder_origin(plan, is_reg))
+
+
+class FolderRepeatsBelowOne(Rule):
+    """Repeat count below one.
+
+    A folder named `0_dog` or `-1_dog` (or a dataset-config subset with `num_repeats = 0`)
+    parses, but sd-scripts ignores subsets with fewer than 1 repeat: for folders silently, with no
+    log line. The kohya_ss GUI's own step count includes the folder anyway (0 steps for `0_`,
+    and a negative prefix *subtracts* its images from the GUI's total).
+
+    Bad:
+
+        img/0_sks dog/0000.png
+
+    Fixed:
+
+        img/1_sks dog/0000.png
+    """
+    code = "KT302"
+    name = "folder-repeats-below-one"
+    severity = "warning"
+    summary = "a folder or subset with fewer than 1 repeat is ignored by the trainer"
+    needs = "plan"
+
+    def check(self, ctx):
+        plan = _touch(ctx)
+        for base, name, reason, is_reg in plan.skipped_folders:
+            if not reason.startswith("repeat prefix"):
+                continue
+            n = _folder_images(base, name, plan.sd.image_extensions)
+            repeats = int(name.split("_")[0])
+            folder = _join(_folder_text(plan, is_reg), name)
+            text = (f"folder {folder!r} has repeat prefix {repeats} (less than 1): the trainer "
+                    f"skips it silently and its {_plural(n, 'image')} are never used")
+            gui = plan.gui
+            if gui is not None and not is_reg and gui.total_steps is not None:
+                gui_exts = _gui_exts(plan)
+                g = _gui_count(os.path.join(base, name), gui_exts)
+                if repeats == 0:
+                    text += "; the GUI's own count adds 0 steps for it"
+                else:
+                    text += (f"; the GUI's own count subtracts {abs(repeats) * g} steps for it "
+                             f"({repeats} x {g})")
+            yield ctx.origin_diagnostic(self, text, _folder_origin(plan, is_reg))
+        if plan.dataset_doc is None:
+            return
+        for item in scan(ctx):
+            if item.state != "repeats":
+                continue
+            n = len(item.images)
+            yield ctx.origin_diagnostic(
+                self, f"{item.kind_word} subset {item.label!r} has num_repeats "
+                      f"{item.splan.num_repeats} (less than 1): the trainer ignores it and its "
+                      f"{_plural(n, 'image')} are never used",
+                _subset_origin(plan, item.splan, "num_repeats"))
+
+
+# --------------------------------------------------------------------------------------------
+# KT303: subsets without images, images outside subfolders
+
+class SubsetWithoutImages(Rule):
+    """Folder or subset without images.
+
+    The trainer ignores a subset in which its image search (`<dir>/*.png`, `*.jpg` ... no
+    recursion) finds nothing (`no images found`). In folder mode only the subfolders of
+    train_data_dir / reg_data_dir are searched: images sitting directly in train_data_dir are
+    never used.
+
+    Bad:
+
+        img/0000.png                # train_data_dir = "img": not in an N_name subfolder
+
+    Fixed:
+
+        img/10_sks dog/0000.png
+    """
+    code = "KT303"
+    name = "subset-without-images"
+    severity = "warning"
+    summary = "a folder or subset where the trainer finds no image (ignored)"
+    needs = "plan"
+
+    def check(self, ctx):
+        plan = _touch(ctx)
+        for item in scan(ctx):
+            if item.state != "empty":
+                continue
+            other = item.skipped.get("extension", []) + item.skipped.get("hidden", [])
+            sub = [n for n in item.names if os.path.isdir(os.path.join(item.directory, n))]
+            tail = ""
+            if other:
+                tail = f" ({_plural(len(other), 'image-like file')} it does not match: {_names(sorted(other))})"
+            elif sub:
+                tail = f" (subfolders are not searched: {_names(sorted(sub))})"
+            yield ctx.origin_diagnostic(
+                self, f"{item.kind_word} folder {item.label!r} contains no image the trainer "
+                      f"finds: it ignores this subset (\"no images found\"){tail}",
+                _subset_origin(plan, item.splan))
+        if plan.mode != "folders":
+            return
+        for is_reg in (False, True):
+            text = _folder_text(plan, is_reg)
+            if not text:
+                continue
+            base = resolve_dir(text, plan, base=plan.config.directory)
+            if base is None:
+                continue
+            images, _ = ds.list_images(str(base), plan.sd.image_extensions)
+            if not images:
+                continue
+            names = [os.path.basename(p) for p in images]
+            key = _folder_key(plan, is_reg)
+            yield ctx.origin_diagnostic(
+                self, f"{_plural(len(images), 'image')} sit directly in {key} {text!r} "
+                      f"({_names(names)}): the trainer only reads its N_name subfolders, so they "
+                      f"are never used; move them into a subfolder such as "
+                      f"{_join(text, '10_name')!r}", _folder_origin(plan, is_reg))
+
+
+# --------------------------------------------------------------------------------------------
+# KT304 / KT305: reg balancing
+
+def _reg_origin(plan, sres) -> Origin | None:
+    return _subset_origin(plan, sres.plan)
+
+
+class RegImagesUnused(Rule):
+    """Some reg images are never used.
+
+    sd-scripts balances regularization images against the train image-steps T of the dataset:
+    it registers reg images (in subset/folder order, then file-name order), each with its own
+    repeats, until T is reached. When the reg image-steps R exceed T, the rest are never
+    registered: they cost caching time but are not trained. A whole reg folder that is never
+    reached is a warning; otherwise this is informational.
+
+    Bad (T = 10 x 4 = 40):
+
+        img/10_sks dog/   4 images
+        reg/1_dog/      120 images     # only the first 40 are used
+
+    Fixed:
+
+        reg/1_dog/       40 images     # or more train repeats
+    """
+    code = "KT304"
+    name = "reg-images-unused"
+    severity = "info"
+    summary = "more reg image-steps than train image-steps: the rest are never used"
+    needs = "steps"
+
+    def check(self, ctx):
+        report = ctx.report
+        plan = report.plan
+        for d_index, dres in enumerate(report.datasets):
+            T, R = dres.num_train_images, dres.num_reg_images
+            if not (R > T > 0):
+                continue
+            regs = [s for s in dres.subsets if s.used and s.is_reg]
+            total = sum(s.image_count for s in regs)
+            used = sum(s.reg_used_images for s in regs)
+            parts = [f"{s.plan.image_dir!r}: {s.reg_used_images} of {s.image_count} images"
+                     for s in regs]
+            dead = [s for s in regs if s.reg_used_images == 0]
+            where = f"dataset {d_index}: " if len(report.datasets) > 1 else ""
+            text = (f"{where}{R} reg image-steps found, {dres.num_reg_images_used} used: the trainer "
+                    f"registers reg images in folder order, then file-name order, until the "
+                    f"{T} train image-steps are matched; {total - used} of {total} reg images are "
+                    f"never used ({'; '.join(parts)})")
+            severity = None
+            if dead:
+                severity = "warning"
+                text += f"; reg folder {_names(repr(s.plan.image_dir) for s in dead)} is not used at all"
+            first = next((s for s in regs if s.reg_used_images < s.image_count), regs[0])
+            yield ctx.origin_diagnostic(self, text, _reg_origin(plan, first), severity=severity)
+
+
+class RegImagesRepeated(Rule):
+    """Reg images are repeated to match the train images.
+
+    When a dataset has fewer reg image-steps R than train image-steps T (but at least one), the
+    trainer adds one repeat per reg image, round-robin in file order, until the reg image-steps
+    equal T. Every reg image is then seen more often than its folder's repeat count says, so a
+    handful of reg images can dominate the prior-preservation loss.
+
+    Bad (T = 10 x 5 = 50):
+
+        reg/1_dog/   8 images        # each reg image is used 6 or 7 times per epoch
+
+    Fixed:
+
+        reg/1_dog/  50 images        # each used once
+    """
+    code = "KT305"
+    name = "reg-images-repeated"
+    severity = "info"
+    summary = "fewer reg image-steps than train image-steps: reg images are repeated up to T"
+    needs = "steps"
+
+    def check(self, ctx):
+        report = ctx.report
+        plan = report.plan
+        for d_index, dres in enumerate(report.datasets):
+            T, R = dres.num_train_images, dres.num_reg_images
+            if not (0 < R < T):
+                continue
+            regs = [s for s in dres.subsets if s.used and s.is_reg]
+            m = sum(s.image_count for s in regs)
+            if m == 0:
+                continue
+            q, rem = divmod(T - R, m)
+            parts = []
+            start = 0
+            lows, highs = [], []
+            for s in regs:
+                n, r = s.image_count, s.num_repeats
+                hi = r + q + (1 if start < rem else 0)
+                lo = r + q + (1 if start + n - 1 < rem else 0)
+                lows.append(lo)
+                highs.append(hi)
+                span = f"{lo}" if lo == hi else f"{lo}-{hi}"
+                parts.append(f"{s.plan.image_dir!r}: {n} images with num_repeats {r} -> {span} "
+                             f"times each")
+                start += n
+            lo, hi = min(lows), max(highs)
+            span = f"{lo}" if lo == hi else f"{lo} to {hi}"
+            where = f"dataset {d_index}: " if len(report.datasets) > 1 else ""
+            yield ctx.origin_diagnostic(
+                self, f"{where}{R} reg image-steps found for {T} train image-steps: the trainer "
+                      f"repeats the {m} reg images up to {dres.num_reg_images_used}, so each is "
+                      f"used {span} times per epoch ({'; '.join(parts)})",
+                _reg_origin(plan, regs[0]))
+
+
+# --------------------------------------------------------------------------------------------
+# KT306 / KT307: files the glob does not match
+
+def _optional_ext_note(plan, ext: str) -> str | None:
+    for package, exts in (plan.sd.get("optional_image_extensions") or {}).items():
+        if ext in exts or ext.lower() in [e.lower() for e in exts]:
+            return f"{ext} is read only when {package} is installed in the trainer's environment"
+    return None
+
+
+class ImageExtensionNotFound(Rule):
+    """Image file the trainer's search does not match.
+
+    sd-scripts finds images with `glob("<dir>/*<ext>")` for each of `.png .jpg .jpeg .webp .bmp`
+    in lower case and in ALL CAPS (plus `.avif` / `.jxl` only when the optional pillow plugins
+    are installed). On Linux the match is case-sensitive, so `0001.Jpg` or `0002.jPeg` are not
+    found; `.jfif`, `.gif`, `.tif` are never read. These images are silently not trained (the
+    kohya_ss GUI's own count, which matches case-insensitively, still counts the mixed-case ones).
+
+    Bad:
+
+        img/10_sks dog/0001.Jpg
+        img/10_sks dog/0002.jfif
+
+    Fixed:
+
+        img/10_sks dog/0001.jpg
+        img/10_sks dog/0002.jpg      # converted
+    """
+    code = "KT306"
+    name = "image-extension-not-found"
+    severity = "warning"
+    summary = "image files whose extension the trainer's search does not match (on Linux)"
+    needs = "plan"
+
+    def check(self, ctx):
+        plan = _touch(ctx)
+        known = {e.lower() for e in plan.sd.image_extensions}
+        for item in scan(ctx):
+            files = sorted(item.skipped.get("extension", []))
+            if not files or item.state in ("duplicate", "ft"):
+                continue
+            case, other, optional = [], [], []
+            notes = []
+            for f in files:
+                ext = os.path.splitext(f)[1]
+                if ext.lower() in known:
+                    case.append(f)
+                else:
+                    note = _optional_ext_note(plan, ext)
+                    if note:
+                        optional.append(f)
+                        if note not in notes:
+                            notes.append(note)
+                    else:
+                        other.append(f)
+            parts = []
+            if case:
+                parts.append(f"mixed-case extension (rename to lower case): {_names(case)}")
+            if other:
+                exts = sorted({os.path.splitext(f)[1] for f in other})
+                parts.append(f"{'/'.join(exts)} not read by sd-scripts (convert them): {_names(other)}")
+            if optional:
+                parts.append(f"{'; '.join(notes)}: {_names(optional)}")
+            yield ctx.origin_diagnostic(
+                self, f"{_plural(len(files), 'file')} in {item.kind_word} folder {item.label!r} "
+                      f"{'looks like an image' if len(files) == 1 else 'look like images'} but "
+                      f"the trainer's search does not find {'it' if len(files) == 1 else 'them'} on Linux: "
+                      f"{'; '.join(parts)}", _subset_origin(plan, item.splan))
+
+
+class HiddenImages(Rule):
+    """Hidden image files.
+
+    The trainer's `glob("*.png")` never matches names that start with a dot, so `.0001.png`
+    is not trained (macOS `._0001.png` resource-fork files are harmless). Files that begin with
+    a dot are usually hidden by accident (or are copies made by a tool).
+
+    Bad:
+
+        img/10_sks dog/.0001.png
+
+    Fixed:
+
+        img/10_sks dog/0001.png
+    """
+    code = "KT307"
+    name = "hidden-images"
+    severity = "warning"
+    summary = "image files starting with '.' are never found by the trainer"
+    needs = "plan"
+
+    def check(self, ctx):
+        plan = _touch(ctx)
+        for item in scan(ctx):
+            files = sorted(f for f in item.skipped.get("hidden", []) if not f.startswith("._"))
+            if not files or item.state in ("duplicate", "ft"):
+                continue
+            yield ctx.origin_diagnostic(
+                self, f"{_plural(len(files), 'hidden image file')} in {item.kind_word} folder "
+                      f"{item.label!r} ({_names(files)}): names starting with '.' never match the "
+                      f"trainer's glob, so they are not trained", _subset_origin(plan, item.splan))
+
+
+# --------------------------------------------------------------------------------------------
+# KT308: the GUI's count
+
+def _gui_exts(plan) -> tuple:
+    from .. import gui_launch
+
+    try:
+        return tuple(gui_launch.load_profile(plan.gui.version)[1]["count"]["exts"])
+    except (KeyError, ValueError, TypeError):
+        return (".jpg", ".jpeg", ".png", ".webp")
+
+
+def _gui_count(directory: str, exts: tuple) -> int:
+    try:
+        return sum(1 for f in os.listdir(directory) if f.lower().endswith(exts))
+    except OSError:
+        return 0
+
+
+class GuiCountMismatch(Rule):
+    """The kohya_ss GUI counts different images than the trainer.
+
+    The GUI computes max_train_steps from its own image count: files in the N_name subfolders
+    of train_data_dir whose lower-cased name ends with `.jpg .jpeg .png .webp`. The trainer
+    matches `.png .jpg .jpeg .webp .bmp` in lower case or ALL CAPS only, skips hidden files and
+    folders with fewer than 1 repeat. So `.Jpg` files and negative prefixes are counted only by
+    the GUI, `.bmp` only by the trainer. The GUI also doubles its steps (reg factor 2) whenever
+    reg_data_dir is set, even when the trainer finds no reg image there.
+
+    Bad:
+
+        img/10_tok/0000.png ... 0003.png, 0004.bmp ... 0006.bmp, 0007.Jpg, 0008.Jpg
+        # GUI: 60 image-steps (png + Jpg), trainer: 70 (png + bmp)
+
+    Fixed:
+
+        img/10_tok/0000.png ... 0008.png
+    """
+    code = "KT308"
+    name = "gui-count-mismatch"
+    severity = "warning"
+    summary = "the GUI's own image count differs from what the trainer uses"
+    kinds = frozenset({GUI})
+    needs = "steps"
+
+    def check(self, ctx):
+        report = ctx.report
+        plan = report.plan
+        gui = plan.gui
+        if gui is None or plan.mode != "folders" or gui.tab == "finetune":
+            return
+        origin = _folder_origin(plan, False)
+        if gui.total_steps is not None and gui.total_steps != report.num_train_images:
+            reasons = self._reasons(plan, report)
+            text = (f"the GUI counts {gui.total_steps} train image-steps (its total_steps) but the "
+                    f"trainer uses {report.num_train_images}")
+            if reasons:
+                text += ": " + "; ".join(reasons)
+            if gui.formula:
+                text += f" (the GUI's max_train_steps = {gui.formula})"
+            yield ctx.origin_diagnostic(self, text, origin)
+        if gui.reg_factor == 2 and report.num_reg_images == 0 and gui.formula:
+            reg = _folder_text(plan, True)
+            yield ctx.origin_diagnostic(
+                self, f"the GUI doubles its step count for reg_data_dir {reg!r} (reg factor 2: "
+                      f"{gui.formula}) but the trainer finds no usable reg image there, so the "
+                      f"dataset is not doubled and training runs twice the intended epochs",
+                _folder_origin(plan, True) or origin)
+
+    def _reasons(self, plan, report) -> list[str]:
+        exts = _gui_exts(plan)
+        out = []
+        text = _folder_text(plan, False)
+        base = resolve_dir(text, plan, base=plan.config.directory)
+        if base is None:
+            return out
+        used = {}
+        for dres in report.datasets:
+            for s in dres.subsets:
+                if not s.is_reg and s.plan.folder_name is not None:
+                    used[s.plan.folder_name] = s
+        for name in sorted(os.listdir(base)):
+            full = os.path.join(base, name)
+            if not os.path.isdir(full):
+                continue
+            try:
+                repeats = int(name.split("_")[0])
+            except ValueError:
+                continue
+            try:
+                entries = os.listdir(full)
+            except OSError:
+                continue
+            gui_files = {f for f in entries if f.lower().endswith(exts)}
+            s = used.get(name)
+            trainer_files = {os.path.basename(p) for p in s.images} if s is not None and s.used else set()
+            if repeats < 1:
+                if repeats < 0 and gui_files:
+                    out.append(f"folder {name!r}: the GUI subtracts {abs(repeats) * len(gui_files)} "
+                               f"for its negative prefix, the trainer skips it")
+                continue
+            only_gui = sorted(gui_files - trainer_files)
+            only_trainer = sorted(trainer_files - gui_files)
+            if only_gui:
+                out.append(f"folder {name!r}: counted only by the GUI: {_names(only_gui)}")
+            if only_trainer:
+                out.append(f"folder {name!r}: used only by the trainer: {_names(only_trainer)}")
+        if any(d.validation_split > 0 for d in plan.datasets):
+            out.append("validation_split moves images out of the trainer's training set")
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# KT309: empty caption files
+
+class EmptyCaptionFile(Rule):
+    """Empty caption file.
+
+    For every image the trainer reads `<image stem><caption_extension>` when it exists. An empty
+    caption file stops it with `AssertionError: caption file is empty`. This rule lists every
+    empty caption file the trainer would read (the trainer reports only the first), in the
+    subsets it uses; KT300 leaves this refusal to it.
+
+    Only files with the subset's caption_extension count (default `.caption`; set
+    `caption_extension = ".txt"` for .txt captions).
+
+    Bad:
+
+        img/10_sks dog/0001.png
+        img/10_sks dog/0001.txt      # 0 bytes, caption_extension = ".txt"
+
+    Fixed:
+
+        img/10_sks dog/0001.txt      # "a photo of sks dog"  (or delete the file)
+    """
+    code = "KT309"
+    name = "empty-caption-file"
+    severity = "error"
+    summary = "an empty caption file makes the trainer stop"
+    needs = "plan"
+
+    def check(self, ctx):
+        plan = _touch(ctx)
+        for item in scan(ctx):
+            if item.state != "registered" or item.cached or item.directory is None:
+                continue
+            ext = _caption_ext(item.splan)
+            empty = []
+            for image in item.images:
+                path = caption_file(image, item.names, item.directory, ext)
+                if path is not None:
+                    try:
+                        if os.path.getsize(path) == 0:
+                            empty.append(os.path.basename(path))
+                    except OSError:
+                        continue
+            if not empty:
+                continue
+            empty = sorted(set(empty))
+            yield ctx.origin_diagnostic(
+                self, f"{_plural(len(empty), 'empty caption file')} in {item.kind_word} folder "
+                      f"{item.label!r}: {_names(empty)}; the trainer stops with \"AssertionError: "
+                      f"caption file is empty\" (write a caption or delete the file)",
+                _subset_origin(plan, item.splan))
+
+
+# --------------------------------------------------------------------------------------------
+# KT310: reg folder order
+
+def _reg_usage(report) -> str:
+    parts = []
+    for dres in report.datasets:
+        for s in dres.subsets:
+            if s.used and s.is_reg:
+                parts.append(f"{s.plan.folder_name or s.plan.image_dir!r}: "
+                             f"{s.reg_used_images}/{s.image_count} images")
+    return ", ".join(parts)
+
+
+def _outcome(report) -> str:
+    return (f"{report.num_reg_images_used} reg image-steps used ({_reg_usage(report)}), "
+            f"{report.num_batches} batches, {report.max_train_steps} steps, "
+            f"{report.num_train_epochs} epochs")
+
+
+class RegFolderOrder(Rule):
+    """Reg folder use depends on the file system's listing order.
+
+    In folder mode the trainer takes the subfolders of reg_data_dir in the order the file system
+    lists them (`Path.iterdir()`): unsorted on Linux ext4, usually alphabetical on Windows NTFS.
+    Reg balancing registers reg images in that order until the train image-steps are matched,
+    so with several reg folders the same config can use different reg images, and give a
+    different number of batches and epochs, on another machine.
+
+    Bad (T = 40):
+
+        reg/1_dog/   30 images
+        reg/2_cat/   30 images      # which one is used first depends on the file system
+
+    Fixed:
+
+        reg/1_animal/   60 images   # one reg folder, or R <= T so every reg image is used
+    """
+    code = "KT310"
+    name = "reg-folder-order"
+    severity = "warning"
+    summary = "several reg folders whose use depends on the directory listing order"
+    kinds = frozenset({GUI, ARGS})
+    needs = "steps"
+
+    def check(self, ctx):
+        report = ctx.report
+        other = report.order_variant
+        if other is None:
+            return
+        plan = report.plan
+        order = [s.folder_name for d in plan.datasets for s in d.subsets if s.is_reg]
+        yield ctx.origin_diagnostic(
+            self, f"the reg folders are balanced in the order the file system lists them "
+                  f"({_names(repr(n) for n in order)}), which differs between machines: here "
+                  f"{_outcome(report)}; in alphabetical order (as on Windows/NTFS) "
+                  f"{_outcome(other)}", _folder_origin(plan, True))
+
+
+# --------------------------------------------------------------------------------------------
+# KT311: bucket settings
+
+def _value_origin(plan, dplan, d_index: int, name: str) -> Origin | None:
+    """Where a dataset value comes from: [[datasets]], [general], then the trainer's args."""
+    doc = plan.dataset_doc
+    if doc is not None and isinstance(doc.data, dict):
+        datasets = doc.data.get("datasets") or []
+        if d_index < len(datasets) and isinstance(datasets[d_index], dict) and \
+                datasets[d_index].get(name) is not None:
+            return Origin(doc, ("datasets", d_index, name))
+        general = doc.data.get("general") or {}
+        if isinstance(general, dict) and general.get(name) is not None:
+            return Origin(doc, ("general", name))
+    return _arg_origin(plan, name)
+
+
+def bucket_findings(ctx) -> list:
+    """[(d_index, key, message, severity)] for the bucket settings of every dataset."""
+    if "kt3_buckets" in ctx.extra:
+        return ctx.extra["kt3_buckets"]
+    out: list = []
+    ctx.extra["kt3_buckets"] = out
+    plan = _touch(ctx)
+    if plan is None:
+        return out
+    profile = ds.bucket_profile(plan)
+    script = f"{plan.script}.py"
+    kinds = {"db": "dreambooth", "ft": "fine_tune", "cn": "controlnet"}
+    for d_index, dplan in enumerate(plan.datasets):
+        if not dplan.enable_bucket:
+            continue
+        res = dplan.resolution
+        lo, hi, steps = dplan.min_bucket_reso, dplan.max_bucket_reso, dplan.bucket_reso_steps
+        where = f"dataset {d_index}: " if len(plan.datasets) > 1 else ""
+        try:
+            message = bucketing.bucket_reso_steps_error(steps, script=script, profile=profile,
+                                                        enable_bucket=True)
+        except KeyError:
+            message = None
+        if steps == 0:
+            out.append((d_index, "bucket_reso_steps", f"{where}bucket_reso_steps is 0: the trainer "
+                        f"stops with ZeroDivisionError", "error"))
+            continue
+        if message:
+            first = message.split("\n")[0]
+            out.append((d_index, "bucket_reso_steps", f"{where}the trainer stops with "
+                        f"\"AssertionError: {first}\" (required by {script} in sd-scripts "
+                        f"{plan.sd.label})", "error"))
+        if res is None:
+            continue
+        dataset_kind = kinds.get(dplan.kind, "dreambooth")
+        adj_lo, adj_hi = lo, hi
+        if dataset_kind in profile.range_checked_datasets:
+            if profile.round_min_max_to_steps:
+                adj_lo, adj_hi, _ = bucketing.adjust_min_max_bucket_reso_by_steps(
+                    res, lo, hi, steps, check=False)
+            err = bucketing.bucket_range_error(res, adj_lo, adj_hi)
+            rounded = lambda a, b: f" ({a} after rounding to bucket_reso_steps {steps})" if a != b else ""  # noqa: E731
+            if err == bucketing.MIN_RESO_MESSAGE:
+                out.append((d_index, "min_bucket_reso",
+                            f"{where}min_bucket_reso {lo}{rounded(adj_lo, lo)} is above the "
+                            f"resolution {res[0]}x{res[1]} (smallest side {min(res)}): the trainer "
+                            f"stops with \"AssertionError: min_bucket_reso must be equal or less "
+                            f"than resolution\"", "error"))
+            elif err == bucketing.MAX_RESO_MESSAGE:
+                out.append((d_index, "max_bucket_reso",
+                            f"{where}max_bucket_reso {hi}{rounded(adj_hi, hi)} is below the "
+                            f"resolution {res[0]}x{res[1]} (largest side {max(res)}): the trainer "
+                            f"stops with \"AssertionError: max_bucket_reso must be equal or "
+                            f"greater than resolution\"", "error"))
+        if profile.manager_init_asserts and not dplan.bucket_no_upscale and \
+                not any(f[0] == d_index and f[3] == "error" for f in out):
+            if adj_hi < max(res) or adj_hi < adj_lo:
+                out.append((d_index, "max_bucket_reso",
+                            f"{where}max_bucket_reso {adj_hi} is below "
+                            f"{'the resolution ' + str(max(res)) if adj_hi < max(res) else 'min_bucket_reso ' + str(adj_lo)}: "
+                            f"the trainer stops with \"AssertionError: the max_size should be "
+                            f"larger than ...\"", "error"))
+        if not message and (res[0] % steps or res[1] % steps):
+            out.append((d_index, "resolution",
+                        f"{where}resolution {res[0]}x{res[1]} is not a multiple of "
+                        f"bucket_reso_steps {steps}: the buckets get sizes that are not multiples "
+                        f"of {steps} (e.g. the square bucket is "
+                        f"{int((res[0] * res[1]) ** 0.5) // steps * steps}, not {res[0]})",
+                        "warning"))
+    return out
+
+
+class BucketSettingsRejected(Rule):
+    """Bucket settings the trainer rejects.
+
+    With `enable_bucket`, sd-scripts asserts that `min_bucket_reso <= min(resolution)` and
+    `max_bucket_reso >= max(resolution)` (v0.9.0+ after rounding min down and max up to
+    multiples of `bucket_reso_steps`), and v0.7.0+ requires `bucket_reso_steps` to be divisible
+    by 64 (SD1/2 scripts), 32 (SDXL) or the script's own value. A resolution that is not a
+    multiple of `bucket_reso_steps` is accepted but gives oddly sized buckets (warning).
+
+    A dataset config linted on its own is checked only for values it writes itself, and the
+    divisor of `bucket_reso_steps` only when the script is known (`--script`).
+
+    Bad:
+
+        resolution = "512,512"
+        min_bucket_reso = 640
+
+    Fixed:
+
+        resolution = "512,512"
+        min_bucket_reso = 256
+    """
+    code = "KT311"
+    name = "bucket-settings-rejected"
+    severity = "error"
+    summary = "bucket settings the trainer rejects (or that give odd bucket sizes)"
+    needs = "plan"
+
+    def check(self, ctx):
+        plan = _touch(ctx)
+        standalone = ctx.doc.kind == DATASET
+        for d_index, key, message, severity in bucket_findings(ctx):
+            dplan = plan.datasets[d_index]
+            origin = _value_origin(plan, dplan, d_index, key)
+            if standalone:
+                # a dataset config on its own: the command line may set the other values, and
+                # the script (which decides the required divisor) is unknown unless --script
+                if origin is None or (key == "bucket_reso_steps" and not ctx.settings.script):
+                    continue
+            origin = origin or dplan.origin or _value_origin(plan, dplan, d_index, "resolution")
+            yield ctx.origin_diagnostic(self, message, origin, severity=severity)
+
+
+# --------------------------------------------------------------------------------------------
+# KT312: duplicate subsets
+
+class DuplicateSubset(Rule):
+    """The same image_dir twice in one dataset.
+
+    sd-scripts compares subsets of a dataset by their `image_dir` string: a subset whose
+    image_dir is already registered is ignored (`ignore duplicated subset`), whatever its repeats
+    or `is_reg`. Setting reg_data_dir to the same folder as train_data_dir therefore gives no reg
+    images at all. (The same folder in different `[[datasets]]` is allowed.)
+
+    Bad:
+
+        train_data_dir = "img"
+        reg_data_dir = "img"
+
+    Fixed:
+
+        train_data_dir = "img"
+        reg_data_dir = "reg"
+    """
+    code = "KT312"
+    name = "duplicate-subset"
+    severity = "warning"
+    summary = "the same image_dir twice in one dataset: the later subset is ignored"
+    needs = "plan"
+
+    def check(self, ctx):
+        plan = _touch(ctx)
+        items = scan(ctx)
+        for item in items:
+            if item.state != "duplicate":
+                continue
+            first = next(i for i in items if i.d_index == item.d_index
+                         and i.s_index == item.duplicate_of)
+            where = f" of dataset {item.d_index}" if len(plan.datasets) > 1 else ""
+            text = (f"{item.kind_word} subset {item.label!r} ({item.splan.num_repeats} repeats) "
+                    f"repeats the image_dir of {first.kind_word} subset {first.s_index}{where} "
+                    f"({first.splan.num_repeats} repeats): the trainer ignores it "
+                    f"(\"ignore duplicated subset\")")
+            if plan.mode == "folders" and item.splan.is_reg and not first.splan.is_reg:
+                text += "; reg_data_dir holds the same folders as train_data_dir, so no reg image is used"
+            yield ctx.origin_diagnostic(self, text, _subset_origin(plan, item.splan))
+
+
+# --------------------------------------------------------------------------------------------
+# KT313: missing captions
+
+class MissingCaptionFiles(Rule):
+    """Images without a caption file.
+
+    An image without `<stem><caption_extension>` is trained with the class tokens (the folder
+    name after `N_`, or the subset's `class_tokens`) as its caption, or an empty caption in a
+    dataset config without class_tokens; sd-scripts logs a warning. When caption files exist
+    with another extension, the subset's `caption_extension` (default `.caption`) is usually
+    the mistake.
+
+    Bad:
+
+        caption_extension = ".caption"     # default
+        # img/10_sks dog/0001.png, 0001.txt
+
+    Fixed:
+
+        caption_extension = ".txt"
+    """
+    code = "KT313"
+    name = "missing-caption-files"
+    severity = "info"
+    summary = "images without a caption file are trained with the class tokens"
+    needs = "plan"
+
+    def check(self, ctx):
+        plan = _touch(ctx)
+        for item in scan(ctx):
+            if item.state != "registered" or item.cached or item.directory is None:
+                continue
+            ext = _caption_ext(item.splan)
+            missing = [os.path.basename(p) for p in item.images
+                       if caption_file(p, item.names, item.directory, ext) is None]
+            if not missing:
+                continue
+            tokens = item.splan.class_tokens
+            caption = f"the class tokens {tokens!r}" if tokens else "an empty caption"
+            text = (f"{len(missing)} of {_plural(len(item.images), 'image')} in {item.kind_word} "
+                    f"folder {item.label!r} {'has' if len(missing) == 1 else 'have'} no {ext} "
+                    f"caption file ({_names(missing)}): the "
+                    f"trainer uses {caption} for them")
+            others = {}
+            for name in missing:
+                stem = os.path.splitext(name)[0]
+                for cext in CAPTION_EXTENSIONS:
+                    if cext != ext and stem + cext in item.names:
+                        others[cext] = others.get(cext, 0) + 1
+            if others:
+                cext, count = max(others.items(), key=lambda kv: kv[1])
+                text += (f"; {count} of them have a {cext} file: set caption_extension = "
+                         f"\"{cext}\" if those are the captions")
+            yield ctx.origin_diagnostic(self, text, _subset_origin(plan, item.splan))
