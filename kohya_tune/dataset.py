@@ -237,7 +237,130 @@ def shared_random(plan: Plan) -> random.Random:
     return random.Random()
 
 
+def load_metadata(plan: Plan, splan: SubsetPlan) -> dict | None:
+    """A fine-tuning subset's metadata (JSON, or JSON Lines from v0.10.0), or None when the file
+    is not on this machine."""
+    path = resolve_file(splan.metadata_file, plan.path_map, plan.dataset_doc.directory
+                        if plan.dataset_doc is not None else plan.config.directory)
+    if path is None:
+        plan.missing_dirs.append((str(splan.metadata_file), splan.origin))
+        return None
+    with open(path, "r", encoding="utf-8") as fh:
+        if str(path).endswith(".jsonl") and plan.sd.has_validation_split():
+            metadata = {}
+            for line in fh:
+                if line.strip():
+                    item = json.loads(line)
+                    entry = {"caption": item.get("caption")}
+                    if "image_size" in item:
+                        entry["image_size"] = item["image_size"]
+                    metadata[item["image_path"]] = entry
+            return metadata
+        return json.load(fh)
+
+
+def _ft_image_path(plan: Plan, splan: SubsetPlan, key: str) -> str | None:
+    """Where the trainer finds a metadata entry's image. Up to v0.9.x: the key itself if it
+    exists, else `glob_images(image_dir, key)` (J23 FineTuningDataset); from v0.10.0:
+    image_dir/key for a relative key (HEAD L2270-2283)."""
+    image_dir = splan.image_dir
+    resolved = resolve_dir(image_dir, plan, base=plan.config.directory) if image_dir else None
+    if plan.sd.get("ft_train_resolution"):
+        if os.path.exists(key):
+            return key
+        if resolved is not None:
+            base = os.path.join(str(resolved), key)
+            for ext in plan.sd.image_extensions:
+                if os.path.exists(base + ext):
+                    return base + ext
+        return None
+    if os.path.isabs(key):
+        return key
+    if resolved is None:
+        return None
+    return os.path.join(str(resolved), key)
+
+
+def scan_ft_dataset(plan: Plan, dplan: DatasetPlan) -> DatasetResult:
+    """FineTuningDataset (J23 L1184-1353; HEAD L2187-2371): every metadata entry is an image with
+    the subset's repeats; no reg images; entries of two subsets with the same key collapse in the
+    dataset (num_train_images still counts both)."""
+    seen: set = set()
+    results = []
+    T = 0
+    images: dict = {}  # image key -> (size or None, path, repeats)
+    for splan in dplan.subsets:
+        res = SubsetResult(plan=splan, used=False, reason=None, directory=splan.image_dir,
+                           num_repeats=splan.num_repeats, is_reg=False)
+        results.append(res)
+        if splan.num_repeats < 1:
+            res.reason = f"num_repeats is {splan.num_repeats} (less than 1): ignored"
+            continue
+        if splan.metadata_file in seen:
+            res.reason = "the same metadata_file is already a subset of this dataset: ignored"
+            continue
+        metadata = load_metadata(plan, splan)
+        if metadata is None:
+            res.reason = "metadata file not found here"
+            continue
+        if len(metadata) < 1:
+            res.reason = "no image entries in the metadata: ignored"
+            continue
+        seen.add(splan.metadata_file)
+        for key, md in metadata.items():
+            size = md.get("train_resolution") if plan.sd.get("ft_train_resolution") else md.get("image_size")
+            path = _ft_image_path(plan, splan, key)
+            if path is None and plan.sd.get("ft_train_resolution"):
+                raise TrainerRefusal(f"AssertionError: no image / 画像がありません: {key}", splan.origin)
+            images[key] = (tuple(size) if size else None, path, splan.num_repeats)
+        T += len(metadata) * splan.num_repeats
+        res.used = True
+        res.image_count = len(metadata)
+    counts: dict = {}
+    warnings: list = []
+    if images and plan.sd.get("ft_train_resolution") and all(v[0] is not None for v in images.values()):
+        # bucket info in the metadata: bucketing is on, with exactly those resolutions
+        if dplan.bucket_no_upscale:
+            raise TrainerRefusal("AssertionError: if metadata has bucket info, bucket reso is "
+                                 "precalculated, so bucket_no_upscale cannot be used", dplan.origin)
+        assigner = bucketing.BucketAssigner.for_train_resolution(
+            [v[0] for v in images.values()], profile=bucket_profile(plan))
+        for size, _, repeats in images.values():
+            key = assigner.bucket_for(size[0], size[1])
+            counts[key] = counts.get(key, 0) + repeats
+    elif images:
+        if dplan.resolution is None:
+            raise TrainerRefusal("AssertionError: if metadata doesn't have bucket info, resolution "
+                                 "is required", dplan.origin)
+        profile = bucket_profile(plan)
+        try:
+            assigner = bucketing.BucketAssigner(
+                dplan.resolution, dplan.enable_bucket, dplan.bucket_no_upscale,
+                dplan.min_bucket_reso, dplan.max_bucket_reso, dplan.bucket_reso_steps,
+                profile=profile, dataset="fine_tune")
+        except bucketing.BucketError as exc:
+            raise TrainerRefusal(f"{exc.trainer_exception}: {exc.message}", dplan.origin) from None
+        warnings = list(assigner.warnings)
+        for size, path, repeats in images.values():
+            if not dplan.enable_bucket:
+                key = tuple(dplan.resolution)
+            else:
+                if size is None:
+                    if path is None or not os.path.exists(path):
+                        raise TrainerRefusal(f"cannot read the size of {path or 'an image'}: the "
+                                             f"image of a metadata entry is not there", dplan.origin)
+                    size = read_size(path)
+                key = assigner.bucket_for(size[0], size[1])
+            counts[key] = counts.get(key, 0) + repeats
+    num_batches = sum(math.ceil(c / dplan.batch_size) for c in counts.values())
+    return DatasetResult(plan=dplan, subsets=results, num_train_images=T, num_reg_images=0,
+                         num_reg_images_used=0, buckets=counts, num_batches=num_batches,
+                         bucket_warnings=warnings)
+
+
 def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int, shared_rng=None) -> DatasetResult:
+    if dplan.kind == "ft":
+        return scan_ft_dataset(plan, dplan)
     seen: set = set()
     if shared_rng is None:
         shared_rng = shared_random(plan)

@@ -142,7 +142,7 @@ def _compute(plan: Plan) -> StepReport:
     rng = ds.shared_random(plan)
     results = [ds.scan_dataset(plan, d, i, rng) for i, d in enumerate(plan.datasets)]
     if plan.missing_dirs:
-        missing = ", ".join(dict.fromkeys(repr(m[0]) for m in plan.missing_dirs))
+        missing = ", ".join(dict.fromkeys(f"'{m[0]}'" for m in plan.missing_dirs))
         origin = plan.missing_dirs[0][1]
         where = origin.where() + ": " if origin else ""
         raise PlanError(f"{where}dataset folder not found here: {missing}; if the config was "
