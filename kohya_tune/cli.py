@@ -43,6 +43,18 @@ def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version
                     path_map=pm + list(project.path_map))
 
 
+def describe_kind(doc) -> str:
+    if doc.kind == documents.GUI:
+        lo, hi = doc.gui_versions or ("?", "?")
+        tab = {"lora": "LoRA", "dreambooth": "DreamBooth", "finetune": "fine-tune",
+               "textual_inversion": "textual inversion"}.get(doc.gui_tab, doc.gui_tab)
+        span = lo if lo == hi else f"{lo} to {hi}"
+        return f"{documents.KIND_LABELS[doc.kind]}, {tab} tab, saved by GUI {span}"
+    if doc.kind == documents.OTHER:
+        return f"skipped ({doc.other_reason})"
+    return documents.KIND_LABELS[doc.kind]
+
+
 def refusal_text(exc: TrainerRefusal) -> str:
     where = exc.origin.where() + ": " if getattr(exc, "origin", None) else ""
     return f"{where}the trainer would refuse this config: {exc.message}"
@@ -117,6 +129,7 @@ def lint(
     script: Optional[str] = typer.Option(None, "--script"),
     path_map: Optional[List[str]] = typer.Option(None, "--path-map"),
     show_skipped: bool = typer.Option(False, "--show-skipped", help="list files that are not kohya configs"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="say what kind of config each file is"),
 ) -> None:
     """Check configs: schema, silent overrides, dataset traps. Exit 0 clean, 1 findings, 2 error."""
     import os
@@ -181,6 +194,8 @@ def lint(
         else:
             typer.echo(report.sarif(diags, linter_mod.all_rules()), nl=False)
     for r in results:
+        if verbose and r.doc is not None:
+            err(f"{r.path}: {describe_kind(r.doc)}")
         for info in r.infos:
             err(f"info: {info}")
         if r.skipped and show_skipped:

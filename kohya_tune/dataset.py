@@ -52,6 +52,27 @@ class DatasetResult:
     bucket_warnings: list[str] = field(default_factory=list)
 
 
+class Progress:
+    """A one-line progress count on stderr, only when stderr is a terminal and the scan is long
+    (nothing is written when output is piped or in CI)."""
+
+    def __init__(self, total: int, label: str, threshold: int = 5000):
+        self.total = total
+        self.label = label
+        self.active = total >= threshold and sys.stderr.isatty()
+        self.step = max(1, total // 100)
+
+    def update(self, done: int) -> None:
+        if self.active and done % self.step == 0:
+            sys.stderr.write(f"\r{self.label}: {done}/{self.total} ({100 * done // self.total}%)")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.active:
+            sys.stderr.write("\r" + " " * (len(self.label) + 30) + "\r")
+            sys.stderr.flush()
+
+
 def image_extensions(plan: Plan) -> list[str]:
     return plan.sd.image_extensions
 
@@ -428,7 +449,9 @@ def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int, shared_rng=None) ->
             counts[tuple(resolution)] = total
     else:
         get_size = imagesize.get
-        for size, path, repeats in entries:
+        progress = Progress(len(entries), "reading image sizes")
+        for done, (size, path, repeats) in enumerate(entries, 1):
+            progress.update(done)
             if size is None:
                 try:
                     size = get_size(path)
@@ -442,6 +465,7 @@ def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int, shared_rng=None) ->
                 raise TrainerRefusal(f"{exc.trainer_exception}: {exc.message} (image {path}, "
                                      f"{size[0]}x{size[1]})", dplan.origin) from None
             counts[key] = counts.get(key, 0) + repeats
+        progress.close()
     batch = dplan.batch_size
     num_batches = sum(math.ceil(c / batch) for c in counts.values())
     return DatasetResult(plan=dplan, subsets=subsets, num_train_images=T, num_reg_images=R,

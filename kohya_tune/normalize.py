@@ -88,7 +88,16 @@ def build_plan(doc: Document, settings: Settings) -> Plan:
                 gui=gui, path_map=list(settings.path_map))
     if gui is not None:
         plan.notes.extend(gui.notes)
+        plan.gui_version_source = describe_gui_version(doc, settings)
     return plan
+
+
+def describe_gui_version(doc: Document, settings: Settings) -> str:
+    if settings.gui_version:
+        return f"--gui-version {settings.gui_version}"
+    lo, hi = doc.gui_versions or ("v21.5.11", "master")
+    return (f"assumed: the newest version the file's keys fit ({lo} to {hi}); "
+            f"pass --gui-version to choose")
 
 
 def _gui_launch(doc: Document, settings: Settings):

@@ -109,6 +109,7 @@ class Plan:
     datasets: list[DatasetPlan] = field(default_factory=list)
     dataset_doc: Document | None = None
     gui: Any = None                     # GuiLaunch for GUI configs
+    gui_version_source: str | None = None  # how the GUI version was chosen
     notes: list[str] = field(default_factory=list)
     missing_dirs: list[tuple[str, Origin | None]] = field(default_factory=list)
     path_map: list[tuple[str, str]] = field(default_factory=list)

@@ -20,7 +20,8 @@ def gui_dict(gui) -> dict | None:
             "max_train_steps": gui.max_train_steps, "max_train_epochs": gui.max_train_epochs,
             "lr_warmup_steps": gui.lr_warmup_steps, "formula": gui.formula,
             "num_processes": gui.num_processes, "notes": list(gui.notes),
-            "migrations": list(getattr(gui, "migrations", []) or [])}
+            "migrations": list(getattr(gui, "migrations", []) or []),
+            "version_source": None}
 
 
 def subset_dict(sub) -> dict:
@@ -68,6 +69,8 @@ def to_json(report: StepReport) -> dict:
         "gui": gui,
         "notes": list(report.notes),
     }
+    if gui is not None:
+        out["gui"]["version_source"] = plan.gui_version_source
     if gui is not None and plan.gui.epoch is not None:
         out["gui"]["intended_epochs"] = plan.gui.epoch
         out["gui"]["real_epochs"] = report.num_train_epochs
@@ -138,7 +141,8 @@ def to_text(report: StepReport) -> str:
             f"x ceil(N / {P} / {G}) = {report.max_train_steps}"
             + ("   (max_train_epochs overrides max_train_steps)" if plan.args.get("max_train_steps") is not None else ""))
     elif report.steps_source == "max_train_steps":
-        add(f"max_train_steps                      S  = {report.max_train_steps} (set)")
+        how = "sent by the GUI" if plan.gui is not None else "set"
+        add(f"max_train_steps                      S  = {report.max_train_steps} ({how})")
     else:
         add(f"max_train_steps                      S  = 1600 (neither max_train_steps nor "
             f"max_train_epochs reaches the trainer: its default)")
@@ -153,7 +157,7 @@ def to_text(report: StepReport) -> str:
     gui = plan.gui
     if gui is not None:
         add("")
-        add(f"GUI {gui.version} ({gui.tab}):")
+        add(f"GUI {gui.version} ({gui.tab} tab; {plan.gui_version_source}):")
         if gui.total_steps is not None:
             add(f"  its own count: {gui.total_steps} image-steps, reg_factor {gui.reg_factor}")
         if gui.formula:
