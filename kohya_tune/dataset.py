@@ -127,30 +127,45 @@ def read_size(path: str) -> tuple[int, int]:
     return w, h
 
 
+def caption_candidates(image_name: str, caption_extension: str) -> list[str]:
+    """The caption file names `read_caption` tries for an image, in order: `<stem><ext>`, then
+    the face-crop stem (the name without its last four "_" parts) when the stem has 5+ parts
+    (HEAD train_util.py L1946-1957)."""
+    dot = image_name.rfind(".")
+    stem = image_name[:dot] if dot > 0 else image_name
+    names = [stem + caption_extension]
+    tokens = stem.split("_")
+    if len(tokens) >= 5:
+        names.append("_".join(tokens[:-4]) + caption_extension)
+    return names
+
+
+def caption_file(image: str, names: set, directory: str, caption_extension: str) -> str | None:
+    """The caption file the trainer reads for an image (None: it uses the class tokens)."""
+    prefix = directory if directory.endswith(os.sep) else directory + os.sep
+    for cand in caption_candidates(os.path.basename(image), caption_extension):
+        if cand in names and os.path.isfile(prefix + cand):
+            return prefix + cand
+    return None
+
+
 def check_captions(images: list[str], names: set, directory: str, caption_extension: str) -> None:
-    """`read_caption`: the first existing `<stem><ext>` (or the face-crop stem) is read; an empty
-    file stops the trainer with an AssertionError (HEAD L1946-1970; J23 L1053-1074)."""
+    """An empty caption file that the trainer reads stops it with an AssertionError (HEAD
+    L1946-1970; J23 L1053-1074). The folder listing `names` saves a stat per missing caption."""
     prefix = directory if directory.endswith(os.sep) else directory + os.sep
     cut = len(prefix)
     stat = os.stat
     for img in images:
-        name = img[cut:]
-        dot = name.rfind(".")
-        base = name[:dot] if dot > 0 else name
-        cand = base + caption_extension
-        if cand not in names:
-            tokens = base.split("_")
-            if len(tokens) < 5:
-                continue
-            cand = "_".join(tokens[:-4]) + caption_extension
+        for cand in caption_candidates(img[cut:], caption_extension):
             if cand not in names:
                 continue
-        try:
-            if stat(prefix + cand).st_size == 0:
-                raise TrainerRefusal(
-                    f"AssertionError: caption file is empty / キャプションファイルが空です: {prefix + cand}")
-        except FileNotFoundError:
-            continue
+            try:
+                if stat(prefix + cand).st_size == 0:
+                    raise TrainerRefusal(
+                        f"AssertionError: caption file is empty / キャプションファイルが空です: {prefix + cand}")
+            except FileNotFoundError:
+                continue
+            break
 
 
 def scan_subset(plan: Plan, dplan: DatasetPlan, splan: SubsetPlan, seen_dirs: set,

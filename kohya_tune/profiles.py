@@ -238,7 +238,8 @@ def gui_versions() -> list[str]:
                                          "v26.0.0", "master"])
 
 
-def _json_type(value) -> str:
+def json_type(value) -> str:
+    """The JSON Schema type name of a parsed value (a bool is not an integer)."""
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
@@ -249,7 +250,7 @@ def _json_type(value) -> str:
         return "string"
     if value is None:
         return "null"
-    return type(value).__name__
+    return "array" if isinstance(value, list) else "object"
 
 
 def guess_gui_versions(data: dict, tab: str) -> tuple[tuple[str, str], list[str]]:
@@ -274,7 +275,7 @@ def guess_gui_versions(data: dict, tab: str) -> tuple[tuple[str, str], list[str]
             hit = not present
         elif cond.startswith("type:"):
             wanted = cond[5:]
-            actual = _json_type(value) if present else None
+            actual = json_type(value) if present else None
             hit = present and (actual == wanted or (wanted == "number" and actual == "integer"))
         else:
             hit = False

@@ -161,22 +161,7 @@ def scan(ctx) -> list[SubsetScan]:
     return out
 
 
-def caption_file(image: str, names: set, directory: str, caption_extension: str) -> str | None:
-    """The caption file the trainer reads for an image (mirrors dataset.check_captions /
-    sd-scripts `read_caption`): `<stem><ext>`, else the face-crop stem; None when there is none."""
-    stem = os.path.splitext(os.path.basename(image))[0]
-    candidates = [stem + caption_extension]
-    tokens = stem.split("_")
-    if len(tokens) >= 5:
-        candidates.append("_".join(tokens[:-4]) + caption_extension)
-    for cand in candidates:
-        if cand in names:
-            full = os.path.join(directory, cand)
-            if os.path.isdir(full):
-                continue
-            if os.path.exists(full):
-                return full
-    return None
+caption_file = ds.caption_file
 
 
 def _caption_ext(splan) -> str:

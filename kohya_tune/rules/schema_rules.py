@@ -1,7 +1,7 @@
 """KT1xx: what the JSON Schemas (schemas/*.json) say about keys and value types."""
 from __future__ import annotations
 
-from .. import dataset_schema, documents, schema
+from .. import dataset_schema, documents, profiles, schema
 from .base import Rule
 
 
@@ -256,7 +256,7 @@ class LegacyValueType(Rule):
                 continue
             canonical = prop.get("x-kohya-type")
             legacy = prop.get("x-kohya-legacy-types") or []
-            actual = _json_type(value)
+            actual = profiles.json_type(value)
             if not canonical or actual == canonical or actual not in legacy:
                 continue
             if canonical == "number" and actual == "integer":
@@ -362,20 +362,6 @@ def _convert(value, canonical: str, key: str):
     if key == "xformers" and isinstance(value, bool):
         return "xformers" if value else "none"
     return _NO
-
-
-def _json_type(value) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    return "array" if isinstance(value, list) else "object"
 
 
 class _Short:
