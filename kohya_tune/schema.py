@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import jsonschema
 from jsonschema import Draft202012Validator
@@ -41,7 +42,13 @@ SCHEMA_FILES = {
 
 @lru_cache(maxsize=None)
 def load_schema(name: str) -> dict:
-    with resources.files("kohya_tune.schemas").joinpath(name).open("r", encoding="utf-8") as fh:
+    """A schema from the installed package, or from the repository's schemas/ folder when the
+    code runs from a source checkout (where kohya_tune.schemas is not a package)."""
+    try:
+        source = resources.files("kohya_tune.schemas").joinpath(name)
+    except ModuleNotFoundError:
+        source = Path(__file__).resolve().parent.parent / "schemas" / name
+    with source.open("r", encoding="utf-8") as fh:
         return json.load(fh)
 
 

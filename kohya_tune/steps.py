@@ -48,9 +48,12 @@ class StepReport:
 
 
 def _int_arg(plan: Plan, name: str, value):
+    """A number as the trainer's arithmetic sees it. Values from a config file are not converted
+    by argparse: a float or a boolean still works in Python arithmetic (and is computed as such;
+    lint reports the type), a string makes it fail."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not isinstance(value, (int, float)):
         raise TrainerRefusal(
             f"TypeError: {name} is {value!r} ({type(value).__name__}); sd-scripts does not convert "
             f"values from a config file, so the arithmetic on it fails", plan.arg_origins.get(name))
