@@ -149,6 +149,9 @@ def lint(
     if fmt not in report.FORMATS:
         err(f"kohya-tune lint: --output-format must be one of {', '.join(report.FORMATS)}")
         raise typer.Exit(EXIT_USAGE)
+    # ruff style: --select KT2,KT301 as well as repeated options
+    select = [c.strip() for item in (select or []) for c in item.split(",") if c.strip()]
+    ignore = [c.strip() for item in (ignore or []) for c in item.split(",") if c.strip()]
     for code in list(select or []) + list(ignore or []):
         if not linter_mod.code_matches_any_rule(code):
             err(f"kohya-tune lint: no rule matches {code!r} (see kohya-tune rules)")
@@ -203,7 +206,7 @@ def lint(
     if fmt in ("concise", "full") and not diff and diags:
         errors = sum(d.severity == "error" for d in diags)
         warnings = sum(d.severity == "warning" for d in diags)
-        fixable = sum(d.fix is not None for d in diags)
+        fixable = sum(d.fix is not None and d.fix.safe for d in diags)
         tail = f" ({fixable} fixable with --fix)" if fixable and not fix else ""
         err(f"Found {errors} error(s), {warnings} warning(s){tail}.")
     if fatal:

@@ -48,7 +48,7 @@ class Diagnostic:
             "file": self.path, "line": self.line, "column": self.column,
             "end_line": self.end_line, "end_column": self.end_column,
             "key_path": self.key_path_text(), "key_path_parts": list(self.keypath),
-            "rule": self.rule, "fixable": self.fix is not None,
+            "rule": self.rule, "fixable": self.fix is not None and self.fix.safe,
             "fix": self.fix.description if self.fix else None,
             "url": DOCS_URL.format(code=self.code),
         }

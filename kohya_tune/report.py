@@ -12,7 +12,7 @@ FORMATS = ("concise", "full", "json", "github", "sarif")
 def concise(diags) -> str:
     lines = []
     for d in diags:
-        star = " [*]" if d.fix else ""
+        star = " [*]" if d.fix and d.fix.safe else ""
         lines.append(f"{d.path}:{d.line}:{d.column}: {d.code}{star} {d.message}")
     return "\n".join(lines) + ("\n" if lines else "")
 
@@ -20,7 +20,7 @@ def concise(diags) -> str:
 def full(diags, sources: dict) -> str:
     out = []
     for d in diags:
-        star = " [*]" if d.fix else ""
+        star = " [*]" if d.fix and d.fix.safe else ""
         out.append(f"{d.path}:{d.line}:{d.column}: {d.code}{star} {d.message}")
         doc = sources.get(d.path)
         if doc is not None:
@@ -35,7 +35,7 @@ def full(diags, sources: dict) -> str:
         if d.help:
             out.append(f"  = help: {d.help}")
         if d.fix:
-            out.append(f"  = fix: {d.fix.description}")
+            out.append(f"  = {'fix' if d.fix.safe else 'suggestion'}: {d.fix.description}")
         out.append("")
     return "\n".join(out) + ("\n" if out and out[-1] != "" else "")
 

@@ -62,6 +62,8 @@ class UnknownKey(Rule):
                 continue
             if table is not None and issue.key in table["keys"]:
                 continue  # a real key at the wrong level: KT102
+            if ctx.doc.kind == documents.ARGS and issue.key == "epoch":
+                continue  # the GUI's own key, explained by KT204
             hint = schema.suggest(issue.key, known if ctx.doc.kind != documents.DATASET
                                   else list(table["keys"]) + ["general", "datasets", "subsets"])
             tail = f"; did you mean {hint!r}?" if hint else ""
