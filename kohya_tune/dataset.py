@@ -151,21 +151,32 @@ def caption_file(image: str, names: set, directory: str, caption_extension: str)
 
 def check_captions(images: list[str], names: set, directory: str, caption_extension: str) -> None:
     """An empty caption file that the trainer reads stops it with an AssertionError (HEAD
-    L1946-1970; J23 L1053-1074). The folder listing `names` saves a stat per missing caption."""
+    L1946-1970; J23 L1053-1074). The folder listing `names` saves a stat per missing caption;
+    this loop runs once per image, so it is written out rather than calling caption_candidates."""
     prefix = directory if directory.endswith(os.sep) else directory + os.sep
     cut = len(prefix)
     stat = os.stat
     for img in images:
-        for cand in caption_candidates(img[cut:], caption_extension):
-            if cand not in names:
+        name = img[cut:]
+        dot = name.rfind(".")
+        stem = name[:dot] if dot > 0 else name
+        cand = stem + caption_extension
+        if cand not in names:
+            found = None
+            for other in caption_candidates(name, caption_extension)[1:]:
+                if other in names:
+                    found = other
+                    break
+            if found is None:
                 continue
-            try:
-                if stat(prefix + cand).st_size == 0:
-                    raise TrainerRefusal(
-                        f"AssertionError: caption file is empty / キャプションファイルが空です: {prefix + cand}")
-            except FileNotFoundError:
-                continue
-            break
+            cand = found
+        try:
+            size = stat(prefix + cand).st_size
+        except FileNotFoundError:
+            continue
+        if size == 0:
+            raise TrainerRefusal(
+                f"AssertionError: caption file is empty / キャプションファイルが空です: {prefix + cand}")
 
 
 def scan_subset(plan: Plan, dplan: DatasetPlan, splan: SubsetPlan, seen_dirs: set,
@@ -463,10 +474,16 @@ def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int, shared_rng=None) ->
         if total:
             counts[tuple(resolution)] = total
     else:
+        # image-steps per distinct size first (the bucket depends on the size only), then one
+        # bucket lookup per size: the per-image loop stays as lean as the header reads allow
         get_size = imagesize.get
+        per_size: dict = {}
+        first_path: dict = {}
         progress = Progress(len(entries), "reading image sizes")
+        tick = progress.update if progress.active else None
         for done, (size, path, repeats) in enumerate(entries, 1):
-            progress.update(done)
+            if tick is not None:
+                tick(done)
             if size is None:
                 try:
                     size = get_size(path)
@@ -474,13 +491,21 @@ def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int, shared_rng=None) ->
                     size = (-1, -1)
                 if size[0] <= 0 or size[1] <= 0:
                     size = read_size(path)
+            else:
+                size = (size[0], size[1])
+            if size in per_size:
+                per_size[size] += repeats
+            else:
+                per_size[size] = repeats
+                first_path[size] = path
+        progress.close()
+        for size, repeats in per_size.items():
             try:
                 key = assigner.bucket_for(size[0], size[1])
             except bucketing.BucketError as exc:
-                raise TrainerRefusal(f"{exc.trainer_exception}: {exc.message} (image {path}, "
-                                     f"{size[0]}x{size[1]})", dplan.origin) from None
+                raise TrainerRefusal(f"{exc.trainer_exception}: {exc.message} (image "
+                                     f"{first_path[size]}, {size[0]}x{size[1]})", dplan.origin) from None
             counts[key] = counts.get(key, 0) + repeats
-        progress.close()
     batch = dplan.batch_size
     num_batches = sum(math.ceil(c / batch) for c in counts.values())
     return DatasetResult(plan=dplan, subsets=subsets, num_train_images=T, num_reg_images=R,
