@@ -43,6 +43,24 @@ def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version
                     path_map=pm + list(project.path_map))
 
 
+def expand_paths(paths) -> list[str]:
+    """Files as given; a folder stands for the JSON and TOML files below it (sorted, hidden
+    folders and virtual environments left out)."""
+    out: list[str] = []
+    for path in paths:
+        p = Path(path)
+        if not p.is_dir():
+            out.append(path)
+            continue
+        for found in sorted(p.rglob("*")):
+            parts = found.relative_to(p).parts
+            if any(part.startswith(".") or part in ("node_modules", "venv", "__pycache__") for part in parts):
+                continue
+            if found.suffix.lower() in (".json", ".toml") and found.is_file():
+                out.append(str(found))
+    return out
+
+
 def describe_kind(doc) -> str:
     if doc.kind == documents.GUI:
         lo, hi = doc.gui_versions or ("?", "?")
@@ -158,7 +176,7 @@ def lint(
             raise typer.Exit(EXIT_USAGE)
     engine = linter_mod.Linter(s, select=(select or project.select), ignore=list(ignore or []) + project.ignore,
                                per_file_ignores=project.per_file_ignores)
-    results = [engine.lint_file(path) for path in files]
+    results = [engine.lint_file(path) for path in expand_paths(files)]
     fatal = any(r.fatal for r in results)
     changed_any = False
     if fix or diff:
@@ -179,7 +197,8 @@ def lint(
                 rewrite.write_atomic(path, new_text)
         if fix and not diff and changed_any:
             results = [engine.__class__(s, select=engine.select, ignore=engine.ignore,
-                                        per_file_ignores=engine.per_file_ignores).lint_file(p) for p in files]
+                                        per_file_ignores=engine.per_file_ignores).lint_file(p)
+                       for p in expand_paths(files)]
             fatal = any(r.fatal for r in results)
     # a dataset config linted on its own and through the config that points at it: say it once
     diags = list({(d.path, d.line, d.column, d.code, d.message): d

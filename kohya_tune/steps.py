@@ -148,7 +148,7 @@ def _compute(plan: Plan) -> StepReport:
         missing = ", ".join(dict.fromkeys(f"'{m[0]}'" for m in plan.missing_dirs))
         origin = plan.missing_dirs[0][1]
         where = origin.where() + ": " if origin else ""
-        raise PlanError(f"{where}dataset folder not found here: {missing}; if the config was "
+        raise PlanError(f"{where}not found here: {missing} (dataset folder or file); if the config was "
                         f"written on another machine, map it with --path-map FROM=TO")
     N = sum(r.num_batches for r in results)
     if N == 0:

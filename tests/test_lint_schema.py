@@ -116,3 +116,14 @@ def test_warnings_fail_only_with_strict(tmp_path):
     path.write_text('pretrained_model_name_or_path = "x"\nmax_train_epoch = 10\nmax_train_epochs = 3\n')
     assert run_cli("lint", "--select", "KT101", str(path), cwd=tmp_path).returncode == 0
     assert run_cli("lint", "--select", "KT101", "--strict", str(path), cwd=tmp_path).returncode == 1
+
+
+def test_a_folder_stands_for_its_json_and_toml_files(tmp_path):
+    (tmp_path / "configs" / "sub").mkdir(parents=True)
+    (tmp_path / "configs" / "sub" / "config.toml").write_text('pretrained_model_name_or_path = "x"\nmax_train_epoch = 3\n')
+    (tmp_path / "configs" / "package.json").write_text('{"name": "x"}')
+    (tmp_path / "configs" / ".git").mkdir()
+    (tmp_path / "configs" / ".git" / "broken.json").write_text("{")
+    proc = run_cli("lint", "--select", "KT101", "configs", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "configs/sub/config.toml:2:1: KT101" in proc.stdout
