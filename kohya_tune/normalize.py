@@ -159,7 +159,8 @@ def build_datasets(plan: Plan) -> None:
     origin = plan.arg_origins.get
     ns["resolution"] = parse_resolution(ns.get("resolution"), origin("resolution"))
     dataset_argparse_check(plan, ns)
-    support = profiles.SANITIZER_SUPPORT[profiles.script_family(plan.script)]
+    family = profiles.script_family(plan.script)
+    support = profiles.SANITIZER_SUPPORT[family]
     argparse_config = {ARG_TO_CONFIG.get(k, k): v for k, v in ns.items()}
 
     if plan.config.kind == documents.DATASET:
@@ -170,13 +171,32 @@ def build_datasets(plan: Plan) -> None:
         plan.mode = "dataset_config"
         plan.dataset_doc = load_dataset_config(plan, ns["dataset_config"])
         user_config = plan.dataset_doc.data
-        if any(ns.get(k) for k in ("train_data_dir", "reg_data_dir", "in_json")):
+        if any(ns.get(k) for k in ("train_data_dir", "reg_data_dir", "in_json")) and family != "cn":
             plan.notes.append("dataset_config is set, so the trainer ignores train_data_dir, "
                               "reg_data_dir and in_json (train_network.py L518-528)")
-    elif ns.get("in_json"):
+    elif family == "ft" or (ns.get("in_json") and family != "db" and family != "cn"):
+        # fine_tune.py always builds a fine-tuning subset from --in_json (HEAD L80-91); the
+        # network trainers do when --in_json is given; train_db.py never reads it
         plan.mode = "in_json"
+        if ns.get("in_json") is None:
+            raise TrainerRefusal("voluptuous MultipleInvalid: expected str for dictionary value @ "
+                                 "data['datasets'][0]['subsets'][0]['metadata_file'] (fine_tune "
+                                 "needs in_json or dataset_config)", origin("train_data_dir"))
         user_config = {"datasets": [{"subsets": [{"image_dir": ns.get("train_data_dir"),
                                                   "metadata_file": ns["in_json"]}]}]}
+    elif family == "cn":
+        # ControlNet trainers: one subset, the images directly in train_data_dir, repeats fixed
+        # to 1 (HEAD config_util.py L647-672, train_control_net.py L97-109)
+        plan.mode = "folders"
+        base = resolve_dir(ns.get("train_data_dir"), plan, base=plan.config.directory)
+        if ns.get("train_data_dir") and base is None:
+            plan.missing_dirs.append((ns["train_data_dir"], origin("train_data_dir")))
+        subsets = []
+        if base is not None:
+            subsets.append({"image_dir": ns["train_data_dir"], "_resolved": str(base),
+                            "conditioning_data_dir": ns.get("conditioning_data_dir"),
+                            "caption_extension": ns.get("caption_extension"), "num_repeats": 1})
+        user_config = {"datasets": [{"subsets": subsets}]}
     else:
         plan.mode = "folders"
         user_config = {"datasets": [{"subsets": folder_subsets(plan, ns)}]}

@@ -120,7 +120,7 @@ SANITIZER_SUPPORT = {
     "db": {"db": True, "ft": False, "dropout": True},
     "ft": {"db": False, "ft": True, "dropout": True},
     "ti": {"db": True, "ft": True, "dropout": False},
-    "cn": {"db": False, "ft": False, "dropout": True},
+    "cn": {"db": False, "ft": False, "cn": True, "dropout": True},
 }
 
 

@@ -120,3 +120,20 @@ def test_text_output_explains(tmp_path):
     assert "after balancing 4 images used, 50 image-steps" in text
     assert "640x384" in text and "█" in text
     assert "num_train_epochs" in text and "steps in the last epoch" in text
+
+
+def test_script_decides_where_the_subsets_come_from(tmp_path):
+    make_images(tmp_path / "img", [[512, 512, 6]])
+    make_images(tmp_path / "cond", [[512, 512, 6]])
+    (tmp_path / "c.toml").write_text(ARGS + 'conditioning_data_dir = "cond"\ndataset_repeats = 5\n'
+                                            'max_train_epochs = 2\n')
+    # ControlNet trainers: images directly in train_data_dir, repeats fixed to 1
+    # (config_util.py generate_controlnet_subsets_config_by_subdirs)
+    _, out = steps_json(tmp_path, "c.toml", "--script", "train_control_net")
+    assert out["trainer"]["num_train_images"] == 6 and out["trainer"]["max_train_steps"] == 12
+    # train_network: folder mode, where images directly in train_data_dir are never used
+    proc, out = steps_json(tmp_path, "c.toml")
+    assert proc.returncode == 1 and out["error"].startswith("No data found")
+    # fine_tune.py always builds a metadata subset (fine_tune.py L80-91)
+    proc, out = steps_json(tmp_path, "c.toml", "--script", "fine_tune")
+    assert proc.returncode == 1 and "metadata_file" in out["error"]
