@@ -33,9 +33,32 @@ def err(message: str) -> None:
 
 def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version, script,
                   num_processes, path_map) -> Settings:
+    from . import gui_launch, profiles
+
     pm = settings_mod.parse_path_map(path_map) if path_map else []
     if num_processes is not None and num_processes < 1:
         raise settings_mod.SettingsError("--num-processes must be at least 1")
+    gui = gui_version or project.gui_version
+    if gui:
+        try:
+            gui_launch.profile_for(gui)
+        except ValueError as exc:
+            raise settings_mod.SettingsError(f"--gui-version: {exc}; use a kohya_ss tag such as "
+                                             f"v21.5.11, v24.1.7 or master") from None
+    sd = sd_scripts or project.sd_scripts
+    if sd:
+        try:
+            profiles.sd_scripts(sd)
+        except profiles.UnknownVersion as exc:
+            raise settings_mod.SettingsError(f"--sd-scripts: {exc}") from None
+    name = script or project.script
+    if name:
+        name = name[:-3] if name.endswith(".py") else name
+        known = profiles.all_scripts()
+        if name not in known:
+            raise settings_mod.SettingsError(
+                f"--script: unknown sd-scripts training script {name!r}; known: {', '.join(sorted(known))}")
+        script = name
     return Settings(sd_scripts=sd_scripts or project.sd_scripts,
                     gui_version=gui_version or project.gui_version,
                     script=script or project.script,

@@ -76,6 +76,9 @@ def sd_scripts(label: str | None) -> SdScripts:
         raise UnknownVersion(f"unknown sd-scripts version {label!r}: use a tag such as v0.6.5 or v0.10.1")
     if not label.startswith("v") and label[0].isdigit():
         label = "v" + label
+    if label.startswith("v") and version_key(label)[0] != 0:
+        raise UnknownVersion(f"unknown sd-scripts version {label!r}: sd-scripts tags are v0.x.y "
+                             f"(profiles {order[0]} to {order[-1]})")
     profile = nearest_at_or_below(label, order)
     if profile is None:
         raise UnknownVersion(f"sd-scripts {label} is older than the oldest profile ({order[0]}); "
@@ -97,6 +100,15 @@ def paired_sd_scripts(gui_version: str) -> str | None:
     labels = [k for k in pairing if not k.startswith("_")]
     best = nearest_at_or_below(gui_version, sorted(labels, key=version_key))
     return pairing.get(best) if best else None
+
+
+def all_scripts() -> set:
+    """Every training script some sd-scripts profile has."""
+    table = load_data("sd_scripts_profiles.json")
+    out: set = set()
+    for profile in table["profiles"].values():
+        out |= set(profile.get("scripts", []))
+    return out
 
 
 # Trainer scripts: which dataset kinds their ConfigSanitizer accepts and which family they belong

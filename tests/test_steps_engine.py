@@ -137,3 +137,13 @@ def test_script_decides_where_the_subsets_come_from(tmp_path):
     # fine_tune.py always builds a metadata subset (fine_tune.py L80-91)
     proc, out = steps_json(tmp_path, "c.toml", "--script", "fine_tune")
     assert proc.returncode == 1 and "metadata_file" in out["error"]
+
+
+def test_bad_options_are_usage_errors(tmp_path):
+    make_images(tmp_path / "img" / "1_tok", [[512, 512, 2]])
+    (tmp_path / "config.toml").write_text(ARGS)
+    for option in (["--gui-version", "banana"], ["--gui-version", "v19"], ["--sd-scripts", "v9"],
+                   ["--sd-scripts", "v0.5.0"], ["--script", "nonexistent"], ["--num-processes", "0"]):
+        proc = run_cli("steps", "config.toml", *option, cwd=tmp_path)
+        assert proc.returncode == 2, option
+        assert "Traceback" not in proc.stderr and option[0] in proc.stderr or "version" in proc.stderr
