@@ -148,7 +148,9 @@ def _compute(plan: Plan) -> StepReport:
         missing = ", ".join(dict.fromkeys(f"'{m[0]}'" for m in plan.missing_dirs))
         origin = plan.missing_dirs[0][1]
         where = origin.where() + ": " if origin else ""
-        raise PlanError(f"{where}not found here: {missing} (dataset folder or file); if the config was "
+        what = ("dataset file" if all(str(m[0]).lower().endswith((".json", ".jsonl"))
+                                      for m in plan.missing_dirs) else "dataset folder")
+        raise PlanError(f"{where}{what} not found here: {missing}; if the config was "
                         f"written on another machine, map it with --path-map FROM=TO")
     N = sum(r.num_batches for r in results)
     if N == 0:
