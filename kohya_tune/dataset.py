@@ -271,6 +271,43 @@ def bucket_profile(plan: Plan) -> bucketing.BucketProfile:
         | {f"{s}.py": () for s in sd.scripts if f"{s}.py" not in table})
 
 
+def check_conditioning(plan: Plan, subsets: list) -> None:
+    """ControlNetDataset: every image needs a conditioning image with the same stem, and no
+    conditioning image may be left over (HEAD train_util.py L2455-2492)."""
+    exts = image_extensions(plan)
+    missing: list = []
+    paired: set = set()
+    dirs: list = []
+    for res in subsets:
+        if not res.used or not res.plan.conditioning_data_dir:
+            continue
+        found = resolve_dir(res.plan.conditioning_data_dir, plan, base=plan.config.directory
+                            if plan.dataset_doc is None else plan.dataset_doc.directory)
+        if found is None:
+            continue  # the trainer logs "not directory" and skips the pairing
+        cond_dir = str(found)
+        dirs.append(cond_dir)
+        listing = set(os.listdir(cond_dir))
+        for image in res.images:
+            stem = os.path.splitext(os.path.basename(image))[0]
+            match = [stem + e for e in exts if stem + e in listing]
+            if not match:
+                missing.append(stem)
+                continue
+            paired.add(os.path.splitext(os.path.abspath(os.path.join(cond_dir, sorted(match)[0])))[0])
+    extra = []
+    for cond_dir in dirs:
+        for path in list_images(cond_dir, exts)[0]:
+            if os.path.splitext(os.path.abspath(path))[0] not in paired:
+                extra.append(os.path.abspath(path))
+    if missing:
+        raise TrainerRefusal(f"AssertionError: missing conditioning data for {len(missing)} images / "
+                             f"制御用画像が見つかりませんでした: {missing}")
+    if extra:
+        raise TrainerRefusal(f"AssertionError: extra conditioning data for {len(extra)} images / "
+                             f"余分な制御用画像があります: {extra}")
+
+
 def shared_random(plan: Plan) -> random.Random:
     """The trainer's global generator after set_seed(--seed); unseeded when --seed is not set
     (the trainer then draws a random seed, so which images a validation split keeps varies)."""
@@ -412,6 +449,8 @@ def scan_dataset(plan: Plan, dplan: DatasetPlan, index: int, shared_rng=None) ->
     if shared_rng is None:
         shared_rng = shared_random(plan)
     subsets = [scan_subset(plan, dplan, s, seen, shared_rng) for s in dplan.subsets]
+    if dplan.kind == "cn":
+        check_conditioning(plan, subsets)
     T = R = 0
     train: list[tuple[tuple[int, int] | None, str, int]] = []
     reg: list[list] = []  # [size, path, repeats, subset_result]

@@ -147,3 +147,18 @@ def test_bad_options_are_usage_errors(tmp_path):
         proc = run_cli("steps", "config.toml", *option, cwd=tmp_path)
         assert proc.returncode == 2, option
         assert "Traceback" not in proc.stderr and option[0] in proc.stderr or "version" in proc.stderr
+
+
+def test_controlnet_needs_one_conditioning_image_per_image(tmp_path):
+    # ControlNetDataset asserts no missing and no extra conditioning image (HEAD L2455-2492)
+    make_images(tmp_path / "img", [[512, 512, 4]])
+    make_images(tmp_path / "cond", [[512, 512, 4]])
+    (tmp_path / "c.toml").write_text(ARGS + 'conditioning_data_dir = "cond"\nmax_train_epochs = 1\n')
+    proc, out = steps_json(tmp_path, "c.toml", "--script", "train_control_net")
+    assert proc.returncode == 0 and out["trainer"]["num_train_images"] == 4
+    (tmp_path / "cond" / "0003.png").unlink()
+    proc, out = steps_json(tmp_path, "c.toml", "--script", "train_control_net")
+    assert proc.returncode == 1 and "missing conditioning data for 1 images" in out["error"]
+    make_images(tmp_path / "cond", [[512, 512, 2]], start=3)  # 0003 back, plus an extra 0004
+    proc, out = steps_json(tmp_path, "c.toml", "--script", "train_control_net")
+    assert proc.returncode == 1 and "extra conditioning data for 1 images" in out["error"]
