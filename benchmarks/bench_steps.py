@@ -102,16 +102,6 @@ def interleaved(fns, repeat: int) -> list:
     return best
 
 
-def best_of(fn, repeat: int) -> float:
-    fn()  # warm-up: page cache, imports
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def bare_loop_process(root: Path) -> None:
     """The bare loop in its own interpreter too, so start-up cost is on both sides."""
     code = ("import os, imagesize\nbase='img'\n"

@@ -13,7 +13,6 @@ import os
 import random
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import imagesize
 

@@ -431,7 +431,6 @@ def gui_launch(
 
         # ---------------- warmup ----------------
         wmode = send["warmup"]
-        have_steps = mts not in (None, "")
         if wmode == "pct_steps":
             # round(float(int(lr_warmup) * int(max_train_steps) / 100)): v21.5.11 lora_gui.py:573,
             # v24.1.7 lora_gui.py:910; v23 sets 0 when max_train_steps == "" (dataset_config)

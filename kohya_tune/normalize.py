@@ -7,7 +7,6 @@ default; the first value that is not None wins (HEAD config_util.py L454-471).
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -351,8 +350,3 @@ def load_dataset_config(plan: Plan, text) -> Document:
     if doc.kind != documents.DATASET and isinstance(doc.data, dict):
         doc.kind = documents.DATASET
     return doc
-
-
-def read_json_file(path: Path):
-    with open(path, "r", encoding="utf-8") as fh:
-        return json.load(fh)

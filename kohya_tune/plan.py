@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import documents, profiles
+from . import profiles
 from .documents import Document
 
 

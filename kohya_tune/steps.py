@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 from . import dataset as ds
-from . import normalize, profiles
+from . import normalize
 from .plan import Plan, PlanError, TrainerRefusal
 
 

@@ -144,8 +144,8 @@ def to_text(report: StepReport) -> str:
         how = "sent by the GUI" if plan.gui is not None else "set"
         add(f"max_train_steps                      S  = {report.max_train_steps} ({how})")
     else:
-        add(f"max_train_steps                      S  = 1600 (neither max_train_steps nor "
-            f"max_train_epochs reaches the trainer: its default)")
+        add("max_train_steps                      S  = 1600 (neither max_train_steps nor "
+            "max_train_epochs reaches the trainer: its default)")
     add(f"num_train_epochs                     E  = ceil(S / U) = {report.num_train_epochs}")
     last = report.last_epoch_steps
     if report.num_train_epochs:
