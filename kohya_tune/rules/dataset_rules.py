@@ -168,6 +168,21 @@ def _caption_ext(splan) -> str:
     return splan.caption_extension or ".caption"
 
 
+def captions(ctx) -> list:
+    """(subset scan, caption extension, {image: caption path or None}) for every subset the
+    trainer registers from the disk; looked up once per document for KT309 and KT313."""
+    if "kt3_captions" not in ctx.extra:
+        out = []
+        for item in scan(ctx):
+            if item.state != "registered" or item.cached or item.directory is None:
+                continue
+            ext = _caption_ext(item.splan)
+            out.append((item, ext, {image: caption_file(image, item.names, item.directory, ext)
+                                    for image in item.images}))
+        ctx.extra["kt3_captions"] = out
+    return ctx.extra["kt3_captions"]
+
+
 def _rule_active(ctx, code: str, prefix: bool = False) -> bool:
     """Whether another rule runs on this file (selected, not ignored, and for this kind)."""
     if ctx.linter is None:
@@ -790,13 +805,9 @@ class EmptyCaptionFile(Rule):
 
     def check(self, ctx):
         plan = _touch(ctx)
-        for item in scan(ctx):
-            if item.state != "registered" or item.cached or item.directory is None:
-                continue
-            ext = _caption_ext(item.splan)
+        for item, ext, found in captions(ctx):
             empty = []
-            for image in item.images:
-                path = caption_file(image, item.names, item.directory, ext)
+            for path in found.values():
                 if path is not None:
                     try:
                         if os.path.getsize(path) == 0:
@@ -1077,12 +1088,8 @@ class MissingCaptionFiles(Rule):
 
     def check(self, ctx):
         plan = _touch(ctx)
-        for item in scan(ctx):
-            if item.state != "registered" or item.cached or item.directory is None:
-                continue
-            ext = _caption_ext(item.splan)
-            missing = [os.path.basename(p) for p in item.images
-                       if caption_file(p, item.names, item.directory, ext) is None]
+        for item, ext, found in captions(ctx):
+            missing = [os.path.basename(p) for p, path in found.items() if path is None]
             if not missing:
                 continue
             tokens = item.splan.class_tokens

@@ -312,11 +312,7 @@ class NestedSectionIgnored(Rule):
 
 
 def _args_profile(settings) -> dict:
-    table = profiles.load_data("sd_scripts_args.json")
-    names = sorted(table.get("profiles", {}), key=profiles.version_key)
-    label = profiles.sd_scripts(getattr(settings, "sd_scripts", None)).label
-    chosen = profiles.nearest_at_or_below(label, names) or (names[0] if names else None)
-    return table["profiles"].get(chosen, {}) if chosen else {}
+    return profiles.sd_scripts_args_profile(profiles.sd_scripts(getattr(settings, "sd_scripts", None)).label)
 
 
 class UnknownScriptOption(Rule):
