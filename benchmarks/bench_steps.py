@@ -78,7 +78,8 @@ def run_steps(root: Path) -> None:
 
 def library_steps(root: Path) -> None:
     """The same computation through the library API, in this process (no interpreter start-up)."""
-    from kohya_tune import documents, normalize, plan, steps
+    from kohya_tune.load import documents
+    from kohya_tune.engine import normalize, plan, steps
 
     cwd = os.getcwd()
     os.chdir(root)

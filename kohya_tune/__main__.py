@@ -1,3 +1,3 @@
-from .cli import main
+from kohya_tune.cli import main
 
 main()

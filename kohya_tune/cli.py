@@ -13,8 +13,9 @@ from typing import List, Optional
 
 import typer
 
-from . import documents, settings as settings_mod
-from .plan import PlanError, Settings, TrainerRefusal
+from kohya_tune.load import documents
+from kohya_tune import settings as settings_mod
+from kohya_tune.engine.plan import PlanError, Settings, TrainerRefusal
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Lint, explain and fix kohya_ss / sd-scripts training configs.")
@@ -24,7 +25,7 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 def _version(value: bool) -> None:
     if value:
-        from . import __version__
+        from kohya_tune import __version__
 
         typer.echo(f"kohya-tune {__version__}")
         raise typer.Exit(EXIT_OK)
@@ -42,7 +43,8 @@ def err(message: str) -> None:
 
 def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version, script,
                   num_processes, path_map) -> Settings:
-    from . import gui_launch, profiles
+    from kohya_tune.engine import gui as gui_launch
+    from kohya_tune.versions import profiles
 
     pm = settings_mod.parse_path_map(path_map) if path_map else []
     if num_processes is not None and num_processes < 1:
@@ -124,7 +126,8 @@ def steps(
     path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
 ) -> None:
     """The numbers the trainer will really use, explained."""
-    from . import normalize, steps as steps_mod, steps_report
+    from kohya_tune.engine import normalize, steps as steps_mod
+    from kohya_tune.output import steps_report
 
     if format not in ("text", "json"):
         err(f"kohya-tune steps: --format must be text or json, not {format!r}")
@@ -144,7 +147,7 @@ def steps(
         err(f"kohya-tune: {exc}")
         raise typer.Exit(EXIT_USAGE)
     except Exception as exc:  # noqa: BLE001 - map known library errors below
-        from .profiles import UnknownVersion
+        from kohya_tune.versions.profiles import UnknownVersion
 
         if isinstance(exc, UnknownVersion):
             err(f"kohya-tune: {exc}")
@@ -184,8 +187,10 @@ def lint(
     """Check configs: schema, silent overrides, dataset traps. Exit 0 clean, 1 findings, 2 error."""
     import os
 
-    from . import linter as linter_mod, report, rewrite
-    from .profiles import UnknownVersion, sd_scripts as sd_profile
+    from kohya_tune.check import linter as linter_mod
+    from kohya_tune.output import lint_report as report
+    from kohya_tune.edit import rewrite
+    from kohya_tune.versions.profiles import UnknownVersion, sd_scripts as sd_profile
 
     try:
         project = settings_mod.load()
@@ -286,8 +291,8 @@ def solve(
     path_map: Optional[List[str]] = typer.Option(None, "--path-map"),
 ) -> None:
     """Rewrite epoch / max_train_epochs / max_train_steps so the real run hits a target."""
-    from . import rewrite, solve as solve_mod
-    from .profiles import UnknownVersion
+    from kohya_tune.edit import rewrite, solve as solve_mod
+    from kohya_tune.versions.profiles import UnknownVersion
 
     if (target_epochs is None) == (target_steps is None):
         err("kohya-tune solve: give exactly one of --target-epochs N or --target-steps N")
@@ -360,7 +365,7 @@ def solve(
 @app.command("rules")
 def rules_cmd() -> None:
     """List every rule."""
-    from . import linter as linter_mod
+    from kohya_tune.check import linter as linter_mod
 
     for rule in linter_mod.all_rules():
         typer.echo(f"{rule.code}  {rule.severity:<7}  {rule.name:<32}  {rule.summary}")
@@ -369,8 +374,8 @@ def rules_cmd() -> None:
 @app.command("rule")
 def rule_cmd(code: str = typer.Argument(..., help="a rule code such as KT201, or its name")) -> None:
     """Show one rule's documentation."""
-    from . import linter as linter_mod
-    from .diagnostics import DOCS_URL
+    from kohya_tune.check import linter as linter_mod
+    from kohya_tune.check.diagnostics import DOCS_URL
 
     rule = linter_mod.rule_by_code(code)
     if rule is None:

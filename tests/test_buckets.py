@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # allow a bare `pytest` run from the repo root
     sys.path.insert(0, str(ROOT))
 
-from kohya_tune import buckets as kb  # noqa: E402
-from kohya_tune.buckets import (  # noqa: E402
+from kohya_tune.engine import buckets as kb  # noqa: E402
+from kohya_tune.engine.buckets import (  # noqa: E402
     MAX_RESO_MESSAGE,
     MIN_RESO_MESSAGE,
     PROFILES,

@@ -70,7 +70,7 @@ def test_duplicate_keys_exit_2_with_position(tmp_path):
 
 def test_gui_configs_detected_with_their_tab(corpus_lint):
     index = json.loads((CORPUS / "kohya_ss" / "index.json").read_text())
-    from kohya_tune import documents
+    from kohya_tune.load import documents
 
     entries = index["files"] if isinstance(index, dict) and "files" in index else index
     if isinstance(entries, dict):

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from kohya_tune.gui_launch import GUI_VERSIONS, gui_launch, profile_for
+from kohya_tune.engine.gui import GUI_VERSIONS, gui_launch, profile_for
 
 GOLDEN = pathlib.Path(__file__).parent / "data" / "golden"
 

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kohya_tune import documents
-from kohya_tune.rewrite import Edit, RewriteError, apply_edits, render_value, unified_diff, write_atomic
+from kohya_tune.load import documents
+from kohya_tune.edit.rewrite import Edit, RewriteError, apply_edits, render_value, unified_diff, write_atomic
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -5,9 +5,9 @@ import json
 
 from helpers import run_cli
 
-from kohya_tune import documents
-from kohya_tune.linter import Linter
-from kohya_tune.plan import Settings
+from kohya_tune.load import documents
+from kohya_tune.check.linter import Linter
+from kohya_tune.engine.plan import Settings
 
 
 def lint(tmp_path, text, name="cfg.json", gui_version=None, select=("KT1", "KT4")):
@@ -29,8 +29,8 @@ def gui(**keys) -> str:
 
 
 def fix_text(path, diags) -> str:
-    from kohya_tune import rewrite
-    from kohya_tune.linter import FileResult, collect_fixes
+    from kohya_tune.edit import rewrite
+    from kohya_tune.check.linter import FileResult, collect_fixes
 
     fixes = collect_fixes([FileResult(str(path), "gui", diags)])
     return rewrite.apply_edits(documents.load(str(path)), fixes[str(path)])
@@ -202,7 +202,7 @@ def test_cli_fix_migrates_an_old_config(tmp_path):
 
 
 def test_rule_docs_have_examples():
-    from kohya_tune.linter import all_rules
+    from kohya_tune.check.linter import all_rules
 
     for rule in all_rules():
         if rule.code.startswith(("KT4", "KT6")) and rule.code[2] in "46" and len(rule.code) == 5:

@@ -6,9 +6,10 @@ import toml
 
 from helpers import run_cli
 
-from kohya_tune import documents, rewrite
-from kohya_tune.linter import FileResult, Linter, collect_fixes
-from kohya_tune.plan import Settings
+from kohya_tune.load import documents
+from kohya_tune.edit import rewrite
+from kohya_tune.check.linter import FileResult, Linter, collect_fixes
+from kohya_tune.engine.plan import Settings
 
 HEAD = 'pretrained_model_name_or_path = "m"\noutput_dir = "out"\nresolution = "512,512"\n'
 

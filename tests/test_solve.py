@@ -8,8 +8,10 @@ import shutil
 import pytest
 
 from helpers import CORPUS, case_options, golden_cases, make_images, materialize, run_cli, run_in_process
-from kohya_tune import documents, normalize, rewrite, solve, steps
-from kohya_tune.plan import Settings
+from kohya_tune.load import documents
+from kohya_tune.engine import normalize, steps
+from kohya_tune.edit import rewrite, solve
+from kohya_tune.engine.plan import Settings
 
 EPOCH_TARGETS = [1, 3, 10, 24]
 STEP_TARGETS = [100, 777]

@@ -23,7 +23,7 @@ else:  # pragma: no cover
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
-DATA = ROOT / "kohya_tune" / "data"
+DATA = ROOT / "kohya_tune" / "versions" / "data"
 CORPUS = ROOT / "tests" / "data" / "corpus"
 
 ARGS_SCHEMA = json.loads((SCHEMAS / "args-toml.schema.json").read_text(encoding="utf-8"))

@@ -300,7 +300,7 @@ def real_make_buckets(ns, s, bs, sizes, reps, enable, no_up):
 def check(reals, n, seed):
     """Compare kohya_tune.buckets with the real code on n random sizes per setting/mode/profile."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-    from kohya_tune import buckets as kb
+    from kohya_tune.engine import buckets as kb
     rng = random.Random(seed)
     total = bad = 0
     for p, ns in reals.items():

@@ -12,7 +12,7 @@ Outputs (paths relative to the repository root unless --out-dir is given):
 * ``schemas/gui-lora.schema.json``, ``schemas/gui-dreambooth.schema.json``,
   ``schemas/gui-finetune.schema.json``,
   ``schemas/gui-textual-inversion.schema.json``
-* ``kohya_tune/data/gui_keys.json``
+* ``kohya_tune/versions/data/gui_keys.json``
 
 Standard library only. The output is deterministic: same input, same bytes.
 
@@ -671,7 +671,7 @@ def render(inv: dict[str, Any]) -> dict[str, str]:
     files = {}
     for tab, (stem, _) in TABS.items():
         files[f"schemas/{stem}.schema.json"] = dump(build_schema(tab, records[tab], versions))
-    files["kohya_tune/data/gui_keys.json"] = dump_compact(build_gui_keys(inv, versions, records))
+    files["kohya_tune/versions/data/gui_keys.json"] = dump_compact(build_gui_keys(inv, versions, records))
     return files
 
 

@@ -14,7 +14,7 @@ Usage::
 
     python tools/gen_sd_scripts_args.py --git-dir /path/to/sd-scripts.git \\
         --profile v0.6.5=v0.6.5 --profile v0.10.1=v0.10.1 \\
-        -o kohya_tune/data/sd_scripts_args.json
+        -o kohya_tune/versions/data/sd_scripts_args.json
 
 ``--profile NAME=REF`` may be repeated; REF is any git revision. With no
 ``--profile`` the two default profiles above are used (falling back to
@@ -721,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--git-dir", required=True, help="bare git dir (or .git) of kohya-ss/sd-scripts")
     ap.add_argument("--profile", action="append", default=[], metavar="NAME=REF",
                     help="profile name and git ref; repeatable")
-    ap.add_argument("-o", "--output", default="kohya_tune/data/sd_scripts_args.json")
+    ap.add_argument("-o", "--output", default="kohya_tune/versions/data/sd_scripts_args.json")
     ap.add_argument("--args-schema", default=None, metavar="PATH",
                     help="also write the --config_file TOML JSON Schema for the last profile "
                     "(x-kohya-since refers to the first profile)")

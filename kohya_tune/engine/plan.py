@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import profiles
-from .documents import Document
+from kohya_tune.versions import profiles
+from kohya_tune.load.documents import Document
 
 
 class PlanError(Exception):

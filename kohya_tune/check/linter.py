@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from . import documents
-from .diagnostics import Diagnostic
-from .plan import PlanError, Settings, TrainerRefusal
-from .rules.base import Context, Rule
+from kohya_tune.load import documents
+from kohya_tune.check.diagnostics import Diagnostic
+from kohya_tune.engine.plan import PlanError, Settings, TrainerRefusal
+from kohya_tune.check.rules.base import Context, Rule
 
 IGNORE_COMMENT = re.compile(r"kohya-tune:\s*ignore(?:\[([A-Z0-9, ]+)\])?")
 
 
 @lru_cache(maxsize=1)
 def all_rules() -> tuple:
-    from . import rules as package
+    from kohya_tune.check import rules as package
 
     found: dict[str, type] = {}
     for info in pkgutil.iter_modules(package.__path__):
@@ -72,7 +72,7 @@ class Linter:
     def plan_for(self, ctx: Context):
         key = id(ctx.doc)
         if key not in self._plans:
-            from . import normalize
+            from kohya_tune.engine import normalize
 
             try:
                 plan = normalize.build_plan(ctx.doc, self.settings)
@@ -88,7 +88,7 @@ class Linter:
     def report_for(self, ctx: Context):
         key = id(ctx.doc)
         if key not in self._reports:
-            from . import steps
+            from kohya_tune.engine import steps
 
             plan = self.plan_for(ctx)
             report = None

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .documents import Document
-from .positions import PositionError, Span, json_spans, toml_spans
+from kohya_tune.check.diagnostics import Edit
+from kohya_tune.load.documents import Document
+from kohya_tune.load.positions import PositionError, Span, json_spans, toml_spans
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,14 +42,6 @@ __all__ = ["Edit", "RewriteError", "apply_edits", "render_value", "unified_diff"
 
 class RewriteError(Exception):
     """An edit that cannot be made safely (the file is then left alone)."""
-
-
-@dataclass(frozen=True)
-class Edit:
-    keypath: tuple              # where the value lives (or should be added)
-    value: object               # new value (int, float, bool, str, list); None removes the key
-    reason: str = ""
-    after: tuple | None = None  # for an added key: put it next to this existing key if possible
 
 
 _MISSING = object()

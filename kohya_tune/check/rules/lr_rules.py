@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from .. import documents
-from ..diagnostics import Fix
-from .base import Rule
-from .steps_rules import GUI_AND_ARGS, first_keypath, flat_args, gui_profile, is_int, is_number
+from kohya_tune.load import documents
+from kohya_tune.check.diagnostics import Fix
+from kohya_tune.check.rules.base import Rule
+from kohya_tune.check.rules.steps_rules import GUI_AND_ARGS, first_keypath, flat_args, gui_profile, is_int, is_number
 
 
 def _scheduler(ctx) -> tuple[str, bool]:
@@ -77,7 +77,7 @@ class WarmupWithConstant(Rule):
     needs = "plan"
 
     def check(self, ctx):
-        from ..rewrite import Edit
+        from kohya_tune.check.diagnostics import Edit
 
         plan = ctx.plan
         scheduler, written = _scheduler(ctx)

@@ -6,10 +6,12 @@ import datetime
 import math
 import re
 
-from .. import documents, profiles, schema
-from ..diagnostics import Fix
-from ..rewrite import Edit
-from .base import Rule
+from kohya_tune.load import documents
+from kohya_tune.versions import profiles
+from kohya_tune.check import schema
+from kohya_tune.check.diagnostics import Fix
+from kohya_tune.check.diagnostics import Edit
+from kohya_tune.check.rules.base import Rule
 
 ARGS_KINDS = frozenset({"args"})
 

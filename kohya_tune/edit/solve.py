@@ -11,10 +11,11 @@ import copy
 import math
 from dataclasses import dataclass, field
 
-from . import documents, normalize, steps
-from .documents import Document
-from .plan import PlanError, Settings, TrainerRefusal
-from .rewrite import Edit
+from kohya_tune.load import documents
+from kohya_tune.engine import normalize, steps
+from kohya_tune.load.documents import Document
+from kohya_tune.engine.plan import PlanError, Settings, TrainerRefusal
+from kohya_tune.check.diagnostics import Edit
 
 STEP_KEYS = ("epoch", "max_train_epochs", "max_train_steps")
 

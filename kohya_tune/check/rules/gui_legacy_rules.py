@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 
-from .. import profiles
-from ..diagnostics import Fix
-from ..rewrite import Edit
-from .base import Rule
+from kohya_tune.versions import profiles
+from kohya_tune.check.diagnostics import Fix
+from kohya_tune.check.diagnostics import Edit
+from kohya_tune.check.rules.base import Rule
 
 GUI_KINDS = frozenset({"gui"})
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from . import dataset as ds
-from . import normalize
-from .plan import Plan, PlanError, TrainerRefusal
+from kohya_tune.engine import dataset as ds
+from kohya_tune.engine import normalize
+from kohya_tune.engine.plan import Plan, PlanError, TrainerRefusal
 
 
 @dataclass

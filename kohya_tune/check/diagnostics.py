@@ -7,11 +7,20 @@ SEVERITIES = ("error", "warning", "info")
 DOCS_URL = "https://kohya-tune.invalid/rules/{code}"
 
 
+@dataclass(frozen=True)
+class Edit:
+    """One change to a config, applied byte-preservingly by kohya_tune.edit.rewrite."""
+    keypath: tuple              # where the value lives (or should be added)
+    value: object               # new value (int, float, bool, str, list); None removes the key
+    reason: str = ""
+    after: tuple | None = None  # for an added key: put it next to this existing key if possible
+
+
 @dataclass
 class Fix:
     """A safe, byte-preserving fix: edits for kohya_tune.rewrite, on `path`."""
     description: str
-    edits: list                    # list[rewrite.Edit]
+    edits: list                    # list[Edit]
     path: str | None = None        # the file the edits apply to (default: the diagnostic's file)
     safe: bool = True
 

@@ -1,8 +1,11 @@
 """KT1xx: what the JSON Schemas (schemas/*.json) say about keys and value types."""
 from __future__ import annotations
 
-from .. import dataset_schema, documents, profiles, schema
-from .base import Rule
+from kohya_tune.engine import dataset_schema
+from kohya_tune.load import documents
+from kohya_tune.versions import profiles
+from kohya_tune.check import schema
+from kohya_tune.check.rules.base import Rule
 
 
 def _issues(ctx):
@@ -187,7 +190,7 @@ class WrongType(Rule):
             key = issue.key or "value"
             value = _value_at(ctx.doc.data, issue.keypath)
             if ctx.doc.kind == documents.ARGS:
-                from .toml_rules import quoted_number
+                from kohya_tune.check.rules.toml_rules import quoted_number
 
                 if quoted_number(ctx.doc, issue.keypath, value) is not None:
                     continue  # a quoted number: KT601 reports it (with a fix)
@@ -195,7 +198,7 @@ class WrongType(Rule):
                                                 and value and all(isinstance(v, dict) for v in value)):
                     continue  # a table nested two levels deep: KT604 reports it
             if ctx.doc.kind == documents.GUI and len(issue.keypath) == 1:
-                from .gui_legacy_rules import coerced_on_load
+                from kohya_tune.check.rules.gui_legacy_rules import coerced_on_load
 
                 found = coerced_on_load(ctx.settings, issue.keypath[0], value)
                 if found is not None and found[2] == "invalid":
@@ -243,9 +246,9 @@ class LegacyValueType(Rule):
     kinds = frozenset({"gui"})
 
     def check(self, ctx):
-        from ..diagnostics import Fix
-        from ..rewrite import Edit
-        from .gui_legacy_rules import coerced_on_load
+        from kohya_tune.check.diagnostics import Fix
+        from kohya_tune.check.diagnostics import Edit
+        from kohya_tune.check.rules.gui_legacy_rules import coerced_on_load
 
         for key, value in ctx.doc.data.items():
             if key == "xformers" and isinstance(value, bool):
@@ -335,7 +338,7 @@ class KeyTooNew(Rule):
     kinds = frozenset({"dataset"})
 
     def check(self, ctx):
-        from .. import profiles
+        from kohya_tune.versions import profiles
 
         sd = profiles.sd_scripts(ctx.settings.sd_scripts)
         support = profiles.SANITIZER_SUPPORT[profiles.script_family(ctx.settings.script or "train_network")]

@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 from jsonschema import Draft202012Validator
 
-from . import documents
+from kohya_tune.load import documents
 
 
 def _is_int(checker, value) -> bool:

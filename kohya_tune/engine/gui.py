@@ -2,7 +2,7 @@
 
 Re-implements (does not copy) the step logic of bmaltais/kohya_ss ``train_model``
 and ``update_my_data`` per GUI version.  Every per-version difference is a switch in
-``kohya_tune/data/gui_profiles.json`` (with file:line citations per tag); this module
+``kohya_tune/versions/data/gui_profiles.json`` (with file:line citations per tag); this module
 only interprets those switches.
 
 Main references (file:line at the tag):
@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-_PROFILES_PATH = pathlib.Path(__file__).parent / "data" / "gui_profiles.json"
+_PROFILES_PATH = pathlib.Path(__file__).parent.parent / "versions" / "data" / "gui_profiles.json"
 _RAW = json.loads(_PROFILES_PATH.read_text(encoding="utf-8"))
 
 GUI_VERSIONS: list[str] = list(_RAW["versions"])

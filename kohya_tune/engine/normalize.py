@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import dataset_schema, documents, profiles
-from .documents import Document
-from .plan import (DatasetPlan, Origin, Plan, PlanError, Settings, SubsetPlan, TrainerRefusal,
+from kohya_tune.engine import dataset_schema
+from kohya_tune.load import documents
+from kohya_tune.versions import profiles
+from kohya_tune.load.documents import Document
+from kohya_tune.engine.plan import (DatasetPlan, Origin, Plan, PlanError, Settings, SubsetPlan, TrainerRefusal,
                    map_path, resolve_dir, resolve_file)
 
 # argparse defaults of the options that feed the step count (HEAD train_util.py L3900-3979 and
@@ -100,7 +102,7 @@ def describe_gui_version(doc: Document, settings: Settings) -> str:
 
 
 def _gui_launch(doc: Document, settings: Settings):
-    from . import gui_launch as gl
+    from kohya_tune.engine import gui as gl
 
     version = settings.gui_version
     if version is None and doc.gui_versions:

@@ -1,7 +1,7 @@
 """sd-scripts' own validation of a --dataset_config (voluptuous `ConfigSanitizer`), per version.
 
 Which key is allowed at which level, required keys and types come from
-`kohya_tune/data/dataset_keys.json` (mirroring HEAD config_util.py L165-398); the version a key
+`kohya_tune/versions/data/dataset_keys.json` (mirroring HEAD config_util.py L165-398); the version a key
 appeared in comes from its `since`. Messages follow voluptuous' wording, e.g.
 `extra keys not allowed @ data['datasets'][0]['subsets'][0]['batch_size']`.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import profiles
+from kohya_tune.versions import profiles
 
 MIXED_MESSAGE = ("DreamBooth subset and fine tuning subset cannot be mixed in the same dataset. "
                  "Please split them into separate datasets. / DreamBoothのサブセットとfine tuning"
@@ -188,7 +188,7 @@ def problems(data, sd_version: str, support: dict) -> list[Problem]:
 def check_user_config(doc, sd, support: dict, script: str) -> None:
     """Raise TrainerRefusal with the trainer's message for the first problem, as sd-scripts
     stops at `sanitize_user_config`."""
-    from .plan import Origin, TrainerRefusal
+    from kohya_tune.engine.plan import Origin, TrainerRefusal
 
     found = problems(doc.data, sd.profile, support)
     if found:

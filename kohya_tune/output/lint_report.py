@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from . import __version__
-from .diagnostics import DOCS_URL
+from kohya_tune import __version__
+from kohya_tune.check.diagnostics import DOCS_URL
 
 FORMATS = ("concise", "full", "json", "github", "sarif")
 

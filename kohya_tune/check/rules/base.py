@@ -20,7 +20,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..diagnostics import Diagnostic, Fix
+from kohya_tune.check.diagnostics import Diagnostic, Fix
 
 
 class Rule:

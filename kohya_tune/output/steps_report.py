@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from .steps import StepReport, bucket_key
+from kohya_tune.engine.steps import StepReport, bucket_key
 
 BAR_WIDTH = 30
 

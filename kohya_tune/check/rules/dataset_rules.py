@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from .. import buckets as bucketing
-from .. import dataset as ds
-from ..plan import Origin, resolve_dir
-from .base import Rule
+from kohya_tune.engine import buckets as bucketing
+from kohya_tune.engine import dataset as ds
+from kohya_tune.engine.plan import Origin, resolve_dir
+from kohya_tune.check.rules.base import Rule
 
 GUI, ARGS, DATASET = "gui", "args", "dataset"
 CAPTION_EXTENSIONS = (".txt", ".caption", ".cap", ".tags", ".tag")
@@ -248,7 +248,7 @@ class TrainerRefuses(Rule):
         origin = refusal.origin
         if origin is not None and origin.doc is ctx.doc and _rule_active(ctx, "KT1", prefix=True):
             if "schema_issues" not in ctx.extra:
-                from .. import schema
+                from kohya_tune.check import schema
 
                 ctx.extra["schema_issues"] = schema.issues(ctx.doc)
             if any(tuple(i.keypath) == tuple(origin.keypath) for i in ctx.extra["schema_issues"]):
@@ -666,7 +666,7 @@ class HiddenImages(Rule):
 # KT308: the GUI's count
 
 def _gui_exts(plan) -> tuple:
-    from .. import gui_launch
+    from kohya_tune.engine import gui as gui_launch
 
     try:
         return tuple(gui_launch.load_profile(plan.gui.version)[1]["count"]["exts"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 import math
 
-from .. import documents
-from ..diagnostics import Fix
-from .base import Rule
+from kohya_tune.load import documents
+from kohya_tune.check.diagnostics import Fix
+from kohya_tune.check.rules.base import Rule
 
 GUI_ONLY = frozenset({"gui"})
 ARGS_ONLY = frozenset({"args"})
@@ -50,7 +50,7 @@ def flat_args(doc) -> dict:
 def gui_profile(plan) -> dict | None:
     if plan is None or plan.gui is None:
         return None
-    from .. import gui_launch
+    from kohya_tune.engine import gui as gui_launch
 
     try:
         return gui_launch.load_profile(plan.gui.version)[1]
@@ -357,7 +357,7 @@ class EpochInArgsToml(Rule):
                 if "max_train_steps" in flat:
                     message += f" (it overrides max_train_steps = {flat['max_train_steps']!r})"
                 else:
-                    from ..rewrite import Edit
+                    from kohya_tune.check.diagnostics import Edit
 
                     path = arg_keypath(ctx.doc, "epoch")
                     new = path[:-1] + ("max_train_epochs",)
@@ -414,7 +414,7 @@ class GuiStepsIgnoreEpoch(Rule):
         if sent is not None and sent != shown:
             message += f" (it sends {sent})"
         if gui.total_steps is not None and is_int(epoch) and epoch > 0:
-            from ..gui_launch import _gui_steps
+            from kohya_tune.engine.gui import _gui_steps
 
             try:
                 would = _gui_steps(gui.total_steps, data.get("train_batch_size", 1) or 1,
@@ -429,7 +429,7 @@ class GuiStepsIgnoreEpoch(Rule):
         message += "; set max_train_steps to 0 to train by epoch"
         fix = None
         if missing and "max_train_steps" not in data:
-            from ..rewrite import Edit
+            from kohya_tune.check.diagnostics import Edit
 
             fix = Fix("add \"max_train_steps\": 0 so that the GUI computes the steps from epoch",
                       [Edit(("max_train_steps",), 0, "the GUI's default 1600 ignores epoch",
@@ -475,7 +475,7 @@ class MultiGpuStepPlan(Rule):
             origin = "a fixed step count"
         report = ctx.report
         if report is not None:
-            from .. import steps as steps_mod
+            from kohya_tune.engine import steps as steps_mod
 
             one = copy.copy(plan)
             one.num_processes = 1

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import imagesize
 
-from . import buckets as bucketing
-from .plan import DatasetPlan, Plan, SubsetPlan, TrainerRefusal, resolve_dir, resolve_file
+from kohya_tune.engine import buckets as bucketing
+from kohya_tune.engine.plan import DatasetPlan, Plan, SubsetPlan, TrainerRefusal, resolve_dir, resolve_file
 
 IMAGE_INFO_CACHE_FILE = "metadata_cache.json"  # DreamBoothDataset.IMAGE_INFO_CACHE_FILE (v0.8.6+)
 CASE_INSENSITIVE_GLOB = sys.platform == "win32"

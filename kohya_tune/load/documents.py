@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-from . import profiles
-from .positions import LineIndex, PositionError, Span, json_spans, toml_spans
+from kohya_tune.versions import profiles
+from kohya_tune.load.positions import LineIndex, PositionError, Span, json_spans, toml_spans
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,0 +1,51 @@
+"""The library API: what the commands do, callable from Python.
+
+    from kohya_tune import api
+
+    report = api.steps("config.json", num_processes=2)      # the trainer's numbers
+    report.max_train_steps, report.num_train_epochs
+
+Each function takes a config path and the same options as the command line (`sd_scripts`,
+`gui_version`, `script`, `num_processes`, `path_map`) and raises the library's errors:
+`LoadError` (unreadable or unparsable file), `PlanError` (missing folders, bad options) and
+`TrainerRefusal` (the trainer itself would stop; its message is the trainer's).
+
+The stage modules behind it (`kohya_tune.engine.steps.compute` and friends) stay importable for
+finer control; this module is the stable surface.
+"""
+from __future__ import annotations
+
+from kohya_tune.engine.plan import Plan, PlanError, Settings, TrainerRefusal
+from kohya_tune.load.documents import Document, LoadError
+
+
+def settings(*, sd_scripts: str | None = None, gui_version: str | None = None,
+             script: str | None = None, num_processes: int | None = None,
+             path_map: list[tuple[str, str]] | None = None) -> Settings:
+    return Settings(sd_scripts=sd_scripts, gui_version=gui_version, script=script,
+                    num_processes=num_processes, path_map=list(path_map or []))
+
+
+def load(path: str) -> Document:
+    """Parse a config, keeping positions; `Document.kind` says what it is."""
+    from kohya_tune.load import documents
+
+    return documents.load(path)
+
+
+def plan(path: str, **options) -> Plan:
+    """The normalized view: the trainer's arguments, script, versions (datasets not yet read)."""
+    from kohya_tune.engine import normalize
+
+    return normalize.build_plan(load(path), settings(**options))
+
+
+def steps(path: str, **options):
+    """The trainer's numbers (`StepReport`), computed from one scan of the dataset."""
+    from kohya_tune.engine import steps as steps_mod
+
+    return steps_mod.compute(plan(path, **options))
+
+
+__all__ = ["Document", "LoadError", "Plan", "PlanError", "Settings", "TrainerRefusal",
+           "load", "plan", "settings", "steps"]
