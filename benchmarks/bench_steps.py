@@ -1,7 +1,11 @@
-"""Benchmark: `kohya-tune steps` on a 50,000-image dataset against a bare loop that lists the same
-folders and reads each image header with imagesize, measured in the same run.
+"""Benchmark: `kohya-tune steps` and `kohya-tune lint` on a large dataset against a bare loop that
+lists the same folders and reads each image header with imagesize, measured in the same run.
 
-    python benchmarks/bench_steps.py [--images 50000] [--repeat 3] [--out benchmarks/results.md]
+    python benchmarks/bench_steps.py [--images 24000] [--repeat 5] [--out benchmarks/results.md]
+
+Goals (issue "one scan, one set of facts"): `steps` as a whole command <= 1.5x the bare loop in
+its own process; `lint` <= 1.1x `steps` on the same config (the rules read the scan `steps`
+makes, they do not scan again).
 
 The dataset is generated once under benchmarks/data/ (git-ignored): valid PNG files of mixed
 sizes in N_name folders, each with a caption. Times are the best of --repeat runs, after one
@@ -76,6 +80,13 @@ def run_steps(root: Path) -> None:
         raise SystemExit(f"kohya-tune steps failed: {proc.stderr}")
 
 
+def run_lint(root: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "kohya_tune", "lint", "config.toml"],
+                          cwd=root, capture_output=True, text=True)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"kohya-tune lint failed: {proc.stderr}")
+
+
 def library_steps(root: Path) -> None:
     """The same computation through the library API, in this process (no interpreter start-up)."""
     from kohya_tune.load import documents
@@ -113,8 +124,8 @@ def bare_loop_process(root: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--images", type=int, default=50000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--images", type=int, default=24000)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", default=str(HERE / "results.md"))
     args = parser.parse_args()
     root = HERE / "data" / f"n{args.images}"
@@ -122,13 +133,17 @@ def main() -> int:
     t0 = time.perf_counter()
     generate(root, args.images)
     gen = time.perf_counter() - t0
-    bare_in, bare_proc, steps, library = interleaved(
+    bare_in, bare_proc, steps, lint, library = interleaved(
         [lambda: bare_loop(root), lambda: bare_loop_process(root), lambda: run_steps(root),
-         lambda: library_steps(root)], args.repeat)
+         lambda: run_lint(root), lambda: library_steps(root)], args.repeat)
+    import kohya_tune
+
     lines = [
-        f"# kohya-tune steps benchmark ({time.strftime('%Y-%m-%d %H:%M')})",
+        f"# kohya-tune steps and lint benchmark ({time.strftime('%Y-%m-%d %H:%M')})",
         "",
-        f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average before the run {os.getloadavg()[0]:.1f}",
+        f"- kohya-tune from {Path(kohya_tune.__file__).parent}",
         f"- dataset: {args.images} PNG images in 10 folders, {len(SIZES)} sizes, a caption each "
         f"(generated in {gen:.1f} s); best of {args.repeat} runs after a warm-up",
         "",
@@ -137,6 +152,9 @@ def main() -> int:
         f"| bare loop: listdir + imagesize.get, own process | {bare_proc:.3f} | 1.00 |",
         f"| bare loop, inside this process (no start-up) | {bare_in:.3f} | {bare_in / bare_proc:.2f} |",
         f"| `kohya-tune steps config.toml --format json` (own process) | {steps:.3f} | **{steps / bare_proc:.2f}** |",
+        f"| `kohya-tune lint config.toml` (own process) | {lint:.3f} | {lint / bare_proc:.2f} |",
+        "",
+        f"`lint` / `steps` on the same config: **{lint / steps:.2f}** (goal <= 1.1).",
         "",
         "| in this process (no interpreter start-up on either side) | seconds | ratio |",
         "| --- | --- | --- |",

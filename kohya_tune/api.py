@@ -40,6 +40,15 @@ def plan(path: str, **options) -> Plan:
     return normalize.build_plan(load(path), settings(**options))
 
 
+def facts(path: str, **options):
+    """Everything the trainer decides about the datasets (`engine.facts.Facts`), from one scan,
+    without stopping at the first problem: every subset with its images, the files the trainer
+    passes over and why, captions, reg balancing, buckets, and `refusals` in the trainer's order."""
+    from kohya_tune.engine import facts as facts_mod
+
+    return facts_mod.gather(plan(path, **options))
+
+
 def steps(path: str, **options):
     """The trainer's numbers (`StepReport`), computed from one scan of the dataset."""
     from kohya_tune.engine import steps as steps_mod
@@ -48,4 +57,4 @@ def steps(path: str, **options):
 
 
 __all__ = ["Document", "LoadError", "Plan", "PlanError", "Settings", "TrainerRefusal",
-           "load", "plan", "settings", "steps"]
+           "facts", "load", "plan", "settings", "steps"]

@@ -126,8 +126,8 @@ def steps(
     path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
 ) -> None:
     """The numbers the trainer will really use, explained."""
-    from kohya_tune.engine import normalize, steps as steps_mod
-    from kohya_tune.output import steps_report
+    from kohya_tune.engine import facts, images, normalize, steps as steps_mod
+    from kohya_tune.output import progress, steps_report
 
     if format not in ("text", "json"):
         err(f"kohya-tune steps: --format must be text or json, not {format!r}")
@@ -140,7 +140,18 @@ def steps(
             raise PlanError("not a kohya config (neither a kohya_ss GUI JSON, an sd-scripts "
                             "--config_file TOML nor a --dataset_config file)", config)
         plan = normalize.build_plan(doc, s)
-        report = steps_mod.compute(plan)
+        disk = images.Disk(progress.for_terminal())
+        gathered = facts.gather(plan, disk)
+        if gathered.refusals and gathered.problem is None:
+            # the GUI still counts and sends its numbers: show them, then the refusal
+            if format == "json":
+                typer.echo(json.dumps(steps_report.refusal_json(gathered), indent=2,
+                                      ensure_ascii=False))
+            else:
+                typer.echo(steps_report.refusal_text(gathered), nl=False)
+            err(f"kohya-tune: {refusal_text(gathered.refusals[0].error())}")
+            raise typer.Exit(EXIT_FINDINGS)
+        report = steps_mod.report_from(gathered, disk=disk)
     except (documents.LoadError, PlanError, settings_mod.SettingsError) as exc:
         if format == "json":
             typer.echo(json.dumps({"config": config, "error": str(exc), "exit": EXIT_USAGE}))

@@ -83,7 +83,8 @@ def test_extensions_case_hidden_and_no_recursion(tmp_path):
     _, out = steps_json(tmp_path, "config.toml")
     subset = out["trainer"]["datasets"][0]["subsets"][0]
     assert subset["image_count"] == 3
-    assert sorted(subset["files_not_found_by_trainer"]["extension"]) == ["0003.Png", "0004.jfif"]
+    assert subset["files_not_found_by_trainer"]["case"] == ["0003.Png"]
+    assert subset["files_not_found_by_trainer"]["extension"] == ["0004.jfif"]
     assert subset["files_not_found_by_trainer"]["hidden"] == [".hidden.png"]
 
 

@@ -66,6 +66,8 @@ class Linter:
         self.ignore = [s.upper() for s in (ignore or [])]
         self.per_file_ignores = per_file_ignores or {}
         self._plans: dict = {}
+        self._facts: dict = {}
+        self._disks: dict = {}
         self._reports: dict = {}
 
     # -- lazy plan and step report per document
@@ -85,16 +87,32 @@ class Linter:
             self._plans[key] = plan
         return self._plans[key]
 
+    def facts_for(self, ctx: Context):
+        """The one scan of the dataset (engine facts), shared by every rule of the file."""
+        key = id(ctx.doc)
+        if key not in self._facts:
+            from kohya_tune.engine import facts, images
+
+            plan = self.plan_for(ctx)
+            found = None
+            if plan is not None:
+                self._disks[key] = images.Disk()
+                found = facts.gather(plan, self._disks[key])
+                if found.refused is not None:
+                    ctx.extra["refusal"] = found.refused.error()
+            self._facts[key] = found
+        return self._facts[key]
+
     def report_for(self, ctx: Context):
         key = id(ctx.doc)
         if key not in self._reports:
             from kohya_tune.engine import steps
 
-            plan = self.plan_for(ctx)
+            found = self.facts_for(ctx)
             report = None
-            if plan is not None:
+            if found is not None:
                 try:
-                    report = steps.compute(plan)
+                    report = steps.report_from(found, disk=self._disks.get(key))
                 except PlanError as exc:
                     ctx.extra["steps_skipped"] = str(exc)
                 except TrainerRefusal as exc:

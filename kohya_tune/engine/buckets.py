@@ -373,14 +373,21 @@ def _nearest_index(ratios: list[float], aspect: float) -> int:
 class BucketAssigner:
     """Bucket key of each image size, as ``BaseDataset.make_buckets`` + ``select_bucket`` give it.
 
-    Construction performs what the dataset does before any image is assigned (min/max
-    rounding and asserts for the given ``dataset`` kind, BucketManager asserts, the bucket list
-    and its aspect ratios) and raises ``BucketError`` where the trainer raises.
+    Construction follows the trainer's procedure, one named step each:
 
-    ``bucket_for(w, h)`` returns the bucket key.  Results (and errors) are cached per size.
-    Zero-width buckets ``(0, h)`` in no-upscale mode are accepted by the trainer at this stage
-    (only ``h == 0`` divides by zero), so they are returned; sizes that produced one are kept
-    in ``zero_sized_buckets`` so a caller can warn.
+    1. ``_single_bucket``: buckets off, one bucket of the resolution (make_buckets' else branch);
+    2. ``_dataset_range``: the dataset constructor's min/max rounding and asserts for the given
+       ``dataset`` kind (skipped with ``validate=False`` when the caller ran them already, at
+       the constructor's place in the run);
+    3. ``_manager_asserts``: ``BucketManager.__init__`` (v0.7.1+);
+    4. ``_no_upscale``: bucket_no_upscale, buckets made per image size;
+    5. ``_bucket_list``: ``make_buckets`` of the manager, then ``set_predefined_resos``.
+
+    ``bucket_for(w, h)`` returns the bucket key (``select_bucket``).  Results (and errors) are
+    cached per size.  Zero-width buckets ``(0, h)`` in no-upscale mode are accepted by the trainer
+    at this stage (only ``h == 0`` divides by zero), so they are returned; sizes that produced one
+    are kept in ``zero_sized_buckets`` so a caller can warn.  Every step raises ``BucketError``
+    where the trainer raises.
     """
 
     def __init__(
@@ -406,42 +413,54 @@ class BucketAssigner:
         self.zero_sized_buckets: set[tuple[int, int]] = set()
         self._cache: dict[tuple[int, int], object] = {}
         self.predefined: list[tuple[int, int]] = []
-
-        if not self.enable_bucket:
-            # make_buckets, else branch: one bucket == resolution, whatever the image size
-            self.min_size = self.max_size = self.steps = None
-            self.max_area = self.resolution[0] * self.resolution[1]
-            self.predefined = [self.resolution]
-            return
-
-        if validate:
-            min_size, max_size, w = check_bucket_range(
-                self.resolution, min_size, max_size, steps, profile=prof, dataset=dataset
-            )
-            self.warnings.extend(w)
-        self.adjust_warnings = list(self.warnings)  # only the min/max rounding warnings (v0.9.0+)
-        self.min_size, self.max_size, self.steps = min_size, max_size, steps
         self.max_area = self.resolution[0] * self.resolution[1]
-
-        if prof.manager_init_asserts and max_size is not None:
-            if not max_size >= self.resolution[0]:
-                raise BucketError(_MANAGER_ASSERTS[0])
-            if not max_size >= self.resolution[1]:
-                raise BucketError(_MANAGER_ASSERTS[1])
-            if min_size is not None and not max_size >= min_size:
-                raise BucketError(_MANAGER_ASSERTS[2])
-
-        if self.no_upscale:
-            self.warnings.append(
-                "min_bucket_reso and max_bucket_reso are ignored if bucket_no_upscale is set, because bucket reso "
-                "is defined by image size automatically / bucket_no_upscaleが指定された場合は、bucketの解像度は画像サイズから"
-                "自動計算されるため、min_bucket_resoとmax_bucket_resoは無視されます"
-            )
-            # steps == 0 fails per image (x % 0 in select_bucket), as in the trainer
+        if not self.enable_bucket:
+            self._single_bucket()
             return
+        if validate:
+            min_size, max_size = self._dataset_range(min_size, max_size, steps, dataset)
+        self.min_size, self.max_size, self.steps = min_size, max_size, steps
+        self._manager_asserts()
+        if self.no_upscale:
+            self._no_upscale()
+            return
+        self._bucket_list()
 
-        algo = prof.list_algorithm
-        self.predefined = make_bucket_resolutions(self.resolution, min_size, max_size, steps, algorithm=algo)
+    def _single_bucket(self) -> None:
+        # make_buckets, else branch: one bucket == resolution, whatever the image size
+        self.min_size = self.max_size = self.steps = None
+        self.predefined = [self.resolution]
+
+    def _dataset_range(self, min_size, max_size, steps, dataset: str) -> tuple:
+        min_size, max_size, warnings = check_bucket_range(
+            self.resolution, min_size, max_size, steps, profile=self.profile, dataset=dataset)
+        self.warnings.extend(warnings)
+        self.adjust_warnings = list(warnings)  # only the min/max rounding warnings (v0.9.0+)
+        return min_size, max_size
+
+    def _manager_asserts(self) -> None:
+        # BucketManager.__init__ (v0.7.1+, 837a4ddd; v0.10.1 L218-223)
+        if not self.profile.manager_init_asserts or self.max_size is None:
+            return
+        if not self.max_size >= self.resolution[0]:
+            raise BucketError(_MANAGER_ASSERTS[0])
+        if not self.max_size >= self.resolution[1]:
+            raise BucketError(_MANAGER_ASSERTS[1])
+        if self.min_size is not None and not self.max_size >= self.min_size:
+            raise BucketError(_MANAGER_ASSERTS[2])
+
+    def _no_upscale(self) -> None:
+        # make_buckets (v0.10.1 L1023-1027): the manager is told nothing about min/max
+        self.warnings.append(
+            "min_bucket_reso and max_bucket_reso are ignored if bucket_no_upscale is set, because bucket reso "
+            "is defined by image size automatically / bucket_no_upscaleが指定された場合は、bucketの解像度は画像サイズから"
+            "自動計算されるため、min_bucket_resoとmax_bucket_resoは無視されます"
+        )
+        # steps == 0 fails per image (x % 0 in select_bucket), as in the trainer
+
+    def _bucket_list(self) -> None:
+        self.predefined = make_bucket_resolutions(
+            self.resolution, self.min_size, self.max_size, self.steps, algorithm=self.profile.list_algorithm)
         self._set_predefined(self.predefined)
 
     # BucketManager.set_predefined_resos: w / h of every bucket (ZeroDivisionError on h == 0)

@@ -642,3 +642,10 @@ def _build_args(prof, tab, val, mts, warm, epoch, notes, dc_active) -> dict:
     if "epoch" in a:
         notes.append(f"the TOML carries epoch = {a['epoch']}, which sd-scripts has no argument for (ignored)")
     return dict(sorted(a.items()))
+
+
+def counted_names(names, exts) -> set:
+    """The entries of a folder listing the GUI's own count takes: lower-cased names ending with
+    one of its extensions, files and folders alike (the same test as `_list_images`)."""
+    exts = tuple(exts)
+    return {n for n in names if n.lower().endswith(exts)}

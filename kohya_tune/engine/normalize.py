@@ -7,10 +7,9 @@ default; the first value that is not None wins (HEAD config_util.py L454-471).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from kohya_tune.engine import dataset_schema
+from kohya_tune.engine import dataset_schema, images
 from kohya_tune.load import documents
 from kohya_tune.versions import profiles
 from kohya_tune.load.documents import Document
@@ -48,6 +47,8 @@ DATASET_DEFAULTS = {"batch_size": 1, "enable_bucket": False, "min_bucket_reso": 
                     "resolution": None, "validation_split": 0.0, "validation_seed": None}
 
 ARG_TO_CONFIG = {"train_batch_size": "batch_size", "dataset_repeats": "num_repeats"}
+# where a subset value was found, in fallback order (subset, dataset, [general], arguments)
+SOURCE_LABELS = ("subset", "dataset", "general", "argument")
 NETWORK_ONLY_ARGS = {"validation_split", "validation_seed"}
 
 
@@ -154,12 +155,12 @@ def parse_resolution(value, origin: Origin | None) -> tuple[int, int] | None:
     return parts
 
 
-def build_datasets(plan: Plan) -> None:
-    """Fill plan.datasets (and plan.dataset_doc) the way the trainer builds its blueprint."""
+def build_datasets(plan: Plan, disk=None) -> None:
+    """Fill plan.datasets (and plan.dataset_doc) the way the trainer builds its blueprint.
+    `disk` (images.Disk) lists the folders, shared with the scan that follows."""
     ns = namespace(plan)
     origin = plan.arg_origins.get
     ns["resolution"] = parse_resolution(ns.get("resolution"), origin("resolution"))
-    dataset_argparse_check(plan, ns)
     family = profiles.script_family(plan.script)
     support = profiles.SANITIZER_SUPPORT[family]
     argparse_config = {ARG_TO_CONFIG.get(k, k): v for k, v in ns.items()}
@@ -200,10 +201,13 @@ def build_datasets(plan: Plan) -> None:
         user_config = {"datasets": [{"subsets": subsets}]}
     else:
         plan.mode = "folders"
-        user_config = {"datasets": [{"subsets": folder_subsets(plan, ns)}]}
+        user_config = {"datasets": [{"subsets": folder_subsets(plan, ns, disk)}]}
 
+    # BlueprintGenerator.generate (HEAD config_util.py L408-410): the user config is sanitized
+    # first, then the argparse namespace
     if plan.dataset_doc is not None:
         dataset_schema.check_user_config(plan.dataset_doc, plan.sd, support, plan.script)
+    dataset_argparse_check(plan, ns)
 
     general = user_config.get("general", {}) or {}
     for d_index, dataset_config in enumerate(user_config.get("datasets", []) or []):
@@ -214,11 +218,15 @@ def build_datasets(plan: Plan) -> None:
         chain = [dataset_config, general, argparse_config]
         d_origin = Origin(plan.dataset_doc, ("datasets", d_index)) if plan.dataset_doc else None
 
-        def pick(name, fallbacks, defaults):
-            for cand in fallbacks:
+        def pick(name, fallbacks, defaults, labels=None):
+            for i, cand in enumerate(fallbacks):
                 value = cand.get(name)
                 if value is not None:
+                    if labels is not None:
+                        labels[name] = SOURCE_LABELS[len(SOURCE_LABELS) - len(fallbacks) + i]
                     return value
+            if labels is not None:
+                labels[name] = "default"
             return defaults.get(name)
 
         values = {name: pick(name, chain, DATASET_DEFAULTS) for name in DATASET_DEFAULTS}
@@ -229,9 +237,6 @@ def build_datasets(plan: Plan) -> None:
             resolution = (resolution, resolution)
         elif isinstance(resolution, (list, tuple)):
             resolution = (int(resolution[0]), int(resolution[1]))
-        if resolution is None and kind in ("db", "cn"):
-            raise TrainerRefusal("AssertionError: resolution is required / resolution（解像度）を"
-                                 "指定してください", d_origin)
         dplan = DatasetPlan(
             kind=kind, batch_size=int(values["batch_size"]), resolution=resolution,
             enable_bucket=bool(values["enable_bucket"]),
@@ -243,7 +248,12 @@ def build_datasets(plan: Plan) -> None:
             validation_seed=values["validation_seed"], origin=d_origin, values=values)
         for s_index, subset_config in enumerate(subsets):
             s_chain = [subset_config] + chain
-            svalues = {name: pick(name, s_chain, SUBSET_DEFAULTS) for name in SUBSET_DEFAULTS}
+            sources: dict = {}
+            svalues = {name: pick(name, s_chain, SUBSET_DEFAULTS, sources) for name in SUBSET_DEFAULTS}
+            if "_folder_name" in subset_config:
+                sources["num_repeats"] = "folder name"
+            if sources.get("num_repeats") == "argument":
+                sources["num_repeats"] = "dataset_repeats argument"
             s_origin = (Origin(plan.dataset_doc, ("datasets", d_index, "subsets", s_index))
                         if plan.dataset_doc else _folder_origin(plan, subset_config))
             dplan.subsets.append(SubsetPlan(
@@ -253,7 +263,7 @@ def build_datasets(plan: Plan) -> None:
                 cache_info=bool(svalues["cache_info"]), metadata_file=svalues["metadata_file"],
                 conditioning_data_dir=svalues["conditioning_data_dir"], origin=s_origin,
                 folder_name=subset_config.get("_folder_name"),
-                resolved=subset_config.get("_resolved"), values=svalues))
+                resolved=subset_config.get("_resolved"), values=svalues, sources=sources))
         plan.datasets.append(dplan)
 
 
@@ -283,7 +293,7 @@ def dataset_argparse_check(plan: Plan, ns: dict) -> None:
                 plan.arg_origins.get(name))
 
 
-def folder_subsets(plan: Plan, ns: dict) -> list[dict]:
+def folder_subsets(plan: Plan, ns: dict, disk=None) -> list[dict]:
     """Folder mode (`generate_dreambooth_subsets_config_by_subdirs`, HEAD config_util.py
     L607-644, the same in J23 L442-470): immediate subfolders named N_name, in the order the file
     system lists them (Path.iterdir), train folders first, then reg folders."""
@@ -296,16 +306,23 @@ def folder_subsets(plan: Plan, ns: dict) -> list[dict]:
             raise TrainerRefusal(f"TypeError: {key} must be a string, got {text!r}",
                                  plan.arg_origins.get(key))
         base = resolve_dir(text, plan, base=plan.config.directory)
+        plan.root_dirs.append((key, text, str(base) if base is not None else None, is_reg))
         if base is None:
             plan.missing_dirs.append((text, plan.arg_origins.get(key)))
             continue
         trainer_base = Path(map_path(text, plan.path_map))  # what str(Path(...)) looks like
-        names = os.listdir(base)
+        listing = (disk or images.Disk()).listing(str(base))
+        if listing.error:
+            # Path.iterdir raises in generate_dreambooth_subsets_config_by_subdirs
+            raise TrainerRefusal(f"OSError: cannot list the folder {str(base)!r}: {listing.error}",
+                                 plan.arg_origins.get(key))
+        subfolders = set(listing.dirs)
+        names = list(listing.names)
         if plan.folder_order == "sorted":
             names = sorted(names)
         for name in names:
             full = base / name
-            if not full.is_dir():
+            if name not in subfolders:
                 continue
             repeats, class_tokens = parse_folder_name(name)
             if repeats is None:

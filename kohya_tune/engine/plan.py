@@ -67,6 +67,7 @@ class SubsetPlan:
     folder_name: str | None = None   # folder mode: the N_name folder it came from
     resolved: str | None = None      # folder mode: the folder found here (after --path-map)
     values: dict = field(default_factory=dict)  # every resolved subset parameter
+    sources: dict = field(default_factory=dict)  # parameter -> where its value came from
 
 
 @dataclass
@@ -115,6 +116,8 @@ class Plan:
     path_map: list[tuple[str, str]] = field(default_factory=list)
     # folder mode: subfolders the trainer passes over, as (folder, name, reason, is_reg)
     skipped_folders: list[tuple[str, str, str, bool]] = field(default_factory=list)
+    # folder mode: (key, text, folder found here or None, is_reg) of train_data_dir / reg_data_dir
+    root_dirs: list[tuple[str, str, str | None, bool]] = field(default_factory=list)
     # folder mode: "filesystem" (Path.iterdir order, what the trainer uses here) or "sorted"
     # (the alphabetical order NTFS usually gives), to show when the order changes a number
     folder_order: str = "filesystem"

@@ -15,15 +15,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from kohya_tune.engine import dataset as ds
-from kohya_tune.engine import normalize
-from kohya_tune.engine.plan import Plan, PlanError, TrainerRefusal
+from kohya_tune.engine import facts as facts_mod
+from kohya_tune.engine import images
+from kohya_tune.engine.plan import Plan, TrainerRefusal
 
 
 @dataclass
 class StepReport:
     plan: Plan
-    datasets: list                 # DatasetResult
+    datasets: list                 # facts.DatasetFacts
     num_train_images: int
     num_reg_images: int
     num_reg_images_used: int
@@ -38,6 +38,7 @@ class StepReport:
     buckets: dict                  # (w, h) -> image-steps over all datasets
     notes: list = field(default_factory=list)
     order_variant: "StepReport | None" = None   # the outcome with alphabetical folder order
+    facts: object = None           # the facts.Facts the numbers come from
 
     @property
     def last_epoch_steps(self) -> int:
@@ -91,15 +92,27 @@ def trainer_numbers(plan: Plan, num_batches: int) -> dict:
             "gradient_accumulation_steps": G, "num_processes": P}
 
 
-def check_script(plan: Plan) -> None:
-    if plan.script not in plan.sd.scripts:
-        raise TrainerRefusal(f"FileNotFoundError: {plan.script}.py not in sd-scripts {plan.sd.label}")
+def compute(plan: Plan, *, check_order: bool = True, disk=None, progress=None) -> StepReport:
+    """The trainer's numbers from one scan of the dataset (`facts.gather`). Raises the first
+    refusal the trainer would raise (TrainerRefusal), or PlanError when the dataset is not on
+    this machine; `report_from` does the same from facts already gathered."""
+    disk = disk or images.Disk(progress)
+    return report_from(facts_mod.gather(plan, disk), check_order=check_order, disk=disk)
 
 
-def compute(plan: Plan, *, check_order: bool = True) -> StepReport:
-    report = _compute(plan)
+def report_from(facts, *, check_order: bool = True, disk=None) -> StepReport:
+    """The StepReport of gathered facts, or the error the command reports for them."""
+    plan = facts.plan
+    if facts.problem is not None:
+        raise facts.problem
+    if facts.refusals:
+        raise facts.refusals[0].error()
+    missing = facts.missing_error()
+    if missing is not None:
+        raise missing
+    report = _report(facts, trainer_numbers(plan, facts.num_batches))
     if check_order and plan.mode == "folders":
-        other = order_variant(plan)
+        other = order_variant(plan, disk)
         if other is not None and _numbers(other) != _numbers(report):
             report.order_variant = other
             report.notes.append(
@@ -115,9 +128,10 @@ def _numbers(report: "StepReport") -> tuple:
             report.num_train_epochs, tuple(sorted(report.buckets.items())))
 
 
-def order_variant(plan: Plan) -> "StepReport | None":
+def order_variant(plan: Plan, disk=None) -> "StepReport | None":
     """The same plan with subfolders in alphabetical order, when that order differs from the
-    file system's and several reg folders make it matter (reg balancing follows folder order)."""
+    file system's and several reg folders make it matter (reg balancing follows folder order).
+    Folder listings and image sizes come from the first scan (`disk`)."""
     import copy
 
     reg_folders = [s for d in plan.datasets for s in d.subsets if s.is_reg]
@@ -130,50 +144,35 @@ def order_variant(plan: Plan) -> "StepReport | None":
     variant.notes = []
     variant.missing_dirs = []
     variant.skipped_folders = []
+    variant.root_dirs = []
     variant.folder_order = "sorted"
+    facts = facts_mod.gather(variant, disk)
+    if facts.problem is not None or facts.refusals or facts.missing:
+        return None
     try:
-        return _compute(variant)
-    except (TrainerRefusal, PlanError):
+        return _report(facts, trainer_numbers(variant, facts.num_batches))
+    except TrainerRefusal:
         return None
 
 
-def _compute(plan: Plan) -> StepReport:
-    check_script(plan)
-    if plan.gui is not None and plan.gui.refused:
-        raise TrainerRefusal(f"the GUI {plan.gui.version} refuses to start: {plan.gui.refused}")
-    normalize.build_datasets(plan)
-    rng = ds.shared_random(plan)
-    results = [ds.scan_dataset(plan, d, i, rng) for i, d in enumerate(plan.datasets)]
-    if plan.missing_dirs:
-        missing = ", ".join(dict.fromkeys(f"'{m[0]}'" for m in plan.missing_dirs))
-        origin = plan.missing_dirs[0][1]
-        where = origin.where() + ": " if origin else ""
-        what = ("dataset file" if all(str(m[0]).lower().endswith((".json", ".jsonl"))
-                                      for m in plan.missing_dirs) else "dataset folder")
-        raise PlanError(f"{where}{what} not found here: {missing}; if the config was "
-                        f"written on another machine, map it with --path-map FROM=TO")
-    N = sum(r.num_batches for r in results)
-    if N == 0:
-        raise TrainerRefusal(
-            "No data found. Please verify arguments (train_data_dir must be the parent of folders "
-            "with images) / 画像がありません。引数指定を確認してください（train_data_dirには画像が"
-            "あるフォルダではなく、画像があるフォルダの親フォルダを指定する必要があります）")
-    numbers = trainer_numbers(plan, N)
+def _report(facts, numbers: dict) -> StepReport:
+    plan = facts.plan
     merged: dict = {}
-    for r in results:
-        for key, count in r.buckets.items():
+    for d in facts.datasets:
+        for key, count in d.buckets.items():
             merged[key] = merged.get(key, 0) + count
     return StepReport(
-        plan=plan, datasets=results,
-        num_train_images=sum(r.num_train_images for r in results),
-        num_reg_images=sum(r.num_reg_images for r in results),
-        num_reg_images_used=sum(r.num_reg_images_used for r in results),
-        num_batches=N, num_batches_per_epoch=numbers["num_batches_per_epoch"],
+        plan=plan, datasets=facts.datasets, facts=facts,
+        num_train_images=sum(d.num_train_images for d in facts.datasets),
+        num_reg_images=sum(d.num_reg_images for d in facts.datasets),
+        num_reg_images_used=sum(d.num_reg_images_used for d in facts.datasets),
+        num_batches=numbers["num_batches"], num_batches_per_epoch=numbers["num_batches_per_epoch"],
         num_processes=plan.num_processes,
         gradient_accumulation_steps=numbers["gradient_accumulation_steps"],
         num_update_steps_per_epoch=numbers["num_update_steps_per_epoch"],
         max_train_steps=numbers["max_train_steps"], num_train_epochs=numbers["num_train_epochs"],
-        steps_source=numbers["steps_source"], buckets=merged, notes=list(plan.notes))
+        steps_source=numbers["steps_source"], buckets=merged,
+        notes=list(plan.notes) + list(facts.notes))
 
 
 def bucket_key(key) -> str:

@@ -32,7 +32,11 @@ def subset_dict(sub) -> dict:
             "image_steps": sub.num_repeats * sub.image_count if sub.used and not sub.is_reg
             else sub.reg_image_steps,
             "reg_images_used": sub.reg_used_images if sub.is_reg else None,
-            "files_not_found_by_trainer": {k: v for k, v in sub.skipped_files.items()}}
+            "files_not_found_by_trainer": {k: v for k, v in sub.not_found.items()},
+            "state": sub.state, "repeats_source": sub.plan.sources.get("num_repeats"),
+            "images_in_folder": len(sub.images),
+            "captions_missing": sub.captions.missing if sub.captions is not None else None,
+            "validation_images": len(sub.held_out)}
 
 
 def to_json(report: StepReport) -> dict:
@@ -114,8 +118,10 @@ def to_text(report: StepReport) -> str:
                 add(f"  {tag} {name}: {s.image_count} images x {s.num_repeats} repeats = "
                     f"{s.image_count * s.num_repeats}")
             for reason, files in s.skipped_files.items():
-                if reason in ("hidden", "extension"):
-                    what = "hidden" if reason == "hidden" else "extension the trainer does not match"
+                if reason in ("hidden", "case", "extension"):
+                    what = {"hidden": "hidden", "case": "extension spelled in a case the trainer "
+                            "does not match", "extension": "extension the trainer does not "
+                            "search for"}[reason]
                     add(f"        not found by the trainer ({what}): {', '.join(sorted(files)[:5])}"
                         + (f" and {len(files) - 5} more" if len(files) > 5 else ""))
         add(f"  train image-steps T = {d.num_train_images}")
@@ -154,25 +160,72 @@ def to_text(report: StepReport) -> str:
         else:
             add(f"  {report.num_train_epochs - 1} full epochs of {report.num_update_steps_per_epoch} "
                 f"steps, then {last} steps in the last epoch")
-    gui = plan.gui
-    if gui is not None:
-        add("")
-        add(f"GUI {gui.version} ({gui.tab} tab; {plan.gui_version_source}):")
-        if gui.total_steps is not None:
-            add(f"  its own count: {gui.total_steps} image-steps, reg_factor {gui.reg_factor}")
-        if gui.formula:
-            add(f"  max_train_steps = {gui.formula}")
-        sent = []
-        sent.append(f"max_train_steps {gui.max_train_steps}" if gui.max_train_steps is not None
-                    else "no max_train_steps")
-        if gui.max_train_epochs is not None:
-            sent.append(f"max_train_epochs {gui.max_train_epochs}")
-        if gui.lr_warmup_steps is not None:
-            sent.append(f"lr_warmup_steps {gui.lr_warmup_steps}")
-        add("  sends: " + ", ".join(sent))
-        if gui.epoch is not None and gui.epoch != report.num_train_epochs:
-            add(f"  you asked for epoch {gui.epoch}; the trainer runs {report.num_train_epochs} "
-                f"epochs ({report.max_train_steps} steps)")
+    lines.extend(gui_lines(plan, report))
     for note in report.notes:
         add(f"note: {note}")
     return "\n".join(lines) + "\n"
+
+
+def gui_lines(plan, report) -> list[str]:
+    """What the GUI counts, computes and sends (it does so even when the trainer then refuses:
+    `report` is None then)."""
+    gui = plan.gui
+    if gui is None:
+        return []
+    lines = ["", f"GUI {gui.version} ({gui.tab} tab; {plan.gui_version_source}):"]
+    add = lines.append
+    if gui.refused:
+        add(f"  refuses to start: {gui.refused}")
+        return lines
+    if gui.total_steps is not None:
+        add(f"  its own count: {gui.total_steps} image-steps, reg_factor {gui.reg_factor}")
+    if gui.formula:
+        add(f"  max_train_steps = {gui.formula}")
+    sent = [f"max_train_steps {gui.max_train_steps}" if gui.max_train_steps is not None
+            else "no max_train_steps"]
+    if gui.max_train_epochs is not None:
+        sent.append(f"max_train_epochs {gui.max_train_epochs}")
+    if gui.lr_warmup_steps is not None:
+        sent.append(f"lr_warmup_steps {gui.lr_warmup_steps}")
+    add("  sends: " + ", ".join(sent))
+    if report is not None and gui.epoch is not None and gui.epoch != report.num_train_epochs:
+        add(f"  you asked for epoch {gui.epoch}; the trainer runs {report.num_train_epochs} "
+            f"epochs ({report.max_train_steps} steps)")
+    return lines
+
+
+def refusal_text(facts) -> str:
+    """A config the trainer refuses: the header, what the GUI would still send, then every
+    refusal in the order the trainer raises them (it prints the first)."""
+    plan = facts.plan
+    lines = [f"{plan.config.path}: {plan.script}.py, sd-scripts {plan.sd.label}"
+             + (f" (profile {plan.sd.profile})" if plan.sd.profile != plan.sd.label else "")]
+    lines.extend(gui_lines(plan, None))
+    lines.append("")
+    lines.extend(refusal_lines(facts))
+    return "\n".join(lines) + "\n"
+
+
+def refusal_lines(facts, limit: int = 5) -> list[str]:
+    out = []
+    for i, refusal in enumerate(facts.refusals[:limit]):
+        where = refusal.origin.where() + ": " if refusal.origin is not None else ""
+        head = "the trainer stops with" if i == 0 else "then, once that is fixed"
+        out.append(f"{head}: {where}{refusal.message}")
+    if len(facts.refusals) > limit:
+        out.append(f"... and {len(facts.refusals) - limit} more refusal(s)")
+    return out
+
+
+def refusal_json(facts) -> dict:
+    plan = facts.plan
+    first = facts.refusals[0]
+    gui = gui_dict(plan.gui)
+    if gui is not None:
+        gui["version_source"] = plan.gui_version_source
+    return {"config": plan.config.path, "error": first.message,
+            "where": first.origin.where() if first.origin is not None else None,
+            "sd_scripts": plan.sd.label, "script": plan.script, "gui": gui,
+            "refusals": [{"message": r.message, "stage": r.stage,
+                          "where": r.origin.where() if r.origin is not None else None}
+                         for r in facts.refusals]}

@@ -41,8 +41,10 @@ class Rule:
 
 @dataclass
 class Context:
-    """What a rule sees. `plan` and `report` are computed lazily by the linter and are None when
-    they cannot be built (then rules needing them do not run)."""
+    """What a rule sees. `plan`, `facts` and `report` are computed lazily by the linter, once
+    per file: `facts` exists whenever the plan does (even when the trainer would refuse), `report`
+    (the trainer's numbers) only when the trainer would run. They are None when they cannot be
+    built (then rules needing them do not run)."""
     doc: object                        # documents.Document
     settings: object                   # plan.Settings
     linter: object = None              # the Linter, for lazy plan/report
@@ -51,6 +53,11 @@ class Context:
     @property
     def plan(self):
         return self.linter.plan_for(self) if self.linter else None
+
+    @property
+    def facts(self):
+        """The engine's facts (every subset, image, caption, refusal), or None without a plan."""
+        return self.linter.facts_for(self) if self.linter else None
 
     @property
     def report(self):

@@ -1,22 +1,19 @@
 """KT3xx: what the trainer does with the dataset folders (folder names, image discovery, captions,
 reg balancing, buckets) and where the kohya_ss GUI's own count disagrees with it.
 
-Every rule here reads the Plan (and, when it can be computed, the StepReport). The subset scan
-below mirrors `DreamBoothDataset.__init__` (sd-scripts-steps.md §2.2-2.3): per dataset, in subset
-order, a subset with num_repeats < 1 is ignored, then one whose image_dir string is already
-registered, then one without images; the others are registered and their captions are read.
-It is computed here from public plan data so that the rules also work when the trainer would
-stop (then `ctx.report` is None).
+Every rule here reads the engine's facts (`ctx.facts`, kohya_tune.engine.facts): one scan per
+file that records every subset, the files the trainer finds and passes over, each caption and
+every refusal, also when the trainer would stop (then `ctx.report` is None). No rule lists a
+folder or opens a file itself.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
-from kohya_tune.engine import buckets as bucketing
-from kohya_tune.engine import dataset as ds
-from kohya_tune.engine.plan import Origin, resolve_dir
 from kohya_tune.check.rules.base import Rule
+from kohya_tune.engine import buckets as bucketing
+from kohya_tune.engine import facts as facts_mod
+from kohya_tune.engine.plan import Origin
 
 GUI, ARGS, DATASET = "gui", "args", "dataset"
 CAPTION_EXTENSIONS = (".txt", ".caption", ".cap", ".tags", ".tag")
@@ -39,10 +36,10 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 
 def _touch(ctx):
-    """The plan, with its datasets built (the linter builds them while computing the report)."""
+    """The plan, with its datasets built (the facts scan builds them)."""
     plan = ctx.plan
     if plan is not None:
-        ctx.report  # noqa: B018 - builds plan.datasets / plan.skipped_folders, records a refusal
+        ctx.facts  # noqa: B018 - builds plan.datasets and the scan, records a refusal
     return plan
 
 
@@ -77,27 +74,12 @@ def _arg_origin(plan, name: str) -> Origin | None:
     return origin
 
 
-@dataclass
-class SubsetScan:
-    d_index: int
-    s_index: int
-    dplan: object
-    splan: object
-    directory: str | None = None
-    images: list = field(default_factory=list)       # full paths, the trainer's glob
-    skipped: dict = field(default_factory=dict)      # "hidden"/"extension" -> file names
-    names: set = field(default_factory=set)          # every entry of the folder
-    cached: bool = False                             # image list from metadata_cache.json
-    state: str = "registered"    # registered | repeats | duplicate | missing | empty | ft
-    duplicate_of: int | None = None
+def _kind_word(sf) -> str:
+    return "reg" if sf.is_reg else "train"
 
-    @property
-    def label(self) -> str:
-        return str(self.splan.image_dir)
 
-    @property
-    def kind_word(self) -> str:
-        return "reg" if self.splan.is_reg else "train"
+def _label(sf) -> str:
+    return str(sf.plan.image_dir)
 
 
 def _subset_origin(plan, splan, key: str = "image_dir") -> Origin | None:
@@ -112,75 +94,17 @@ def _subset_origin(plan, splan, key: str = "image_dir") -> Origin | None:
     return origin
 
 
-def scan(ctx) -> list[SubsetScan]:
-    """Every subset of the plan with the files the trainer sees (cached per document)."""
-    if "kt3_scan" in ctx.extra:
-        return ctx.extra["kt3_scan"]
-    plan = _touch(ctx)
-    out: list[SubsetScan] = []
-    if plan is None:
-        ctx.extra["kt3_scan"] = out
-        return out
-    base = plan.config.directory if plan.dataset_doc is None else plan.dataset_doc.directory
-    exts = plan.sd.image_extensions
-    for d_index, dplan in enumerate(plan.datasets):
-        registered: dict = {}
-        for s_index, splan in enumerate(dplan.subsets):
-            item = SubsetScan(d_index, s_index, dplan, splan)
-            out.append(item)
-            if dplan.kind == "ft" or splan.metadata_file:
-                item.state = "ft"
-                continue
-            directory = splan.resolved
-            if directory is None and splan.image_dir:
-                found = resolve_dir(splan.image_dir, plan, base=base)
-                directory = str(found) if found is not None else None
-            item.directory = directory
-            if directory is not None:
-                try:
-                    item.names = set(os.listdir(directory))
-                except OSError:
-                    item.names = set()
-                cache_file = os.path.join(directory, ds.IMAGE_INFO_CACHE_FILE)
-                if splan.cache_info and os.path.isfile(cache_file) and plan.sd.get("cache_info", True):
-                    item.cached = True
-                else:
-                    item.images, item.skipped = ds.list_images(directory, exts)
-            if splan.num_repeats < 1:
-                item.state = "repeats"
-            elif splan.image_dir in registered:
-                item.state = "duplicate"
-                item.duplicate_of = registered[splan.image_dir]
-            elif directory is None:
-                item.state = "missing"
-            elif not item.images and not item.cached:
-                item.state = "empty"
-            else:
-                registered[splan.image_dir] = s_index
-    ctx.extra["kt3_scan"] = out
-    return out
-
-
-caption_file = ds.caption_file
+def subsets(ctx) -> list:
+    """Every DreamBooth/ControlNet subset of the facts, in dataset and subset order (fine-tuning
+    subsets have no folders to explain)."""
+    found = ctx.facts
+    if found is None:
+        return []
+    return [sf for d in found.datasets if d.plan.kind != "ft" for sf in d.subsets]
 
 
 def _caption_ext(splan) -> str:
     return splan.caption_extension or ".caption"
-
-
-def captions(ctx) -> list:
-    """(subset scan, caption extension, {image: caption path or None}) for every subset the
-    trainer registers from the disk; looked up once per document for KT309 and KT313."""
-    if "kt3_captions" not in ctx.extra:
-        out = []
-        for item in scan(ctx):
-            if item.state != "registered" or item.cached or item.directory is None:
-                continue
-            ext = _caption_ext(item.splan)
-            out.append((item, ext, {image: caption_file(image, item.names, item.directory, ext)
-                                    for image in item.images}))
-        ctx.extra["kt3_captions"] = out
-    return ctx.extra["kt3_captions"]
 
 
 def _rule_active(ctx, code: str, prefix: bool = False) -> bool:
@@ -266,7 +190,7 @@ class TrainerRefuses(Rule):
             elif plan.mode == "folders":
                 origin = _folder_origin(plan, False)
         if message.startswith("No data found") and plan is not None:
-            skipped = [n for _, n, _, _ in plan.skipped_folders]
+            skipped = [sf.plan.folder_name for sf in _skipped(ctx)]
             if skipped:
                 text += f" (subfolders it skipped: {_names(repr(n) for n in skipped)})"
         yield ctx.origin_diagnostic(self, text, origin, severity=severity)
@@ -281,9 +205,10 @@ def _is_bucket_message(message: str) -> bool:
 # --------------------------------------------------------------------------------------------
 # KT301 / KT302: folder names
 
-def _folder_images(base: str, name: str, exts) -> int:
-    images, _ = ds.list_images(os.path.join(base, name), exts)
-    return len(images)
+def _skipped(ctx) -> list:
+    """Folder mode: the subfolders the trainer never makes a subset of (facts SubsetFacts)."""
+    found = ctx.facts
+    return [sf for d in found.datasets for sf in d.skipped_folders] if found is not None else []
 
 
 class FolderNoRepeatPrefix(Rule):
@@ -311,10 +236,10 @@ class FolderNoRepeatPrefix(Rule):
 
     def check(self, ctx):
         plan = _touch(ctx)
-        for base, name, reason, is_reg in plan.skipped_folders:
-            if not reason.startswith("no repeat prefix"):
+        for sf in _skipped(ctx):
+            if sf.state != facts_mod.NO_PREFIX:
                 continue
-            n = _folder_images(base, name, plan.sd.image_extensions)
+            name, is_reg, n = sf.plan.folder_name, sf.is_reg, len(sf.images)
             if name.startswith(".") and n == 0:
                 continue  # .ipynb_checkpoints and the like
             key = _folder_key(plan, is_reg)
@@ -351,10 +276,10 @@ class FolderRepeatsBelowOne(Rule):
 
     def check(self, ctx):
         plan = _touch(ctx)
-        for base, name, reason, is_reg in plan.skipped_folders:
-            if not reason.startswith("repeat prefix"):
+        for sf in _skipped(ctx):
+            if sf.state != facts_mod.REPEATS_BELOW_ONE:
                 continue
-            n = _folder_images(base, name, plan.sd.image_extensions)
+            name, is_reg, n = sf.plan.folder_name, sf.is_reg, len(sf.images)
             repeats = int(name.split("_")[0])
             folder = _join(_folder_text(plan, is_reg), name)
             text = (f"folder {folder!r} has repeat prefix {repeats} (less than 1): the trainer "
@@ -362,7 +287,7 @@ class FolderRepeatsBelowOne(Rule):
             gui = plan.gui
             if gui is not None and not is_reg and gui.total_steps is not None:
                 gui_exts = _gui_exts(plan)
-                g = _gui_count(os.path.join(base, name), gui_exts)
+                g = _gui_count(sf.listing, gui_exts)
                 if repeats == 0:
                     text += "; the GUI's own count adds 0 steps for it"
                 else:
@@ -371,15 +296,15 @@ class FolderRepeatsBelowOne(Rule):
             yield ctx.origin_diagnostic(self, text, _folder_origin(plan, is_reg))
         if plan.dataset_doc is None:
             return
-        for item in scan(ctx):
-            if item.state != "repeats":
+        for sf in subsets(ctx):
+            if sf.state != facts_mod.REPEATS_BELOW_ONE:
                 continue
-            n = len(item.images)
+            n = len(sf.images)
             yield ctx.origin_diagnostic(
-                self, f"{item.kind_word} subset {item.label!r} has num_repeats "
-                      f"{item.splan.num_repeats} (less than 1): the trainer ignores it and its "
+                self, f"{_kind_word(sf)} subset {_label(sf)!r} has num_repeats "
+                      f"{sf.plan.num_repeats} (less than 1): the trainer ignores it and its "
                       f"{_plural(n, 'image')} are never used",
-                _subset_origin(plan, item.splan, "num_repeats"))
+                _subset_origin(plan, sf.plan, "num_repeats"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,31 +334,25 @@ class SubsetWithoutImages(Rule):
 
     def check(self, ctx):
         plan = _touch(ctx)
-        for item in scan(ctx):
-            if item.state != "empty":
+        for sf in subsets(ctx):
+            if sf.state != facts_mod.NO_IMAGES:
                 continue
-            other = item.skipped.get("extension", []) + item.skipped.get("hidden", [])
-            sub = [n for n in item.names if os.path.isdir(os.path.join(item.directory, n))]
+            other = [n for files in sf.not_found.values() for n in files]
+            sub = list(sf.listing.dirs) if sf.listing is not None else []
             tail = ""
             if other:
                 tail = f" ({_plural(len(other), 'image-like file')} it does not match: {_names(sorted(other))})"
             elif sub:
                 tail = f" (subfolders are not searched: {_names(sorted(sub))})"
             yield ctx.origin_diagnostic(
-                self, f"{item.kind_word} folder {item.label!r} contains no image the trainer "
+                self, f"{_kind_word(sf)} folder {_label(sf)!r} contains no image the trainer "
                       f"finds: it ignores this subset (\"no images found\"){tail}",
-                _subset_origin(plan, item.splan))
+                _subset_origin(plan, sf.plan))
         if plan.mode != "folders":
             return
-        for is_reg in (False, True):
-            text = _folder_text(plan, is_reg)
-            if not text:
-                continue
-            base = resolve_dir(text, plan, base=plan.config.directory)
-            if base is None:
-                continue
-            images, _ = ds.list_images(str(base), plan.sd.image_extensions)
-            if not images:
+        for root in ctx.facts.roots:
+            is_reg, text, images = root.is_reg, root.text, root.loose_images
+            if not text or not images:
                 continue
             names = [os.path.basename(p) for p in images]
             key = _folder_key(plan, is_reg)
@@ -596,9 +515,9 @@ class ImageExtensionNotFound(Rule):
     def check(self, ctx):
         plan = _touch(ctx)
         known = {e.lower() for e in plan.sd.image_extensions}
-        for item in scan(ctx):
-            files = sorted(item.skipped.get("extension", []))
-            if not files or item.state in ("duplicate", "ft"):
+        for sf in subsets(ctx):
+            files = sorted(sf.not_found.get("case", []) + sf.not_found.get("extension", []))
+            if not files or sf.state == facts_mod.DUPLICATE:
                 continue
             case, other, optional = [], [], []
             notes = []
@@ -623,10 +542,10 @@ class ImageExtensionNotFound(Rule):
             if optional:
                 parts.append(f"{'; '.join(notes)}: {_names(optional)}")
             yield ctx.origin_diagnostic(
-                self, f"{_plural(len(files), 'file')} in {item.kind_word} folder {item.label!r} "
+                self, f"{_plural(len(files), 'file')} in {_kind_word(sf)} folder {_label(sf)!r} "
                       f"{'looks like an image' if len(files) == 1 else 'look like images'} but "
                       f"the trainer's search does not find {'it' if len(files) == 1 else 'them'} on Linux: "
-                      f"{'; '.join(parts)}", _subset_origin(plan, item.splan))
+                      f"{'; '.join(parts)}", _subset_origin(plan, sf.plan))
 
 
 class HiddenImages(Rule):
@@ -652,14 +571,14 @@ class HiddenImages(Rule):
 
     def check(self, ctx):
         plan = _touch(ctx)
-        for item in scan(ctx):
-            files = sorted(f for f in item.skipped.get("hidden", []) if not f.startswith("._"))
-            if not files or item.state in ("duplicate", "ft"):
+        for sf in subsets(ctx):
+            files = sorted(f for f in sf.not_found.get("hidden", []) if not f.startswith("._"))
+            if not files or sf.state == facts_mod.DUPLICATE:
                 continue
             yield ctx.origin_diagnostic(
-                self, f"{_plural(len(files), 'hidden image file')} in {item.kind_word} folder "
-                      f"{item.label!r} ({_names(files)}): names starting with '.' never match the "
-                      f"trainer's glob, so they are not trained", _subset_origin(plan, item.splan))
+                self, f"{_plural(len(files), 'hidden image file')} in {_kind_word(sf)} folder "
+                      f"{_label(sf)!r} ({_names(files)}): names starting with '.' never match the "
+                      f"trainer's glob, so they are not trained", _subset_origin(plan, sf.plan))
 
 
 # --------------------------------------------------------------------------------------------
@@ -674,11 +593,18 @@ def _gui_exts(plan) -> tuple:
         return (".jpg", ".jpeg", ".png", ".webp")
 
 
-def _gui_count(directory: str, exts: tuple) -> int:
-    try:
-        return sum(1 for f in os.listdir(directory) if f.lower().endswith(exts))
-    except OSError:
+def _gui_count(listing, exts: tuple) -> int:
+    """The GUI's own image count of a folder (kohya_tune.engine.gui: lower-cased names ending
+    with its extensions, files and folders alike), from the scan's listing."""
+    if listing is None:
         return 0
+    return len(_gui_files(listing, exts))
+
+
+def _gui_files(listing, exts: tuple) -> set:
+    from kohya_tune.engine import gui
+
+    return gui.counted_names(listing.names, exts)
 
 
 class GuiCountMismatch(Rule):
@@ -734,31 +660,17 @@ class GuiCountMismatch(Rule):
     def _reasons(self, plan, report) -> list[str]:
         exts = _gui_exts(plan)
         out = []
-        text = _folder_text(plan, False)
-        base = resolve_dir(text, plan, base=plan.config.directory)
-        if base is None:
-            return out
-        used = {}
-        for dres in report.datasets:
-            for s in dres.subsets:
-                if not s.is_reg and s.plan.folder_name is not None:
-                    used[s.plan.folder_name] = s
-        for name in sorted(os.listdir(base)):
-            full = os.path.join(base, name)
-            if not os.path.isdir(full):
+        found = report.facts
+        folders = [sf for d in found.datasets for sf in d.subsets + d.skipped_folders
+                   if not sf.is_reg and sf.plan.folder_name is not None]
+        for sf in sorted(folders, key=lambda s: s.plan.folder_name):
+            name = sf.plan.folder_name
+            if sf.state == facts_mod.NO_PREFIX or sf.listing is None:
                 continue
-            try:
-                repeats = int(name.split("_")[0])
-            except ValueError:
-                continue
-            try:
-                entries = os.listdir(full)
-            except OSError:
-                continue
-            gui_files = {f for f in entries if f.lower().endswith(exts)}
-            s = used.get(name)
-            trainer_files = {os.path.basename(p) for p in s.images} if s is not None and s.used else set()
-            if repeats < 1:
+            gui_files = _gui_files(sf.listing, exts)
+            trainer_files = {os.path.basename(p) for p in sf.images} if sf.used else set()
+            if sf.state == facts_mod.REPEATS_BELOW_ONE:
+                repeats = sf.plan.num_repeats
                 if repeats < 0 and gui_files:
                     out.append(f"folder {name!r}: the GUI subtracts {abs(repeats) * len(gui_files)} "
                                f"for its negative prefix, the trainer skips it")
@@ -805,23 +717,18 @@ class EmptyCaptionFile(Rule):
 
     def check(self, ctx):
         plan = _touch(ctx)
-        for item, ext, found in captions(ctx):
-            empty = []
-            for path in found.values():
-                if path is not None:
-                    try:
-                        if os.path.getsize(path) == 0:
-                            empty.append(os.path.basename(path))
-                    except OSError:
-                        continue
+        for sf in subsets(ctx):
+            empty = list(sf.captions.empty) if sf.captions is not None else []
+            if sf.held_out_captions is not None:
+                empty += sf.held_out_captions.empty
             if not empty:
                 continue
-            empty = sorted(set(empty))
+            empty = sorted({os.path.basename(path) for path in empty})
             yield ctx.origin_diagnostic(
-                self, f"{_plural(len(empty), 'empty caption file')} in {item.kind_word} folder "
-                      f"{item.label!r}: {_names(empty)}; the trainer stops with \"AssertionError: "
+                self, f"{_plural(len(empty), 'empty caption file')} in {_kind_word(sf)} folder "
+                      f"{_label(sf)!r}: {_names(empty)}; the trainer stops with \"AssertionError: "
                       f"caption file is empty\" (write a caption or delete the file)",
-                _subset_origin(plan, item.splan))
+                _subset_origin(plan, sf.plan))
 
 
 # --------------------------------------------------------------------------------------------
@@ -908,7 +815,7 @@ def bucket_findings(ctx) -> list:
     plan = _touch(ctx)
     if plan is None:
         return out
-    profile = ds.bucket_profile(plan)
+    profile = facts_mod.bucket_profile(plan)
     script = f"{plan.script}.py"
     kinds = {"db": "dreambooth", "ft": "fine_tune", "cn": "controlnet"}
     for d_index, dplan in enumerate(plan.datasets):
@@ -1043,20 +950,20 @@ class DuplicateSubset(Rule):
 
     def check(self, ctx):
         plan = _touch(ctx)
-        items = scan(ctx)
+        items = subsets(ctx)
         for item in items:
-            if item.state != "duplicate":
+            if item.state != facts_mod.DUPLICATE:
                 continue
-            first = next(i for i in items if i.d_index == item.d_index
-                         and i.s_index == item.duplicate_of)
-            where = f" of dataset {item.d_index}" if len(plan.datasets) > 1 else ""
-            text = (f"{item.kind_word} subset {item.label!r} ({item.splan.num_repeats} repeats) "
-                    f"repeats the image_dir of {first.kind_word} subset {first.s_index}{where} "
-                    f"({first.splan.num_repeats} repeats): the trainer ignores it "
+            first = next(i for i in items if i.dataset == item.dataset
+                         and i.index == item.duplicate_of)
+            where = f" of dataset {item.dataset}" if len(plan.datasets) > 1 else ""
+            text = (f"{_kind_word(item)} subset {_label(item)!r} ({item.plan.num_repeats} repeats) "
+                    f"repeats the image_dir of {_kind_word(first)} subset {first.index}{where} "
+                    f"({first.plan.num_repeats} repeats): the trainer ignores it "
                     f"(\"ignore duplicated subset\")")
-            if plan.mode == "folders" and item.splan.is_reg and not first.splan.is_reg:
+            if plan.mode == "folders" and item.is_reg and not first.is_reg:
                 text += "; reg_data_dir holds the same folders as train_data_dir, so no reg image is used"
-            yield ctx.origin_diagnostic(self, text, _subset_origin(plan, item.splan))
+            yield ctx.origin_diagnostic(self, text, _subset_origin(plan, item.plan))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1088,24 +995,29 @@ class MissingCaptionFiles(Rule):
 
     def check(self, ctx):
         plan = _touch(ctx)
-        for item, ext, found in captions(ctx):
-            missing = [os.path.basename(p) for p, path in found.items() if path is None]
+        for sf in subsets(ctx):
+            if not sf.used or sf.from_cache or sf.captions is None:
+                continue
+            ext = _caption_ext(sf.plan)
+            missing = [os.path.basename(p) for p, path in zip(sf.images, sf.captions.files)
+                       if path is None]
             if not missing:
                 continue
-            tokens = item.splan.class_tokens
+            tokens = sf.plan.class_tokens
             caption = f"the class tokens {tokens!r}" if tokens else "an empty caption"
-            text = (f"{len(missing)} of {_plural(len(item.images), 'image')} in {item.kind_word} "
-                    f"folder {item.label!r} {'has' if len(missing) == 1 else 'have'} no {ext} "
+            text = (f"{len(missing)} of {_plural(len(sf.images), 'image')} in {_kind_word(sf)} "
+                    f"folder {_label(sf)!r} {'has' if len(missing) == 1 else 'have'} no {ext} "
                     f"caption file ({_names(missing)}): the "
                     f"trainer uses {caption} for them")
             others = {}
+            names = sf.listing.files
             for name in missing:
                 stem = os.path.splitext(name)[0]
                 for cext in CAPTION_EXTENSIONS:
-                    if cext != ext and stem + cext in item.names:
+                    if cext != ext and stem + cext in names:
                         others[cext] = others.get(cext, 0) + 1
             if others:
                 cext, count = max(others.items(), key=lambda kv: kv[1])
                 text += (f"; {count} of them have a {cext} file: set caption_extension = "
                          f"\"{cext}\" if those are the captions")
-            yield ctx.origin_diagnostic(self, text, _subset_origin(plan, item.splan))
+            yield ctx.origin_diagnostic(self, text, _subset_origin(plan, sf.plan))
