@@ -180,3 +180,26 @@ def test_lint_lists_each_folder_once_and_reads_each_header_once(tmp_path, monkey
     # no header is read twice
     assert len(opened) == len(set(opened))
     assert 7 + 12 <= len(opened) <= 7 + 16
+
+
+def test_image_size_reader_follows_the_version(tmp_path):
+    # get_image_size: imagesize.get as it is from v0.8.6 to v0.9.x, so an unknown header gives
+    # (-1, -1), which select_bucket puts in the square bucket (aspect -1 / -1 = 1.0); from
+    # v0.10.0 PIL is asked instead (and up to v0.8.5 PIL is the only reader)
+    make_images(tmp_path / "img" / "2_a", [[512, 512, 1]])
+    (tmp_path / "img" / "2_a" / "0001.png").write_bytes(b"not an image at all, just text")
+    (tmp_path / "config.toml").write_text(ARGS + "enable_bucket = true\n")
+    proc = run_cli("steps", "config.toml", "--format", "json", "--sd-scripts", "v0.9.1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["trainer"]["buckets"] == {"512x512": 4}
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        for version in ("v0.10.1", "v0.8.4"):
+            proc = run_cli("steps", "config.toml", "--sd-scripts", version, cwd=tmp_path)
+            assert proc.returncode == 2 and "PIL" in proc.stderr
+    else:
+        proc = run_cli("steps", "config.toml", "--sd-scripts", "v0.10.1", cwd=tmp_path)
+        assert proc.returncode == 1 and "ZeroDivisionError" in proc.stderr
+        proc = run_cli("steps", "config.toml", "--sd-scripts", "v0.8.4", cwd=tmp_path)
+        assert proc.returncode == 1 and "UnidentifiedImageError" in proc.stderr

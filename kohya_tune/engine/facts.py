@@ -618,7 +618,10 @@ def _read_sizes(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: img.Disk, 
             try:
                 size = disk.size(path, reader)
             except img.ImageSizeError as exc:
-                facts.refusals.append(Refusal(exc.message, dfacts.plan.origin, stage))
+                if exc.unknown:
+                    facts.problem = facts.problem or PlanError(exc.message)
+                else:
+                    facts.refusals.append(Refusal(exc.message, dfacts.plan.origin, stage))
                 continue
         else:
             size = (size[0], size[1])

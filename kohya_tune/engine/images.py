@@ -27,11 +27,13 @@ OTHER_IMAGE_EXTENSIONS = (".jfif", ".gif", ".tif", ".tiff", ".heic", ".avif", ".
 
 
 class ImageSizeError(Exception):
-    """The size of an image cannot be read; `message` says what the trainer would do."""
+    """The size of an image cannot be read; `message` says what the trainer would do.
+    `unknown`: this machine cannot tell (PIL, the trainer's fallback, is not installed here)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, unknown: bool = False):
         super().__init__(message)
         self.message = message
+        self.unknown = unknown
 
 
 @dataclass
@@ -168,7 +170,7 @@ def _pil_size(path: str, reader: str) -> tuple[int, int]:
     except ImportError:
         raise ImageSizeError(f"imagesize cannot read the header of {path}; the trainer would ask "
                              f"PIL, which is not installed here (pip install pillow), so its "
-                             f"size is unknown") from None
+                             f"size is unknown", unknown=True) from None
     try:
         with Image.open(path) as im:
             return im.size
