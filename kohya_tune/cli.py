@@ -268,8 +268,21 @@ def lint(
             err(f"{r.path}: {describe_kind(r.doc)}")
         for info in r.infos:
             err(f"info: {info}")
+        if verbose and r.dataset_missing:
+            err(f"info: {r.path}: dataset rules skipped: {r.dataset_missing}")
         if r.skipped and show_skipped:
             err(f"{r.path}: skipped ({r.skipped})")
+    presets = sum(r.preset for r in results)
+    missing = [r for r in results if r.dataset_missing]
+    if presets:
+        err(f"info: {presets} GUI preset{'s' if presets != 1 else ''} without an image folder: the "
+            f"dataset rules (KT3xx) need train_data_dir and its folders")
+    if missing and not verbose:
+        if len(missing) == 1:
+            err(f"info: {missing[0].path}: dataset rules skipped: {missing[0].dataset_missing}")
+        else:
+            err(f"info: dataset rules skipped for {len(missing)} files whose dataset is not on this "
+                f"machine (map folders with --path-map FROM=TO; -v lists them)")
     if fmt in ("concise", "full") and not diff and diags:
         errors = sum(d.severity == "error" for d in diags)
         warnings = sum(d.severity == "warning" for d in diags)

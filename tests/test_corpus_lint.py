@@ -84,3 +84,23 @@ def test_gui_configs_detected_with_their_tab(corpus_lint):
         assert doc.gui_tab == entry["gui_guess"], entry["path"]
         checked += 1
     assert checked == 315
+
+
+def test_warnings_are_actionable(corpus_lint):
+    """A warning means behaviour differs from what the file says. Legacy value types every GUI
+    reads the same (KT105), ignored keys holding an unset value (KT401/KT405) and the old
+    xformers checkbox that every GUI reads as meant (KT404) are info; a preset gets no KT300."""
+    diags = json.loads(corpus_lint.stdout)
+    warnings = [d for d in diags if d["severity"] == "warning"]
+    assert not [d for d in warnings if d["code"] in ("KT105", "KT404", "KT300")]
+    for d in warnings:
+        if d["code"] in ("KT401", "KT405"):
+            data = json.loads(open(d["file"], encoding="utf-8").read())
+            value = data[d["key_path"]]
+            assert value not in ("", None, False, 0, []), d
+    assert len(warnings) < len(diags) / 10
+
+
+def test_one_summary_line_for_presets_and_missing_folders(corpus_lint):
+    assert "dataset rules skipped:" not in corpus_lint.stderr
+    assert corpus_lint.stderr.count("GUI presets without an image folder") == 1

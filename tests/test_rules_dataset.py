@@ -445,8 +445,13 @@ def test_kt313_ok(tmp_path):
     assert not codes(lint(tmp_path, args_toml()), "KT313")
 
 
-def test_kt300_gui_template_without_folder_is_warning(tmp_path):
+def test_kt300_gui_preset_without_folder_is_one_summary_line(tmp_path):
+    # a preset is partial by design: no KT300 at 1:1, no line per file, one summary line
     text = gui_json(train_data_dir="")
-    d = one(lint(tmp_path, text, "config.json", "--gui-version", "v24.1.7"), "KT300",
-            line_of(text, '"train_data_dir"'), "train_data_dir is empty")
-    assert d["severity"] == "warning"
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    proc = run_cli("lint", "--output-format", "json", "--gui-version", "v24.1.7", "a.json",
+                   "b.json", cwd=tmp_path)
+    assert not codes(json.loads(proc.stdout), "KT300")
+    assert proc.stderr.count("GUI preset") == 1 and "2 GUI presets" in proc.stderr
+    assert "dataset rules skipped" not in proc.stderr

@@ -55,7 +55,9 @@ class FileResult:
     diagnostics: list = field(default_factory=list)
     skipped: str | None = None     # why the file was not linted (not a kohya config)
     fatal: bool = False            # unreadable or unparsable (exit 2)
-    infos: list = field(default_factory=list)  # one-line notes (e.g. dataset rules skipped)
+    infos: list = field(default_factory=list)  # one-line notes (e.g. the plan could not be built)
+    preset: bool = False           # a GUI preset: no image folder, so no dataset rules
+    dataset_missing: str | None = None  # why the dataset rules did not run (folders not here)
     doc: object = None
 
 
@@ -161,8 +163,9 @@ class Linter:
                 result.diagnostics.append(diag)
         for problem in ctx.extra.get("plan_problems", []):
             result.infos.append(f"{path}: rules that need the training plan were skipped: {problem}")
-        if ctx.extra.get("steps_skipped"):
-            result.infos.append(f"{path}: dataset rules skipped: {ctx.extra['steps_skipped']}")
+        result.preset = bool(ctx.extra.get("preset"))
+        if ctx.extra.get("steps_skipped") and not result.preset:
+            result.dataset_missing = ctx.extra["steps_skipped"]
         unique: dict = {}
         for d in result.diagnostics:
             unique.setdefault((d.path, d.line, d.column, d.code, d.message), d)

@@ -131,7 +131,8 @@ class TrainerRefuses(Rule):
     offending key) and schema errors in the linted file itself (KT1xx, same key). A dataset
     config linted on its own is not blamed for a missing `resolution` (the command line may
     give it), nor is an args TOML that names no data at all (a fragment used with more
-    command-line options). The kohya_ss GUI refusing a config whose image folder is still empty is a warning.
+    command-line options), nor a GUI preset (no image folder yet: the GUI would refuse to start
+    until one is filled in).
 
     Bad (args TOML, every subfolder of `img` lacks the `N_` prefix):
 
@@ -181,7 +182,10 @@ class TrainerRefuses(Rule):
         if message.startswith("the GUI"):
             text = message
             if "is empty" in message:
-                severity = "warning"  # a template with the folder still to fill in
+                # a preset: partial by design, its folders are filled in before training (the
+                # linter says once that the dataset rules need folders)
+                ctx.extra["preset"] = True
+                return
         else:
             text = f"the trainer stops: {message}"
         if origin is None and plan is not None:

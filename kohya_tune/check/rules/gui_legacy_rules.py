@@ -58,6 +58,13 @@ def _at_least(version: str | None, wanted: str) -> bool:
     return version is not None and _vk(version) >= _vk(wanted)
 
 
+def unset(value) -> bool:
+    """A value that means "not set" in a GUI config: an ignored key holding it changes nothing,
+    because the widget it would have filled starts empty or off too."""
+    return value is None or value is False or value == "" or value == [] or \
+        (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0)
+
+
 def _sorted_keys(data: dict) -> bool:
     keys = list(data)
     return keys == sorted(keys)
@@ -127,7 +134,7 @@ class RenamedGuiKey(Rule):
     """
     code = "KT401"
     name = "renamed-gui-key"
-    severity = "warning"
+    severity = "warning"  # info when the old key holds an unset value: ignoring it changes nothing
     summary = "GUI key under an old name that current GUI versions ignore"
     kinds = GUI_KINDS
 
@@ -165,13 +172,16 @@ class RenamedGuiKey(Rule):
                 why = (f"{old!r} was renamed {new!r} in kohya_ss {since}: newer GUIs ignore "
                        f"the old key")
             fix = None
+            severity = "info" if unset(value) else None
+            if severity:
+                why += " (it holds an unset value, so nothing is lost)"
             if new in data:
                 why += f"; the file also has {new} = {data[new]!r}, which is what the GUI uses"
             else:
                 desc = (f"write {new} = {new_value!r} and remove {old}")
                 fix = Fix(desc, [Edit((new,), new_value, f"renamed from {old}", after=(old,)),
                                  Edit((old,), None, f"renamed to {new}")])
-            yield ctx.diagnostic(self, why, keypath=(old,), fix=fix)
+            yield ctx.diagnostic(self, why, keypath=(old,), fix=fix, severity=severity)
 
 
 class Use8bitAdam(Rule):
@@ -192,7 +202,7 @@ class Use8bitAdam(Rule):
     """
     code = "KT402"
     name = "use-8bit-adam"
-    severity = "warning"
+    severity = "warning"  # info when the optimizer the GUI uses is what the key says
     summary = "obsolete use_8bit_adam key (optimizer decides)"
     kinds = GUI_KINDS
 
@@ -203,9 +213,11 @@ class Use8bitAdam(Rule):
         value = data["use_8bit_adam"]
         if "optimizer" in data:
             fix = Fix("remove use_8bit_adam", [Edit(("use_8bit_adam",), None, "obsolete")])
+            # a warning only when the file says 8-bit Adam and another optimizer is used
+            conflict = bool(value) and data["optimizer"] != "AdamW8bit"
             yield ctx.diagnostic(self, f"use_8bit_adam is obsolete and ignored: optimizer = "
                                        f"{data['optimizer']!r} decides", keypath=("use_8bit_adam",),
-                                 fix=fix)
+                                 fix=fix, severity=None if conflict else "info")
             return
         optimizer = "AdamW8bit" if value else "AdamW"
         note = ""
@@ -216,7 +228,7 @@ class Use8bitAdam(Rule):
                    Edit(("use_8bit_adam",), None, "obsolete")])
         yield ctx.diagnostic(self, f"use_8bit_adam is obsolete: the file has no optimizer, so the "
                                    f"GUI derives optimizer = {optimizer!r} from it{note}",
-                             keypath=("use_8bit_adam",), fix=fix)
+                             keypath=("use_8bit_adam",), fix=fix, severity="info")
 
 
 class LoraTypeLoCon(Rule):
@@ -265,7 +277,7 @@ class BooleanXformers(Rule):
     """
     code = "KT404"
     name = "boolean-xformers"
-    severity = "warning"
+    severity = "warning"  # info unless --gui-version is one that loads it unconverted
     summary = "xformers saved as a boolean (old checkbox)"
     kinds = GUI_KINDS
 
@@ -275,10 +287,15 @@ class BooleanXformers(Rule):
             return
         new = "xformers" if value else "none"
         fix = Fix(f"write xformers = {new!r}", [Edit(("xformers",), new, "old checkbox value")])
+        # a warning only for the GUIs that load the boolean unconverted; every other version
+        # reads it as the user meant (the checkbox GUIs, and v22.6.1+ which convert it)
+        given = _given_version(ctx)
+        unconverted = given is not None and _at_least(given, "v21.8.6") and \
+            not _at_least(given, "v22.6.1")
         yield ctx.diagnostic(self, f"xformers = {str(value).lower()} is the old checkbox value: "
                                    f"GUI v22.6.1+ reads it as {new!r}, v21.8.6 .. v22.6.0 load it "
                                    f"unconverted into the dropdown", keypath=("xformers",),
-                             at_value=True, fix=fix)
+                             at_value=True, fix=fix, severity=None if unconverted else "info")
 
 
 class RemovedGuiKey(Rule):
@@ -298,7 +315,7 @@ class RemovedGuiKey(Rule):
     """
     code = "KT405"
     name = "removed-gui-key"
-    severity = "warning"
+    severity = "warning"  # info when the ignored key holds an unset value
     summary = "GUI key that the assumed GUI version removed (ignored on load)"
     kinds = GUI_KINDS
 
@@ -324,9 +341,12 @@ class RemovedGuiKey(Rule):
             else:
                 continue
             tab = (doc.gui_tab or "").replace("_", " ")
+            value = doc.data[key]
+            quiet = unset(value)
             yield ctx.diagnostic(self, f"{key!r} was removed from the {tab} GUI in {removed}: "
-                                       f"{because} ignores it when loading this config",
-                                 keypath=(key,))
+                                       f"{because} ignores it when loading this config"
+                                       + (" (it holds an unset value, so nothing is lost)" if quiet else ""),
+                                 keypath=(key,), severity="info" if quiet else None)
 
 
 class InvalidNumberBecomesZero(Rule):

@@ -224,10 +224,11 @@ class LegacyValueType(Rule):
     """Legacy value type in a GUI config.
 
     Older kohya_ss versions saved some numbers as strings (Textbox widgets: `"clip_skip": "1"`,
-    `"max_train_steps": ""`), `xformers` as a boolean, `max_token_length` as a string. Current
-    GUIs convert them on load, sometimes into something else than intended (an invalid string
-    becomes 0). Re-saving the config from a current GUI, or `kohya-tune lint --fix` where a
-    safe conversion exists, writes the current type.
+    `"max_train_steps": ""`) and `max_token_length` as a string. Every GUI version reads these
+    values the same way (the old ones as the strings they wrote, the new ones convert them on
+    load), so this is information: re-saving the config from a current GUI, or `kohya-tune lint
+    --fix` where a safe conversion exists, writes the current type. A value that a GUI turns into
+    something else on load (an invalid string becomes 0, a fraction is truncated) is KT406.
 
     Bad:
 
@@ -241,7 +242,7 @@ class LegacyValueType(Rule):
     """
     code = "KT105"
     name = "legacy-value-type"
-    severity = "warning"
+    severity = "info"   # every GUI version reads these the same; a warning where versions differ
     summary = "GUI value saved with a type only old GUI versions wrote"
     kinds = frozenset({"gui"})
 
@@ -254,8 +255,8 @@ class LegacyValueType(Rule):
             if key == "xformers" and isinstance(value, bool):
                 continue  # a boolean xformers is KT404 (boolean-xformers)
             found = coerced_on_load(ctx.settings, key, value)
-            if found is not None and found[2] == "invalid":
-                continue  # a string the GUI turns into 0 / a fallback: KT406 says so
+            if found is not None:
+                continue  # a value the GUI turns into something else on load: KT406 says so
             prop = schema.property_schema(ctx.doc, key)
             if not prop:
                 continue
