@@ -21,6 +21,22 @@ def test_cases_present():
     assert len(PARAMS) >= 70
 
 
+def _split(message: str) -> tuple:
+    kind, _, text = message.partition(": ")
+    return kind.replace("voluptuous ", "").split(".")[-1], text
+
+
+def same_error(got: str, want: str) -> bool:
+    """The trainer's exception type and the start of its message (paths in it differ: the
+    oracle runs in its own folder)."""
+    got_kind, got_text = _split(got)
+    want_kind, want_text = _split(want)
+    if want.startswith("No data found"):
+        return got.startswith("No data found")
+    head = want_text.split("/")[0][:40]
+    return got_kind == want_kind and got_text.startswith(head)
+
+
 @pytest.mark.parametrize("case,label", PARAMS)
 def test_golden_case(case, label, tmp_path):
     materialize(case, tmp_path)
@@ -30,7 +46,8 @@ def test_golden_case(case, label, tmp_path):
     expected = case["expected"][label]
     if "error" in expected:
         assert proc.returncode == 1, proc.stderr
-        assert "error" in json.loads(proc.stdout)
+        got = json.loads(proc.stdout)["error"]
+        assert same_error(got, expected["error"]), (got, expected["error"])
         return
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
