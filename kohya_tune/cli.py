@@ -173,7 +173,9 @@ def steps(
     if format == "json":
         typer.echo(json.dumps(steps_report.to_json(report), indent=2, ensure_ascii=False))
     else:
-        typer.echo(steps_report.to_text(report), nl=False)
+        from kohya_tune.output.terminal import Glyphs
+
+        typer.echo(steps_report.to_text(report, Glyphs()), nl=False)
 
 # ------------------------------------------------------------------------------------------
 # lint
@@ -412,6 +414,9 @@ def rule_cmd(code: str = typer.Argument(..., help="a rule code such as KT201, or
 
 
 def main() -> None:
+    from kohya_tune.output.terminal import make_streams_safe
+
+    make_streams_safe()
     try:
         app()
     except SystemExit:

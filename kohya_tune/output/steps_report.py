@@ -81,14 +81,17 @@ def to_json(report: StepReport) -> dict:
     return out
 
 
-def _bar(value: int, biggest: int) -> str:
+def _bar(value: int, biggest: int, char: str = "█") -> str:
     if biggest <= 0:
         return ""
     n = max(1, round(BAR_WIDTH * value / biggest)) if value else 0
-    return "█" * n
+    return char * n
 
 
-def to_text(report: StepReport) -> str:
+def to_text(report: StepReport, glyphs=None) -> str:
+    """The worked example. `glyphs` (output.terminal.Glyphs) says which characters the stream
+    can print; by default the block bar."""
+    bar = glyphs.bar if glyphs is not None else "█"
     plan = report.plan
     lines: list[str] = []
     add = lines.append
@@ -133,7 +136,7 @@ def to_text(report: StepReport) -> str:
         for key in sorted(d.buckets):
             count = d.buckets[key]
             add(f"  {bucket_key(key):>11}  {count:>11}  {math.ceil(count / dp.batch_size):>7}  "
-                f"{_bar(count, biggest)}")
+                f"{_bar(count, biggest, bar)}")
         add(f"  batches = sum of ceil(image-steps / {dp.batch_size}) per bucket = {d.num_batches}")
     add("")
     P, G = report.num_processes, report.gradient_accumulation_steps
