@@ -203,3 +203,17 @@ def test_image_size_reader_follows_the_version(tmp_path):
         assert proc.returncode == 1 and "ZeroDivisionError" in proc.stderr
         proc = run_cli("steps", "config.toml", "--sd-scripts", "v0.8.4", cwd=tmp_path)
         assert proc.returncode == 1 and "UnidentifiedImageError" in proc.stderr
+
+
+def test_corrupt_headers_and_deep_metadata_are_reported(tmp_path):
+    # imagesize 1.4.1 raises IndexError on a lossless WebP shorter than its header: so would the
+    # trainer's get_image_size (v0.8.6+); a metadata JSON nested 100,000 deep cannot be read
+    make_images(tmp_path / "img" / "10_a", [[512, 512, 1]])
+    (tmp_path / "img" / "10_a" / "l.webp").write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8L\x00")
+    (tmp_path / "config.toml").write_text(ARGS + "enable_bucket = true\n")
+    proc = run_cli("steps", "config.toml", cwd=tmp_path)
+    assert proc.returncode == 1 and "IndexError" in proc.stderr and "l.webp" in proc.stderr
+    (tmp_path / "deep.json").write_text("[" * 100000 + "]" * 100000)
+    (tmp_path / "ft.toml").write_text(ARGS.replace('"img"', '"img/10_a"') + 'in_json = "deep.json"\n')
+    proc = run_cli("steps", "ft.toml", "--script", "fine_tune", cwd=tmp_path)
+    assert proc.returncode == 2 and "RecursionError" in proc.stderr and "deep.json" in proc.stderr

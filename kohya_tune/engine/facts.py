@@ -414,8 +414,9 @@ def _discover(plan: Plan, sf: SubsetFacts):
             images = list(metas.keys())
             sizes = [tuple(m["resolution"]) if m.get("resolution") else None for m in metas.values()]
             captions = [m.get("caption") for m in metas.values()]
-        except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
-            raise PlanError(f"{cache_file}: cannot read the image info cache: {exc}") from None
+        except (OSError, ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
+            raise PlanError(f"{cache_file}: cannot read the image info cache: "
+                            f"{type(exc).__name__}: {exc}") from None
         sf.from_cache = True
         sf.not_found = {"from metadata_cache.json": [cache_file]}
         return images, sizes, captions
@@ -668,8 +669,9 @@ def load_metadata(plan: Plan, splan: SubsetPlan) -> dict | None:
                         metadata[item["image_path"]] = entry
                 return metadata
             return json.load(fh)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise PlanError(f"{path}: cannot read the fine-tuning metadata: {exc}") from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise PlanError(f"{path}: cannot read the fine-tuning metadata: {type(exc).__name__}: "
+                        f"{exc}") from None
 
 
 def _ft_image_path(plan: Plan, splan: SubsetPlan, key: str) -> str | None:

@@ -150,7 +150,7 @@ def read_size(path: str, reader: str = "imagesize_pil") -> tuple[int, int]:
                              f"trainer would block or fail reading it as an image")
     try:
         w, h = imagesize.get(path)
-    except (struct.error, ValueError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - imagesize 1.4.1 lets struct.error, IndexError...
         if reader != "pil":
             # imagesize 1.4.1 lets a short or corrupt header escape; so does the trainer
             raise ImageSizeError(f"{type(exc).__name__}: {exc} (reading the header of {path}: "
