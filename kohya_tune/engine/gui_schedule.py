@@ -1,0 +1,3 @@
+"""placeholder"""
+def sent_args(plan):
+    return {}
