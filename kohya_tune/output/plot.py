@@ -71,6 +71,11 @@ def _series(schedule: Schedule):
     return [(name, [row[i] for row in lr.per_step]) for i, name in enumerate(lr.groups)]
 
 
+def _top(schedule: Schedule) -> list[float]:
+    """The curve of the group with the highest LR: checkpoints are marked on it."""
+    return max((values for _, values in _series(schedule)), key=lambda v: max(v, default=0.0))
+
+
 def _title(schedule: Schedule) -> str:
     plan = schedule.plan
     lr = schedule.lr
@@ -149,7 +154,7 @@ def svg(schedule: Schedule, width: int = WIDTH, height: int = HEIGHT) -> str:
                      f'<title>{esc(name)}</title></polyline>')
         parts.append(f'<text x="{left + 10 + 170 * i}" y="{height - 14}" fill="{color}">'
                      f'&#9472;&#9472; {esc(name)} (base {_fmt(lr.base[i]) if lr.base[i] is not None else "-"})</text>')
-    main = series[0][1]
+    main = _top(schedule)
     for c in schedule.checkpoints:
         if c.kind in ("epoch", "step", "final"):
             v = main[c.step - 1] if 0 < c.step <= len(main) else 0.0
@@ -203,11 +208,14 @@ def png_bytes(schedule: Schedule, width: int = WIDTH, height: int = HEIGHT) -> b
         ax.axvline(e.last_step + 0.5, color="#cccccc", linestyle="--", linewidth=0.8)
     if lr.warmup_optimizer_steps:
         ax.axvspan(1, min(len(steps), 1 + lr.warmup_optimizer_steps), color="#fff3cd")
-    main = _series(schedule)[0][1]
+    main = _top(schedule)
+    marked = False
     for c in schedule.checkpoints:
         if c.kind in ("epoch", "step", "final") and 0 < c.step <= len(main):
-            ax.plot([c.step], [main[c.step - 1]], marker="v", color="black",
-                    markerfacecolor="black" if c.kept else "white")
+            ax.plot([c.step], [main[c.step - 1]], marker="v", color="black", linestyle="none",
+                    markerfacecolor="black" if c.kept else "white",
+                    label=None if marked else "checkpoint (filled: kept at the end)")
+            marked = True
     if schedule.samples:
         ax.plot([max(1, s.step) for s in schedule.samples], [0] * len(schedule.samples), "o", color="#2ca02c",
                 label="samples")

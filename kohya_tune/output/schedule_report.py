@@ -135,24 +135,28 @@ def to_text(schedule: Schedule, *, unicode: bool = True, width: int = CHART_WIDT
     add("Checkpoints" + (f" (in {out_dir})" if out_dir else ""))
     shown = schedule.checkpoints
     if len(shown) > 16:
-        keep_ids = {id(c) for c in shown if c.kept}
-        removed = [c for c in shown if id(c) not in keep_ids]
-        shown = [c for c in shown if id(c) in keep_ids]
-        add(f"  {len(removed)} older files are written and removed again during the run "
-            f"(save_last_n_*); the {len(shown)} that remain:")
-    add(f"  {'step':>6}  {'epoch':>5}  {'what':<12} file")
+        removed = [c for c in shown if not c.kept]
+        if removed:
+            add(f"  {len(removed)} of the {len(shown)} files are removed again during the run "
+                f"(save_last_n_*); the {len(shown) - len(removed)} that remain:")
+            shown = [c for c in shown if c.kept]
+    rows = []
     for c in shown:
         what = {"epoch": "epoch save", "step": "step save", "final": "final model",
                 "state": f"state ({c.trigger})"}[c.kind]
         fate = "" if c.kept else f"   removed at step {c.removed_at}"
-        add(f"  {c.step:>6}  {c.epoch:>5}  {what:<12} {c.file}{'/' if c.folder else ''}{fate}")
+        rows.append(f"  {c.step:>6}  {c.epoch:>5}  {what:<12} {c.file}{'/' if c.folder else ''}{fate}")
+    add(f"  {'step':>6}  {'epoch':>5}  {'what':<12} file")
+    if len(rows) > 16:
+        rows = rows[:6] + [f"  {'...':>6}  {'':>5}  {len(rows) - 12} more"] + rows[-6:]
+    lines.extend(rows)
     kept = schedule.kept
     models = [c for c in kept if c.kind != "state"]
     states = [c for c in kept if c.kind == "state"]
     tail = f"  at the end: {len(models)} model file{'s' if len(models) != 1 else ''}"
     if states:
         tail += f" and {len(states)} state folder{'s' if len(states) != 1 else ''}"
-    add(tail + " remain")
+    add(tail + (" remains" if len(models) + len(states) == 1 else " remain"))
 
     add("")
     add("Samples")
