@@ -300,3 +300,20 @@ def test_plot_png_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
 def test_plot_rejects_unknown_formats(tmp_path):
     result = run_in_process("schedule", str(SAMPLE), "--plot", str(tmp_path / "lr.jpg"))
     assert result.exit_code == 2 and ".svg, .html or .png" in result.stderr
+
+
+def test_readme_example_is_the_real_output():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("On the bundled sample (`kohya-tune schedule")
+    block = readme[readme.index("```\n", start) + 4:]
+    block = block[:block.index("```")]
+    result = run_cli("schedule", "sample_configs/lora_gui.json", cwd=ROOT)
+    assert result.returncode == 0
+    assert block == result.stdout
+
+
+def test_timetable_rules_have_docs():
+    for code in ("KT701", "KT702", "KT703"):
+        result = run_in_process("rule", code)
+        assert result.exit_code == 0
+        assert "Bad" in result.stdout and "Fixed" in result.stdout

@@ -124,8 +124,8 @@ def to_text(schedule: Schedule, *, unicode: bool = True, width: int = CHART_WIDT
     run = (f"{S} optimizer steps in {E} epoch{'s' if E != 1 else ''} of {U} steps"
            if report.last_epoch_steps == U else
            f"{S} optimizer steps in {E} epochs: {E - 1} of {U} steps, then {report.last_epoch_steps}")
-    add(f"  {run}; {P} process{'es' if P != 1 else ''}, gradient_accumulation_steps {G}"
-        f"   (kohya-tune steps explains these numbers)")
+    add(f"  {run}; {P} process{'es' if P != 1 else ''}, gradient_accumulation_steps {G}")
+    add(f"  (how these numbers come about: kohya-tune steps {plan.config.path})")
     add("")
     add("Epochs")
     lines.extend(_compress_epochs(schedule))
@@ -237,14 +237,16 @@ def chart(schedule: Schedule, *, width: int = CHART_WIDTH, height: int = CHART_H
     means = [sums[i] / counts[i] if counts[i] else 0.0 for i in range(cols)]
     levels = [round(m / top * height * 8) for m in means]
     label_w = 9
-    out = [f"  LR of {lr.groups[index]} (max {_lr_text(top)})"]
+    others = [g for i, g in enumerate(lr.groups) if i != index]
+    out = [f"  LR of {lr.groups[index]}" + (f" ({', '.join(others)}: the same curve, scaled to "
+                                            f"{'their' if len(others) > 1 else 'its'} base LR)" if others else "")]
     for row in range(height, 0, -1):
         label = _lr_text(top) if row == height else ("0" if row == 1 else "")
         line = []
         for lv in levels:
             filled = lv - (row - 1) * 8
             line.append(chars["blocks"][max(0, min(8, filled))])
-        out.append(f"  {label:>{label_w}} {chars['axis_v']}{''.join(line)}")
+        out.append(f"  {label:>{label_w}} {chars['axis_v']}{''.join(line)}".rstrip())
     axis = [chars["axis_h"]] * cols
     for e in schedule.epochs[:-1]:
         axis[col_of(e.last_step)] = chars["epoch"]
