@@ -317,3 +317,18 @@ def test_timetable_rules_have_docs():
         result = run_in_process("rule", code)
         assert result.exit_code == 0
         assert "Bad" in result.stdout and "Fixed" in result.stdout
+
+
+def test_gui_lora_with_zero_text_encoder_lr_trains_the_unet_only(tmp_path):
+    # kohya_ss v22.6.2 (CLI): text_encoder_lr 0 and unet_lr 0.002 make the GUI send --unet_lr and
+    # --network_train_unet_only (v21.5.11 lora_gui.py L700-709): one group, unet
+    src = CORPUS / "kohya_ss" / "v22.6.2" / "test" / "config" / "loha-Prodigy.json"
+    shutil.copy(src, tmp_path / "loha.json")
+    make_images(tmp_path / "img" / "10_frog", [[512, 512, 3]])
+    result = run_in_process("schedule", str(tmp_path / "loha.json"), "--format", "json", "--gui-version", "v22.6.2",
+                            "--path-map", f"E:\\froggy\\img={tmp_path / 'img'}")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    out = json.loads(result.stdout)
+    assert out["lr"]["groups"] == ["unet"] and out["lr"]["base"] == [0.002]
+    assert out["checkpoints"][-1]["file"] == "froddy-loha-sx_v1.0a.safetensors"
+    assert any("networks.lora" in n for n in out["notes"])  # LyCORIS: groups as networks.lora's

@@ -18,9 +18,21 @@ so they give way as soon as gui.py sends a key itself. Citations (kohya_ss, file
     create_prompt_file (v24.1.7: output_dir/prompt.txt; v25.2.2+: output_dir/sample/prompt.txt);
     master kohya_gui/lora_gui.py L2075-2082 (text_encoder_lr as a list [te, te] or [te, t5xxl]),
     L2231-2347 (save_last_n_epochs(_state), save_state_on_train_end, lr_scheduler_type).
+  * network_module from LoRA_type: v22.6.2 lora_gui.py L748-860 (LyCORIS/* and "LoCon" ->
+    lycoris.kohya, "Kohya LoCon" / "Standard" -> networks.lora, LoRA-FA -> networks.lora_fa,
+    Kohya DyLoRA -> networks.dylora; the same mapping in later releases).
+  * DreamBooth tab, stop_text_encoder_training (its slider is a percent of the steps):
+    v21.5.11 dreambooth_gui.py L487-496 and L522-524: -1 stays -1, else ceil(max_train_steps /
+    100 * pct), sent when non-zero; v23.1.5 kohya_gui/dreambooth_gui.py L545-555: the test
+    `not max_train_steps == "" or not max_train_steps == "0"` is always true, so only -1 is ever
+    sent; v24.1.7 kohya_gui/dreambooth_gui.py L837-839: the slider value itself, when non-zero.
+    learning_rate_te (SD) / learning_rate_te1, learning_rate_te2 (SDXL): v23.1.5 L677-680,
+    v24.1.7 L753-761 (when non-zero). The SDXL DreamBooth tab does not send train_text_encoder,
+    so sdxl_train.py trains the U-Net alone whatever the text-encoder LRs.
 """
 from __future__ import annotations
 
+import math
 import os
 
 from kohya_tune.versions.profiles import version_key
@@ -91,7 +103,37 @@ def sent_args(plan) -> dict:
     if (se or ss) and isinstance(output_dir, str):
         prompt = "sample/prompt.txt" if key >= version_key("v25.0.0") else "prompt.txt"
         out["sample_prompts"] = os.path.join(output_dir, prompt)
+    if gui.tab == "dreambooth":
+        pct = data.get("stop_text_encoder_training")
+        if isinstance(pct, (int, float)) and not isinstance(pct, bool):
+            if key >= version_key("v24.0.0"):
+                value = pct
+            elif int(pct) == -1:
+                value = -1
+            elif key >= version_key("v23.0.0"):
+                value = 0
+            elif isinstance(gui.max_train_steps, int):
+                value = math.ceil(float(gui.max_train_steps) / 100 * int(pct))
+            else:
+                value = 0
+            if value != 0:
+                out["stop_text_encoder_training"] = value
+        if key >= version_key("v23.0.0"):
+            names = ("learning_rate_te1", "learning_rate_te2") if data.get("sdxl") else ("learning_rate_te",)
+            for name in names:
+                value = _number(data.get(name, 0))
+                if value:
+                    out[name] = value
     if gui.tab == "lora":
+        kind = str(data.get("LoRA_type") or "Standard")
+        if kind.startswith("LyCORIS/") or kind == "LoCon":
+            out["network_module"] = "lycoris.kohya"
+        elif kind in ("Kohya LoCon", "Standard"):
+            out["network_module"] = "networks.lora"
+        elif kind.startswith("LoRA-FA"):
+            out["network_module"] = "networks.lora_fa"
+        elif kind.startswith("Kohya DyLoRA"):
+            out["network_module"] = "networks.dylora"
         te = _number(data.get("text_encoder_lr", 0))
         unet = _number(data.get("unet_lr", 0))
         if te is not None and unet is not None:
