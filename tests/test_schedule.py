@@ -111,6 +111,10 @@ def test_save_last_n_steps_counts_steps_not_files(tmp_path):
     assert sched.checkpoints[-1].file == "last.safetensors"
     lint = run_in_process("lint", str(path), "--select", "KT702")
     assert "KT702" in lint.stdout and "counts steps, not files" in lint.stdout
+    # a count of steps (two save intervals) keeps what it says: no warning
+    path.write_text(path.read_text().replace("save_last_n_steps = 3", "save_last_n_steps = 10"))
+    assert [c.step for c in api.schedule(str(path)).kept] == [10, 15, 20, 20]
+    assert "KT702" not in run_in_process("lint", str(path), "--select", "KT702").stdout
 
 
 def test_save_last_n_epochs_zero_deletes_every_epoch_file(tmp_path):

@@ -124,20 +124,19 @@ class SaveLastNKeepsFewer(Rule):
             if not saved:
                 continue
             kept = [c for c in saved if c.kept]
-            expected = min(int(n) if n >= 0 else 0, len(saved)) if n > 0 else len(saved)
-            if len(kept) >= expected:
-                continue
             every = sched.save_every_n_epochs if kind == "epoch" else args.get(every_key)
+            # fewer than expected: 0 deletes each file at once; a step count below one save
+            # interval (a file count, probably) leaves only the newest step checkpoint
+            if not (n == 0 or (kind == "step" and 0 < n < every)) or len(kept) >= len(saved):
+                continue
             names = ", ".join(c.file for c in kept) or "none"
             if n == 0:
                 why = (f"{key} = 0 makes the trainer delete each {unit} checkpoint right after writing it "
                        f"(it removes {unit} e - {every} x 0)")
-            elif kind == "step":
+            else:
                 why = (f"{key} = {n} counts steps, not files: after each save the trainer removes the "
                        f"checkpoint of step k - {n} - 1 (rounded down to a multiple of {every}), so only "
                        f"the saves of the last {n} steps stay; write {int(n) * every} to keep {int(n)}")
-            else:
-                why = f"{key} = {n} with save_every_n_epochs {every}"
             yield ctx.diagnostic(self, f"{why}: {len(kept)} of the {len(saved)} {unit} checkpoints remain "
                                        f"at the end ({names})",
                                  keypath=first_keypath(ctx.doc, key))
