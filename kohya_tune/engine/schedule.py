@@ -262,6 +262,11 @@ def compute(report: StepReport) -> Schedule:
     if facts.get("unknown"):
         notes.append(f"{plan.script}.py is not one of the scripts whose loop kohya-tune has read; the "
                      f"timetable follows train_network.py's")
+    for key in ("initial_epoch", "initial_step", "resume"):
+        if args.get(key):
+            notes.append(f"{key} is set: the trainer starts from a later step or a saved state "
+                         f"(train_network.py v0.9.1+ initial_step handling); this timetable starts at step 1")
+            break
     S, E, U = report.max_train_steps, report.num_train_epochs, report.num_update_steps_per_epoch
     epochs = [Epoch(e, (e - 1) * U + 1, min(e * U, S)) for e in range(1, E + 1)]
 

@@ -183,6 +183,9 @@ def to_text(schedule: Schedule, *, unicode: bool = True, width: int = CHART_WIDT
     else:
         warm = lr.warmup_steps
         warm_text = "no warm-up" if not warm else f"warm-up {warm} scheduler steps"
+        written = schedule.args.get("lr_warmup_steps")
+        if isinstance(written, float) and warm != written:
+            warm_text += f" (lr_warmup_steps {written:g} x {lr.num_training_steps})"
         if warm and lr.warmup_optimizer_steps is not None and lr.scheduler_steps_per_step != 1:
             warm_text += f" = {lr.warmup_optimizer_steps:g} optimizer steps"
         add(f"Learning rate: {lr.scheduler}, {warm_text}; the scheduler counts "
