@@ -625,8 +625,9 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
     try:
         built = lrs.build(profile, lr_args, num_processes=P, optimizer=optimizer, optimizer_is_adafactor=adafactor)
     except lrs.SchedulerError as exc:
-        name = "lr_warmup_steps" if "warmup" in str(exc) else "lr_scheduler"
-        raise TrainerRefusal(str(exc), plan.arg_origins.get(name)) from None
+        name = "lr_warmup_steps" if "num_warmup_steps" in str(exc) else "lr_scheduler"
+        origin = plan.arg_origins.get(name) or plan.arg_origins.get("lr_scheduler")
+        raise TrainerRefusal(str(exc), origin) from None
     S = report.max_train_steps
     every_batch = bool(profile["scheduler_steps_every_batch"]) and report.gradient_accumulation_steps > 1
     per_step: list[list[float]] = []
