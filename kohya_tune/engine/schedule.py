@@ -537,11 +537,75 @@ def _lora_groups(plan: Plan, profile: dict, args: dict, notes: list[str]) -> lis
     return groups
 
 
+def _network_args(args: dict) -> dict:
+    values = args.get("network_args") or []
+    if isinstance(values, str):
+        values = values.split()
+    out = {}
+    for item in values:
+        if "=" in str(item):
+            k, v = str(item).split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def _flux_groups(plan: Plan, profile: dict, args: dict, notes: list[str]) -> list[Group]:
+    """flux_train_network.py v0.10.1 with networks/lora_flux.py: CLIP-L LoRA modules (lora_te1)
+    and, with network_args train_t5xxl=True, T5XXL ones (lora_te3), kept when the text encoders
+    are trained (is_train_text_encoder: not network_train_unet_only, train_network.py L221-222);
+    prepare_optimizer_params_with_multiple_te_lrs (lora_flux.py L1195-1327): text_encoder_lr as
+    two values (None or [] -> learning_rate twice, one number -> twice, one item -> twice), LoRA+
+    'plus' groups, a group with LR 0 or None skipped."""
+    module = args.get("network_module") or "networks.lora_flux"
+    if module != "networks.lora_flux":
+        raise _NotModelled(f"network_module {module} with flux_train_network.py: not modelled")
+    if str(args.get("model_type") or "").lower() == "chroma":
+        raise _NotModelled("Chroma (no CLIP-L): the parameter groups are not modelled")
+    parsed = _network_args(args)
+    if parsed.get("network_reg_lrs"):
+        raise _NotModelled("network_reg_lrs gives regex-matched modules their own groups: not modelled")
+    default = args.get("learning_rate")
+    te = args.get("text_encoder_lr")
+    if te is None or (isinstance(te, list) and len(te) == 0):
+        te = [default, default]
+    elif isinstance(te, (int, float)) and not isinstance(te, bool):
+        te = [float(te), float(te)]
+    elif isinstance(te, list) and len(te) == 1:
+        te = [te[0], te[0]]
+    ratio = lambda key: float(parsed[key]) if key in parsed else None  # noqa: E731
+    plus_all = ratio("loraplus_lr_ratio")
+    plus_te = ratio("loraplus_text_encoder_lr_ratio") or plus_all
+    plus_unet = ratio("loraplus_unet_lr_ratio") or plus_all
+    t5 = parsed.get("train_t5xxl") == "True"
+    groups: list[Group] = []
+
+    def assemble(name, lr, plus):
+        for part, value in (("", lr), ("_plus", None if plus is None or lr is None else lr * plus)):
+            if part == "_plus" and plus is None:
+                continue
+            if value == 0 or value is None:
+                notes.append(f"the {name}{part.replace('_', ' ')} group has LR {value}: the trainer leaves "
+                             f"it out of the optimizer ('NO LR skipping!')")
+                continue
+            groups.append(Group(name + part, value))
+
+    if not args.get("network_train_unet_only"):
+        assemble("text_encoder1", te[0], plus_te)
+        if t5:
+            assemble("text_encoder2", te[1], plus_te)
+    if not args.get("network_train_text_encoder_only"):
+        unet_lr = args.get("unet_lr")
+        assemble("unet", unet_lr if unet_lr is not None else default, plus_unet)
+    return groups
+
+
 def _groups(plan: Plan, profile: dict, args: dict, facts: dict, notes: list[str]) -> list[Group]:
     kind = facts.get("groups")
     lr = args.get("learning_rate")
     if kind == "lora":
         return _lora_groups(plan, profile, args, notes)
+    if kind == "lora_flux":
+        return _flux_groups(plan, profile, args, notes)
     if kind == "db":
         stop = args.get("stop_text_encoder_training")
         train_te = stop is None or stop >= 0
