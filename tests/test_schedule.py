@@ -19,6 +19,7 @@ from kohya_tune.engine.plan import TrainerRefusal
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_configs" / "lora_gui.json"
+DATA_GUI = Path(__file__).parent / "data" / "schedule" / "gui"
 BASE = ('pretrained_model_name_or_path = "model.safetensors"\ntrain_data_dir = "img"\nresolution = "64,64"\n'
         'caption_extension = ".txt"\noutput_dir = "out"\n')
 
@@ -336,3 +337,38 @@ def test_gui_lora_with_zero_text_encoder_lr_trains_the_unet_only(tmp_path):
     assert out["lr"]["groups"] == ["unet"] and out["lr"]["base"] == [0.002]
     assert out["checkpoints"][-1]["file"] == "froddy-loha-sx_v1.0a.safetensors"
     assert any("networks.lora" in n for n in out["notes"])  # LyCORIS: groups as networks.lora's
+
+
+# --------------------------------------------------------------------------------------------
+# the GUI side: a GUI JSON has the schedule of the TOML the real GUI writes for it
+# (tests/data/schedule/gui/: written by the unmodified kohya_ss GUI of that tag under its own
+# Gradio, ../shared/oracles/gui_oracle, loading the JSON and pressing "start training")
+
+
+def _same_schedule(a, b):
+    assert [(e.first_step, e.last_step) for e in a.epochs] == [(e.first_step, e.last_step) for e in b.epochs]
+    assert [(c.kind, c.step, c.file, c.kept) for c in a.checkpoints] == \
+        [(c.kind, c.step, c.file, c.kept) for c in b.checkpoints]
+    assert [(s.when, s.step) for s in a.samples] == [(s.when, s.step) for s in b.samples]
+    assert (a.lr.groups, a.lr.base, a.lr.per_step) == (b.lr.groups, b.lr.base, b.lr.per_step)
+
+
+def test_gui_master_json_schedules_like_the_toml_it_writes(tmp_path):
+    shutil.copytree(ROOT / "sample_configs", tmp_path / "s")
+    shutil.copy(DATA_GUI / "master-lora_gui.toml", tmp_path / "s" / "written.toml")
+    gui = api.schedule(str(tmp_path / "s" / "lora_gui.json"))
+    written = api.schedule(str(tmp_path / "s" / "written.toml"), sd_scripts="v0.10.1")
+    _same_schedule(gui, written)
+    assert written.args["text_encoder_lr"] == [1e-4, 1e-4]
+    assert gui.args["sample_prompts"] == written.args["sample_prompts"] == "output/sample/prompt.txt"
+
+
+def test_gui_v24_json_schedules_like_the_toml_it_writes(tmp_path):
+    shutil.copy(CORPUS / "kohya_ss" / "v24.1.7" / "test" / "config" / "Standard-AdamW.json", tmp_path / "c.json")
+    shutil.copy(DATA_GUI / "v24.1.7-Standard-AdamW.toml", tmp_path / "written.toml")
+    make_images(tmp_path / "test" / "img" / "10_darius kawasaki person", [[512, 512, 8]])
+    gui = api.schedule(str(tmp_path / "c.json"), gui_version="v24.1.7", path_map=[("./test", str(tmp_path / "test"))])
+    written = api.schedule(str(tmp_path / "written.toml"), sd_scripts="v0.8.7",
+                           path_map=[("./test", str(tmp_path / "test"))])
+    _same_schedule(gui, written)
+    assert gui.args["sample_prompts"] == written.args["sample_prompts"] == "./test/output/prompt.txt"
