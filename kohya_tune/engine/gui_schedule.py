@@ -11,7 +11,8 @@ so they give way as soon as gui.py sends a key itself. Citations (kohya_ss, file
     L728-735 output_name, lr_scheduler_power; library/common_gui.py L857-918 run_cmd_training
     (optimizer_type always, optimizer_args when not empty), L1176-1194 (save_last_n_steps(_state)
     when > 0, save_state); library/sampler_gui.py L70-94 (the prompt file output_dir/prompt.txt,
-    sent when sample_every_n_steps or sample_every_n_epochs is non-zero); v23.1.5
+    sent when sample_every_n_steps or sample_every_n_epochs is non-zero; v21.7.16 to v23.1.5:
+    output_dir/sample/prompt.txt, class_sample_images.py L29-40 at v22.6.2); v23.1.5
     kohya_gui/lora_gui.py L904-919 (the same LR split).
   * TOML (v24+): v24.1.7 kohya_gui/lora_gui.py L1075-1089 (LR split), L1130-1224 (the values),
     L1228-1233 (entries equal to "", False or None dropped: 0 and 0.0 too); class_sample_images.py
@@ -101,8 +102,12 @@ def sent_args(plan) -> dict:
         out["save_state_on_train_end"] = True
     se, ss = data.get("sample_every_n_epochs") or 0, data.get("sample_every_n_steps") or 0
     if (se or ss) and isinstance(output_dir, str):
-        prompt = "sample/prompt.txt" if key >= version_key("v25.0.0") else "prompt.txt"
-        out["sample_prompts"] = os.path.join(output_dir, prompt)
+        # v21.5.11 sampler_gui.py L88: output_dir/prompt.txt; v21.7-v23 (sampler_gui.py /
+        # class_sample_images.py L29-40): output_dir/sample/prompt.txt; v24.x create_prompt_file:
+        # output_dir/prompt.txt; v25+: output_dir/sample/prompt.txt
+        sub = (version_key("v21.7.0") <= key < version_key("v24.0.0")) or key >= version_key("v25.0.0")
+        out["sample_prompts"] = os.path.join(os.path.join(output_dir, "sample") if sub else output_dir,
+                                             "prompt.txt")
     if gui.tab == "dreambooth":
         pct = data.get("stop_text_encoder_training")
         if isinstance(pct, (int, float)) and not isinstance(pct, bool):
