@@ -549,29 +549,47 @@ def _network_args(args: dict) -> dict:
     return out
 
 
-def _flux_groups(plan: Plan, profile: dict, args: dict, notes: list[str]) -> list[Group]:
-    """flux_train_network.py v0.10.1 with networks/lora_flux.py: CLIP-L LoRA modules (lora_te1)
-    and, with network_args train_t5xxl=True, T5XXL ones (lora_te3), kept when the text encoders
-    are trained (is_train_text_encoder: not network_train_unet_only, train_network.py L221-222);
-    prepare_optimizer_params_with_multiple_te_lrs (lora_flux.py L1195-1327): text_encoder_lr as
-    two values (None or [] -> learning_rate twice, one number -> twice, one item -> twice), LoRA+
-    'plus' groups, a group with LR 0 or None skipped."""
-    module = args.get("network_module") or "networks.lora_flux"
-    if module != "networks.lora_flux":
-        raise _NotModelled(f"network_module {module} with flux_train_network.py: not modelled")
-    if str(args.get("model_type") or "").lower() == "chroma":
+# per script: (network module, the text encoders with a LoRA set: (group name, needs train_t5xxl))
+MULTI_TE = {
+    "flux_train_network": ("networks.lora_flux", [("text_encoder1", False), ("text_encoder2", True)]),
+    "sd3_train_network": ("networks.lora_sd3", [("text_encoder1", False), ("text_encoder2", False),
+                                                ("text_encoder3", True)]),
+}
+
+
+def _multi_te_lrs(te, default, n):
+    """prepare_optimizer_params_with_multiple_te_lrs: text_encoder_lr as one value per encoder
+    (lora_flux.py v0.10.1 L1195-1203: None or [] -> learning_rate each, a number -> each, one item
+    -> each; lora_sd3.py L634-644 also: two items -> [a, b, b])."""
+    if te is None or (isinstance(te, list) and len(te) == 0):
+        return [default] * n
+    if isinstance(te, (int, float)) and not isinstance(te, bool):
+        return [float(te)] * n
+    if len(te) == 1:
+        return [te[0]] * n
+    if n == 3 and len(te) == 2:
+        return [te[0], te[1], te[1]]
+    return list(te)
+
+
+def _multi_te_groups(plan: Plan, profile: dict, args: dict, notes: list[str]) -> list[Group]:
+    """flux_train_network.py / sd3_train_network.py v0.10.1 with networks/lora_flux.py /
+    lora_sd3.py: LoRA modules for CLIP-L (and CLIP-G for SD3) and, with network_args
+    train_t5xxl=True, T5XXL (lora_flux.py L935-947, lora_sd3.py L418-428), kept when the text
+    encoders are trained (is_train_text_encoder: not network_train_unet_only, train_network.py
+    L221-222); one group per encoder at its LR, LoRA+ 'plus' groups, a group with LR 0 or None
+    skipped (lora_flux.py L1195-1327, lora_sd3.py L634-720)."""
+    wanted, encoders = MULTI_TE[plan.script]
+    module = args.get("network_module") or wanted
+    if module != wanted:
+        raise _NotModelled(f"network_module {module} with {plan.script}.py: not modelled")
+    if plan.script == "flux_train_network" and str(args.get("model_type") or "").lower() == "chroma":
         raise _NotModelled("Chroma (no CLIP-L): the parameter groups are not modelled")
     parsed = _network_args(args)
     if parsed.get("network_reg_lrs"):
         raise _NotModelled("network_reg_lrs gives regex-matched modules their own groups: not modelled")
     default = args.get("learning_rate")
-    te = args.get("text_encoder_lr")
-    if te is None or (isinstance(te, list) and len(te) == 0):
-        te = [default, default]
-    elif isinstance(te, (int, float)) and not isinstance(te, bool):
-        te = [float(te), float(te)]
-    elif isinstance(te, list) and len(te) == 1:
-        te = [te[0], te[0]]
+    te = _multi_te_lrs(args.get("text_encoder_lr"), default, len(encoders))
     ratio = lambda key: float(parsed[key]) if key in parsed else None  # noqa: E731
     plus_all = ratio("loraplus_lr_ratio")
     plus_te = ratio("loraplus_text_encoder_lr_ratio") or plus_all
@@ -590,9 +608,10 @@ def _flux_groups(plan: Plan, profile: dict, args: dict, notes: list[str]) -> lis
             groups.append(Group(name + part, value))
 
     if not args.get("network_train_unet_only"):
-        assemble("text_encoder1", te[0], plus_te)
-        if t5:
-            assemble("text_encoder2", te[1], plus_te)
+        for (name, needs_t5), lr in zip(encoders, te):
+            if needs_t5 and not t5:
+                continue
+            assemble(name, lr, plus_te)
     if not args.get("network_train_text_encoder_only"):
         unet_lr = args.get("unet_lr")
         assemble("unet", unet_lr if unet_lr is not None else default, plus_unet)
@@ -604,8 +623,8 @@ def _groups(plan: Plan, profile: dict, args: dict, facts: dict, notes: list[str]
     lr = args.get("learning_rate")
     if kind == "lora":
         return _lora_groups(plan, profile, args, notes)
-    if kind == "lora_flux":
-        return _flux_groups(plan, profile, args, notes)
+    if kind == "lora_multi_te":
+        return _multi_te_groups(plan, profile, args, notes)
     if kind == "db":
         stop = args.get("stop_text_encoder_training")
         train_te = stop is None or stop >= 0
