@@ -193,7 +193,7 @@ def schedule(
 ) -> None:
     """When each epoch ends, which checkpoints and samples are made and kept, and the LR at every step."""
     from kohya_tune.engine import normalize, schedule as schedule_mod, steps as steps_mod
-    from kohya_tune.output import plot as plot_mod, schedule_report
+    from kohya_tune.output import plot as plot_mod, progress, schedule_report, terminal
 
     if format not in ("text", "json"):
         err(f"kohya-tune schedule: --format must be text or json, not {format!r}")
@@ -211,7 +211,7 @@ def schedule(
             raise PlanError("not a kohya config (neither a kohya_ss GUI JSON, an sd-scripts "
                             "--config_file TOML nor a --dataset_config file)", config)
         plan = normalize.build_plan(doc, s)
-        result = schedule_mod.compute(steps_mod.compute(plan))
+        result = schedule_mod.compute(steps_mod.compute(plan, progress=progress.for_terminal()))
     except (documents.LoadError, PlanError, settings_mod.SettingsError) as exc:
         if format == "json":
             typer.echo(json.dumps({"config": config, "error": str(exc), "exit": EXIT_USAGE}))
@@ -236,27 +236,15 @@ def schedule(
         except plot_mod.PlotError as exc:
             err(f"kohya-tune schedule: --plot {plot}: {exc}")
             raise typer.Exit(EXIT_USAGE)
-    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
     if format == "json":
-        text = json.dumps(schedule_report.to_json(result), indent=1, ensure_ascii=False) + "\n"
+        typer.echo(json.dumps(schedule_report.to_json(result), indent=1, ensure_ascii=False))
     else:
-        text = schedule_report.to_text(result, unicode=schedule_report.can_print_chart(encoding))
-    typer.echo(printable(text, encoding), nl=False)
+        # block characters only where the stream can print them (not under cp1252); other
+        # characters it cannot encode are escaped by terminal.make_streams_safe (main)
+        unicode = terminal.can_encode("".join(schedule_report.UNICODE.values()))
+        typer.echo(schedule_report.to_text(result, unicode=unicode), nl=False)
     if plot is not None:
         err(f"wrote {plot}")
-
-
-def printable(text: str, encoding: str) -> str:
-    """Text the stream can encode: characters it cannot (a Japanese file name on a cp1252
-    console) become '?' instead of a UnicodeEncodeError."""
-    try:
-        text.encode(encoding)
-        return text
-    except (UnicodeEncodeError, LookupError):
-        try:
-            return text.encode(encoding, errors="replace").decode(encoding)
-        except LookupError:
-            return text.encode("ascii", errors="replace").decode("ascii")
 
 
 # ------------------------------------------------------------------------------------------

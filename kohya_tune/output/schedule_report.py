@@ -13,16 +13,6 @@ ASCII = {"blocks": " .:-=+*#@", "axis_v": "|", "axis_h": "-", "corner": "+", "sa
          "sample": "o", "epoch": "+"}
 
 
-def can_print_chart(encoding: str | None) -> bool:
-    """Whether a stream with this encoding can print the Unicode chart characters (cp1252, the
-    Windows console default, cannot)."""
-    try:
-        "".join(v for v in UNICODE.values()).encode(encoding or "ascii")
-        return True
-    except (UnicodeEncodeError, LookupError):
-        return False
-
-
 # --------------------------------------------------------------------------------------------
 # JSON
 
