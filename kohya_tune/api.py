@@ -5,6 +5,9 @@
     report = api.steps("config.json", num_processes=2)      # the trainer's numbers
     report.max_train_steps, report.num_train_epochs
 
+    timetable = api.schedule("config.json")                  # epochs, checkpoints, samples, LR
+    [c.file for c in timetable.checkpoints if c.kept], timetable.lr.per_step[0]
+
 Each function takes a config path and the same options as the command line (`sd_scripts`,
 `gui_version`, `script`, `num_processes`, `path_map`) and raises the library's errors:
 `LoadError` (unreadable or unparsable file), `PlanError` (missing folders, bad options) and
@@ -56,5 +59,15 @@ def steps(path: str, **options):
     return steps_mod.compute(plan(path, **options))
 
 
+def schedule(path: str, **options):
+    """The run's timetable (`Schedule`): epochs, checkpoints and states with their file names and
+    which remain, samples, and the learning rate of every parameter group at every optimizer step
+    (`Schedule.lr`, None with `Schedule.lr_note` when no scheduler is built or it is not modelled).
+    Raises `TrainerRefusal` when the trainer would stop (also while building its scheduler)."""
+    from kohya_tune.engine import schedule as schedule_mod
+
+    return schedule_mod.compute(steps(path, **options))
+
+
 __all__ = ["Document", "LoadError", "Plan", "PlanError", "Settings", "TrainerRefusal",
-           "facts", "load", "plan", "settings", "steps"]
+           "facts", "load", "plan", "schedule", "settings", "steps"]

@@ -178,6 +178,76 @@ def steps(
         typer.echo(steps_report.to_text(report, Glyphs()), nl=False)
 
 # ------------------------------------------------------------------------------------------
+# schedule
+
+@app.command()
+def schedule(
+    config: str = typer.Argument(..., help="GUI JSON, args TOML or dataset TOML"),
+    format: str = typer.Option("text", "--format", "-f", help="text | json"),
+    plot: Optional[str] = typer.Option(None, "--plot", help="write a picture of the LR curve: FILE.svg, FILE.html or FILE.png"),
+    num_processes: Optional[int] = typer.Option(None, "--num-processes", help="training processes (GPUs)"),
+    sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts version, e.g. v0.6.5"),
+    gui_version: Optional[str] = typer.Option(None, "--gui-version", help="kohya_ss GUI version, e.g. v24.1.7"),
+    script: Optional[str] = typer.Option(None, "--script", help="trainer script, e.g. sdxl_train_network"),
+    path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
+) -> None:
+    """When each epoch ends, which checkpoints and samples are made and kept, and the LR at every step."""
+    from kohya_tune.engine import normalize, schedule as schedule_mod, steps as steps_mod
+    from kohya_tune.output import plot as plot_mod, progress, schedule_report, terminal
+
+    if format not in ("text", "json"):
+        err(f"kohya-tune schedule: --format must be text or json, not {format!r}")
+        raise typer.Exit(EXIT_USAGE)
+    if plot is not None:
+        problem = plot_mod.check_target(plot)
+        if problem:
+            err(f"kohya-tune schedule: --plot {plot}: {problem}")
+            raise typer.Exit(EXIT_USAGE)
+    try:
+        project = settings_mod.load(Path(config).parent if Path(config).parent.is_dir() else None)
+        s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
+        doc = documents.load(config)
+        if doc.kind == documents.OTHER:
+            raise PlanError("not a kohya config (neither a kohya_ss GUI JSON, an sd-scripts "
+                            "--config_file TOML nor a --dataset_config file)", config)
+        plan = normalize.build_plan(doc, s)
+        result = schedule_mod.compute(steps_mod.compute(plan, progress=progress.for_terminal()))
+    except (documents.LoadError, PlanError, settings_mod.SettingsError) as exc:
+        if format == "json":
+            typer.echo(json.dumps({"config": config, "error": str(exc), "exit": EXIT_USAGE}))
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    except Exception as exc:  # noqa: BLE001 - map known library errors below
+        from kohya_tune.versions.profiles import UnknownVersion
+
+        if isinstance(exc, UnknownVersion):
+            err(f"kohya-tune: {exc}")
+            raise typer.Exit(EXIT_USAGE)
+        if isinstance(exc, TrainerRefusal):
+            if format == "json":
+                typer.echo(json.dumps({"config": config, "error": exc.message,
+                                       "where": exc.origin.where() if exc.origin else None}))
+            err(f"kohya-tune: {refusal_text(exc)}")
+            raise typer.Exit(EXIT_FINDINGS)
+        raise
+    if plot is not None:
+        try:
+            plot_mod.write(result, plot)
+        except plot_mod.PlotError as exc:
+            err(f"kohya-tune schedule: --plot {plot}: {exc}")
+            raise typer.Exit(EXIT_USAGE)
+    if format == "json":
+        typer.echo(json.dumps(schedule_report.to_json(result), indent=1, ensure_ascii=False))
+    else:
+        # block characters only where the stream can print them (not under cp1252); other
+        # characters it cannot encode are escaped by terminal.make_streams_safe (main)
+        unicode = terminal.can_encode("".join(schedule_report.UNICODE.values()))
+        typer.echo(schedule_report.to_text(result, unicode=unicode), nl=False)
+    if plot is not None:
+        err(f"wrote {plot}")
+
+
+# ------------------------------------------------------------------------------------------
 # lint
 
 @app.command()

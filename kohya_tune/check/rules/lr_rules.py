@@ -294,18 +294,30 @@ class WarmupExceedsSteps(Rule):
     needs = "steps"
 
     def check(self, ctx):
+        from kohya_tune.versions.schedules import schedule_profile
+
         plan, report = ctx.plan, ctx.report
         scheduler, _ = _scheduler(ctx)
         if scheduler == "constant":
             return  # KT501
         warm = plan.args.get("lr_warmup_steps")
+        S, P = report.max_train_steps, report.num_processes
+        profile = schedule_profile(plan.sd.label)[1]
+        # num_training_steps as get_scheduler_fix builds it: v0.6.x also multiplies by the
+        # accumulation steps (train_util.py v0.6.5 L2906)
+        total = S * P * (report.gradient_accumulation_steps if profile["training_steps_include_accumulation"] else 1)
+        ratio = None
+        if isinstance(warm, float) and profile["warmup_ratio"] and warm >= 1:
+            # v0.9.0+: a float is a ratio of num_training_steps, whatever its size (L4400-4402)
+            ratio, warm = warm, int(warm * total)
         if not is_int(warm) or warm <= 0:
             return
-        S, P = report.max_train_steps, report.num_processes
-        total = S * P
         if warm < total:
             return
         per = f" ({S} steps x {P} processes)" if P > 1 else ""
-        yield ctx.diagnostic(self, f"lr_warmup_steps {warm} >= the {total} scheduler steps of the "
+        if total != S * P:
+            per = f" ({S} steps x {P} processes x {report.gradient_accumulation_steps} accumulation steps)"
+        what = f"lr_warmup_steps {warm}" if ratio is None else f"lr_warmup_steps {ratio} (a ratio: {warm} steps)"
+        yield ctx.diagnostic(self, f"{what} >= the {total} scheduler steps of the "
                                    f"run{per}: the learning rate never leaves the warmup",
                              keypath=_warmup_keypath(ctx))

@@ -1,0 +1,31 @@
+"""What each sd-scripts version does with the LR schedule, checkpoints, states and samples
+(data: versions/data/schedule_profiles.json); this module only looks values up."""
+from __future__ import annotations
+
+from kohya_tune.versions.profiles import load_data, nearest_at_or_below
+
+
+def schedule_profile(label: str) -> tuple[str, dict]:
+    """(profile name, merged switches) for an sd-scripts version label, nearest at or below."""
+    table = load_data("schedule_profiles.json")
+    order = table["order"]
+    name = nearest_at_or_below(label, order) or order[0]
+    chain = []
+    cursor = name
+    while cursor:
+        chain.append(table["profiles"][cursor])
+        cursor = table["profiles"][cursor].get("inherits")
+    merged: dict = {}
+    for part in reversed(chain):
+        for key, value in part.items():
+            if key == "inherits":
+                continue
+            if key == "argparse_defaults":
+                merged[key] = {**merged.get(key, {}), **value}
+            else:
+                merged[key] = value
+    return name, merged
+
+
+def name_formats() -> dict:
+    return dict(load_data("schedule_profiles.json")["names"])
