@@ -367,5 +367,8 @@ def load_dataset_config(plan: Plan, text) -> Document:
     except documents.LoadError as exc:
         raise PlanError(str(exc)) from None
     if doc.kind != documents.DATASET and isinstance(doc.data, dict):
+        # the trainer reads whatever the file holds as a dataset config; remember what it looks
+        # like (an args TOML or a GUI JSON given here is a common mistake, KT111)
+        plan.dataset_config_kind = doc.kind
         doc.kind = documents.DATASET
     return doc

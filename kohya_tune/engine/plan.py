@@ -109,6 +109,7 @@ class Plan:
     num_processes_source: str
     datasets: list[DatasetPlan] = field(default_factory=list)
     dataset_doc: Document | None = None
+    dataset_config_kind: str | None = None  # what the dataset_config file looks like, when not a dataset config
     gui: Any = None                     # GuiLaunch for GUI configs
     gui_version_source: str | None = None  # how the GUI version was chosen
     notes: list[str] = field(default_factory=list)

@@ -35,6 +35,16 @@ def _table_name(keypath: tuple) -> str:
     return f"[{keypath[0]}]"
 
 
+def _network_args(ctx) -> set:
+    from kohya_tune.check.rules.network_rules import misplaced_network_args
+
+    if "network_args_misplaced" not in ctx.extra:
+        plan = ctx.plan
+        ctx.extra["network_args_misplaced"] = (
+            {k for k, _ in misplaced_network_args(ctx.doc, plan.sd)} if plan is not None else set())
+    return ctx.extra["network_args_misplaced"]
+
+
 class UnknownKey(Rule):
     """Unknown key.
 
@@ -67,6 +77,8 @@ class UnknownKey(Rule):
                 continue  # a real key at the wrong level: KT102
             if ctx.doc.kind == documents.ARGS and issue.key == "epoch":
                 continue  # the GUI's own key, explained by KT204
+            if ctx.doc.kind == documents.ARGS and issue.key in _network_args(ctx):
+                continue  # a network module option at the top level: KT110 says where it goes
             hint = schema.suggest(issue.key, known if ctx.doc.kind != documents.DATASET
                                   else list(table["keys"]) + ["general", "datasets", "subsets"])
             tail = f"; did you mean {hint!r}?" if hint else ""
