@@ -6,6 +6,7 @@ Exit codes: 0 clean, 1 findings (or a config the trainer refuses), 2 usage or un
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -81,17 +82,26 @@ def expand_paths(paths) -> list[str]:
     """Files as given; a folder stands for the JSON and TOML files below it (sorted, hidden
     folders and virtual environments left out)."""
     out: list[str] = []
+    seen: set = set()
+
+    def add(name: str) -> None:
+        # a file given twice (or given and inside a folder also given) is linted once
+        key = os.path.realpath(name)
+        if key not in seen:
+            seen.add(key)
+            out.append(name)
+
     for path in paths:
         p = Path(path)
         if not p.is_dir():
-            out.append(path)
+            add(path)
             continue
         for found in sorted(p.rglob("*")):
             parts = found.relative_to(p).parts
             if any(part.startswith(".") or part in ("node_modules", "venv", "__pycache__") for part in parts):
                 continue
             if found.suffix.lower() in (".json", ".toml") and found.is_file():
-                out.append(str(found))
+                add(str(found))
     return out
 
 
@@ -266,6 +276,8 @@ def lint(
     path_map: Optional[List[str]] = typer.Option(None, "--path-map"),
     show_skipped: bool = typer.Option(False, "--show-skipped", help="list files that are not kohya configs"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say what kind of config each file is"),
+    statistics: bool = typer.Option(False, "--statistics", help="count the findings per rule"),
+    show_fixes: bool = typer.Option(False, "--show-fixes", help="list the fixes (applied with --fix)"),
 ) -> None:
     """Check configs: schema, silent overrides, dataset traps. Exit 0 clean, 1 findings, 2 error."""
     import os
@@ -299,6 +311,7 @@ def lint(
     results = [engine.lint_file(path) for path in expand_paths(files)]
     fatal = any(r.fatal for r in results)
     changed_any = False
+    fixed_diags = [d for r in results for d in r.diagnostics if d.fix is not None and d.fix.safe]
     if fix or diff:
         fixes = linter_mod.collect_fixes(results)
         for path, edits in fixes.items():
@@ -324,17 +337,27 @@ def lint(
     diags = list({(d.path, d.line, d.column, d.code, d.message): d
                   for r in results for d in r.diagnostics}.values())
     sources = {r.path: r.doc for r in results if r.doc is not None}
-    if not diff:
+    from kohya_tune.output.terminal import use_colour
+
+    style = report.Style(use_colour())
+    if statistics and not diff:
+        typer.echo(report.statistics(diags), nl=False)
+    elif not diff:
         if fmt == "concise":
-            typer.echo(report.concise(diags), nl=False)
+            typer.echo(report.concise(diags, style), nl=False, color=style.colour)
         elif fmt == "full":
-            typer.echo(report.full(diags, sources), nl=False)
+            typer.echo(report.full(diags, sources, style), nl=False, color=style.colour)
         elif fmt == "json":
             typer.echo(report.as_json(diags), nl=False)
         elif fmt == "github":
-            typer.echo(report.github(diags), nl=False)
+            typer.echo(report.github(diags, report.repo_root()), nl=False)
         else:
-            typer.echo(report.sarif(diags, linter_mod.all_rules()), nl=False)
+            typer.echo(report.sarif(diags, linter_mod.all_rules(), report.repo_root()), nl=False)
+    if show_fixes:
+        shown = fixed_diags if fix and not diff else diags
+        text = report.show_fixes(shown, applied=fix and not diff)
+        if text:
+            err(text.rstrip("\n"))
     for r in results:
         if verbose and r.doc is not None:
             err(f"{r.path}: {describe_kind(r.doc)}")
@@ -355,12 +378,12 @@ def lint(
         else:
             err(f"info: dataset rules skipped for {len(missing)} files whose dataset is not on this "
                 f"machine (map folders with --path-map FROM=TO; -v lists them)")
-    if fmt in ("concise", "full") and not diff and diags:
-        errors = sum(d.severity == "error" for d in diags)
-        warnings = sum(d.severity == "warning" for d in diags)
-        fixable = sum(d.fix is not None and d.fix.safe for d in diags)
-        tail = f" ({fixable} fixable with --fix)" if fixable and not fix else ""
-        err(f"Found {errors} error(s), {warnings} warning(s){tail}.")
+    linted = [r for r in results if r.kind not in (None, documents.OTHER) or r.fatal]
+    if not linted and not fatal:
+        err(f"kohya-tune lint: no kohya config among {len(results)} file(s) "
+            f"({', '.join(files)}): nothing to check (--show-skipped lists them)")
+    elif fmt in ("concise", "full") and not diff:
+        err(report.summary(diags, fix_applied=fix))
     if fatal:
         raise typer.Exit(EXIT_USAGE)
     if diff:
@@ -471,7 +494,6 @@ def rules_cmd() -> None:
 def rule_cmd(code: str = typer.Argument(..., help="a rule code such as KT201, or its name")) -> None:
     """Show one rule's documentation."""
     from kohya_tune.check import linter as linter_mod
-    from kohya_tune.check.diagnostics import DOCS_URL
 
     rule = linter_mod.rule_by_code(code)
     if rule is None:
@@ -479,7 +501,6 @@ def rule_cmd(code: str = typer.Argument(..., help="a rule code such as KT201, or
         raise typer.Exit(EXIT_USAGE)
     typer.echo(f"{rule.code} ({rule.name}), {rule.severity}\n{rule.summary}\n")
     typer.echo(rule.docs())
-    typer.echo(f"\n{DOCS_URL.format(code=rule.code)}")
 
 
 

@@ -105,7 +105,7 @@ def test_unparsable_and_missing_files_exit_2(tmp_path):
     bad.write_text('{\n  "epoch": 10,\n  "lr": \n}\n')
     proc = run_cli("lint", str(bad), cwd=tmp_path)
     assert proc.returncode == 2
-    assert f"{bad}:4:1: KT001 invalid JSON" in proc.stdout
+    assert f"{bad}:4:1: KT001 error: invalid JSON" in proc.stdout
     proc = run_cli("lint", str(tmp_path / "nope.toml"), cwd=tmp_path)
     assert proc.returncode == 2
     assert "file not found" in proc.stdout

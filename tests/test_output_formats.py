@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 
 import pytest
 
@@ -29,11 +30,42 @@ def test_concise(args_file):
     proc = lint(args_file, "--output-format", "concise")
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
-    assert f"{args_file}:5:19: KT601 [*] max_train_steps = '1600' is a string" in proc.stdout
-    assert any(re.fullmatch(rf"{re.escape(str(args_file))}:6:1: KT101 unknown key .*", line) for line in lines)
+    assert f"{args_file}:5:19: KT601 [*] error: max_train_steps = '1600' is a string" in proc.stdout
+    assert any(re.fullmatch(rf"{re.escape(str(args_file))}:6:1: KT101 warning: unknown key .*", line)
+               for line in lines)
     for line in lines:
-        assert re.match(r".+:\d+:\d+: KT\d{3}( \[\*\])? \S", line), line
+        # ruff's shape with yamllint's severity; a long message continues on a help line
+        assert re.match(r".+:\d+:\d+: KT\d{3}( \[\*\])? (error|warning|info): \S", line) or \
+            line.startswith("    help: "), line
     assert "1 fixable with --fix" in proc.stderr
+    assert "Found 1 error, 1 warning (1 fixable with --fix)." in proc.stderr
+
+
+def test_clean_run_says_so_and_statistics_count_per_rule(args_file, tmp_path):
+    clean = tmp_path / "clean.toml"
+    clean.write_text('pretrained_model_name_or_path = "m"\nmax_train_epochs = 1\n')
+    proc = run_cli("lint", "--select", "KT1", str(clean), cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr.strip().endswith("All checks passed!")
+    proc = lint(args_file, "--statistics")
+    assert re.search(r"^1\s+KT601\s+\[\*\]\s+error\s+quoted-number$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^1\s+KT101\s+warning\s+unknown-key$", proc.stdout, re.M)
+    proc = lint(args_file, "--show-fixes")
+    assert "KT601 fix: " in proc.stderr
+
+
+def test_colour_follows_no_color_and_force_color(args_file):
+    forced = lint(args_file, env={"FORCE_COLOR": "1"})
+    assert "\033[31mKT601\033[0m" in forced.stdout
+    plain = lint(args_file, env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert "\033[" not in plain.stdout
+    assert "\033[" not in lint(args_file).stdout  # not a terminal
+
+
+def test_full_underlines_the_whole_value(args_file):
+    proc = lint(args_file, "--output-format", "full")
+    out = proc.stdout.splitlines()
+    i = out.index(next(line for line in out if ":5:19: KT601" in line))
+    assert out[i + 2].strip().endswith("| " + " " * 18 + "^" * len('"1600"'))
 
 
 def test_full_shows_source_and_caret(args_file):
@@ -59,9 +91,22 @@ def test_json_fields(args_file):
 def test_github_annotations(args_file):
     proc = lint(args_file, "--output-format", "github")
     assert proc.returncode == 1
-    assert re.search(rf"^::error title=kohya-tune KT601,file={re.escape(str(args_file))},line=5,col=19::KT601 ",
-                     proc.stdout, re.M)
-    assert re.search(r"^::warning .*line=6,col=1::KT101 ", proc.stdout, re.M)
+    assert re.search(rf"^::error title=kohya-tune KT601,file={re.escape(str(args_file))},line=5,col=19,"
+                     rf"endLine=5,endColumn=25::KT601 ", proc.stdout, re.M)
+    assert re.search(r"^::warning .*line=6,col=1,endLine=6,endColumn=\d+::KT101 ", proc.stdout, re.M)
+
+
+def test_github_and_sarif_paths_are_relative_to_the_repository(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "cfg dir").mkdir()
+    path = repo / "cfg dir" / "a b.toml"
+    path.write_bytes(ARGS.encode())
+    proc = run_cli("lint", *SELECT, "--output-format", "github", str(path), cwd=repo / "cfg dir")
+    assert "file=cfg dir/a b.toml," in proc.stdout
+    proc = run_cli("lint", *SELECT, "--output-format", "sarif", "a b.toml", cwd=repo / "cfg dir")
+    location = json.loads(proc.stdout)["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"] == {"uri": "cfg%20dir/a%20b.toml", "uriBaseId": "%SRCROOT%"}
 
 
 def test_github_is_automatic_in_github_actions(args_file):
@@ -98,7 +143,7 @@ def test_sarif(args_file):
     assert result["level"] == "error" and result["message"]["text"]
     assert rule_ids[result["ruleIndex"]] == "KT601"
     loc = result["locations"][0]["physicalLocation"]
-    assert loc["artifactLocation"]["uri"] == str(args_file).replace("\\", "/")
+    assert loc["artifactLocation"]["uri"] == urllib.parse.quote(str(args_file).replace("\\", "/"))
     assert loc["region"]["startLine"] == 5 and loc["region"]["startColumn"] == 19
 
 
@@ -160,3 +205,29 @@ def test_exit_codes(tmp_path):
     other = tmp_path / "package.json"
     other.write_text('{"name": "x", "version": "1.0.0"}\n')
     assert run_cli("lint", str(other), cwd=tmp_path).returncode == 0
+
+
+def test_every_code_is_listed_and_documented():
+    # every Diagnostic the tool builds takes its code from a Rule (KT001 included)
+    import pathlib
+
+    from kohya_tune.check.linter import all_rules
+
+    codes = {r.code for r in all_rules()}
+    assert "KT001" in codes
+    from helpers import run_in_process
+
+    listed = run_in_process("rules").stdout
+    for code in codes:
+        assert code in listed
+        doc = run_in_process("rule", code)
+        assert doc.exit_code == 0 and "Bad" in doc.stdout and ".invalid" not in doc.stdout
+    source = "\n".join(p.read_text(encoding="utf-8")
+                       for p in pathlib.Path("kohya_tune").rglob("*.py") if p.exists())
+    assert "Diagnostic(code=" not in source.replace("Diagnostic(code=rule.code", "")
+
+
+def test_a_file_given_twice_is_reported_once(args_file):
+    once = lint(args_file)
+    twice = run_cli("lint", *SELECT, str(args_file), str(args_file.parent), cwd=args_file.parent)
+    assert twice.stdout == once.stdout

@@ -4,7 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SEVERITIES = ("error", "warning", "info")
-DOCS_URL = "https://kohya-tune.invalid/rules/{code}"
+# where a rule is documented: a command that always exists, not a web page that may not
+DOCS = "kohya-tune rule {code}"
+# a message longer than this is shown as a short message and a help line (its last clause)
+LONG_MESSAGE = 100
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,27 @@ class Diagnostic:
     end_column: int | None = None
     related: list = field(default_factory=list)  # [(path, line, col, text)]
 
+    def _split(self) -> tuple:
+        text = self.message
+        if len(text) <= LONG_MESSAGE:
+            return text, None
+        cut = text.rfind("; ")
+        if cut >= 30:
+            return text[:cut], text[cut + 2:]
+        cut = text.find(": ", 30)
+        if 0 < cut < len(text) - 10:
+            return text[:cut], text[cut + 2:]
+        return text, None
+
+    @property
+    def short(self) -> str:
+        """The message without its last clause when it is long (that clause is `advice`)."""
+        return self._split()[0]
+
+    @property
+    def advice(self) -> str | None:
+        return self._split()[1]
+
     @property
     def sort_key(self):
         return (self.path, self.line, self.column, self.code)
@@ -59,5 +83,7 @@ class Diagnostic:
             "key_path": self.key_path_text(), "key_path_parts": list(self.keypath),
             "rule": self.rule, "fixable": self.fix is not None and self.fix.safe,
             "fix": self.fix.description if self.fix else None,
-            "url": DOCS_URL.format(code=self.code),
+            "fix_safe": self.fix.safe if self.fix else None,
+            "short": self.short, "help": self.advice,
+            "docs": DOCS.format(code=self.code),
         }

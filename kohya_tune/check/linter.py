@@ -140,12 +140,11 @@ class Linter:
         try:
             doc = documents.load(path)
         except documents.LoadError as exc:
-            code = "KT001"
-            return FileResult(path, None, [Diagnostic(code=code, severity="error",
+            rule = rule_by_code("KT001")
+            return FileResult(path, None, [Diagnostic(code=rule.code, severity=rule.severity,
                                                       message=exc.message, path=path,
                                                       line=exc.line or 1, column=exc.column or 1,
-                                                      rule="parse-error",
-                                                      help="the file cannot be parsed")],
+                                                      rule=rule.name, help=rule.summary)],
                               fatal=True)
         if doc.kind == documents.OTHER:
             return FileResult(path, doc.kind, skipped=doc.other_reason, doc=doc)
@@ -194,7 +193,7 @@ class Linter:
 
 def code_matches_any_rule(code: str) -> bool:
     code = code.upper()
-    return code in ("ALL", "KT001") or any(r.code.startswith(code) for r in all_rules())
+    return code == "ALL" or any(r.code.startswith(code) for r in all_rules())
 
 
 def collect_fixes(results) -> dict:

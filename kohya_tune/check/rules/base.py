@@ -67,14 +67,20 @@ class Context:
                    severity: str | None = None, fix: Fix | None = None, at_value: bool = False,
                    line: int | None = None, column: int | None = None) -> Diagnostic:
         doc = doc or self.doc
+        end_line = end_column = None
         if line is None:
             if at_value:
                 line, column = doc.value_position(keypath)
             else:
                 line, column = doc.position(keypath)
+            span = doc.span(tuple(keypath)) if keypath else None
+            if span is not None:
+                # the whole value (at_value) or the whole `key = value` entry
+                end_line, end_column = doc.lines.line_col(span.value_end)
         return Diagnostic(code=rule.code, severity=severity or rule.severity, message=message,
                           path=doc.path, line=line, column=column or 1, keypath=tuple(keypath),
-                          rule=rule.name, fix=fix, help=rule.summary)
+                          rule=rule.name, fix=fix, help=rule.summary, end_line=end_line,
+                          end_column=end_column)
 
     def origin_diagnostic(self, rule: Rule, message: str, origin, *, severity=None, fix=None):
         """A diagnostic at a plan Origin (which may be in a dataset config the file points at)."""
