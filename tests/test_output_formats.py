@@ -30,7 +30,7 @@ def test_concise(args_file):
     proc = lint(args_file, "--output-format", "concise")
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
-    assert f"{args_file}:5:19: KT601 [*] error: max_train_steps = '1600' is a string" in proc.stdout
+    assert f'{args_file}:5:19: KT601 [*] error: max_train_steps = "1600" is a string' in proc.stdout
     assert any(re.fullmatch(rf"{re.escape(str(args_file))}:6:1: KT101 warning: unknown key .*", line)
                for line in lines)
     for line in lines:

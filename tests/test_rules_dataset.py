@@ -81,7 +81,7 @@ def test_kt300_no_data_found(tmp_path):
     make_images(tmp_path / "img" / "sks dog", [[512, 512, 3]])
     text = args_toml()
     diags = lint(tmp_path, text)
-    one(diags, "KT300", line_of(text, "train_data_dir"), "No data found", "'sks dog'")
+    one(diags, "KT300", line_of(text, "train_data_dir"), "No data found", '"sks dog"')
     assert codes(diags, "KT300")[0]["severity"] == "error"
 
 
@@ -116,8 +116,8 @@ def test_kt301_folder_without_prefix(tmp_path):
     assert len(found) == 2
     assert {d["line"] for d in found} == {line_of(text, "train_data_dir")}
     messages = " | ".join(d["message"] for d in found)
-    assert "'img/sks dog'" in messages and "4 images" in messages
-    assert "'img/dog_10'" in messages and "2 images" in messages
+    assert '"img/sks dog"' in messages and "4 images" in messages
+    assert '"img/dog_10"' in messages and "2 images" in messages
     assert "ipynb" not in messages
 
 
@@ -134,7 +134,7 @@ def test_kt302_zero_prefix_args(tmp_path):
     make_images(tmp_path / "img" / "0_dog", [[512, 512, 3]])
     make_images(tmp_path / "img" / "5_cat", [[512, 512, 4]])
     text = args_toml()
-    one(lint(tmp_path, text), "KT302", line_of(text, "train_data_dir"), "'img/0_dog'",
+    one(lint(tmp_path, text), "KT302", line_of(text, "train_data_dir"), '"img/0_dog"',
         "repeat prefix 0", "3 images")
 
 
@@ -143,7 +143,7 @@ def test_kt302_negative_prefix_gui(tmp_path):
     make_images(tmp_path / "img" / "5_cat", [[512, 512, 4]])
     text = gui_json()
     diags = lint(tmp_path, text, "config.json", "--gui-version", "v24.1.7")
-    one(diags, "KT302", line_of(text, '"train_data_dir"'), "'img/-1_dog'",
+    one(diags, "KT302", line_of(text, '"train_data_dir"'), '"img/-1_dog"',
         "subtracts 3 steps")
 
 
@@ -155,7 +155,7 @@ def test_kt302_dataset_toml_num_repeats_zero(tmp_path):
             "  num_repeats = 0\n\n  [[datasets.subsets]]\n  image_dir = \"img/cat\"\n"
             "  num_repeats = 2\n")
     one(lint(tmp_path, text, "dataset.toml"), "KT302", line_of(text, "num_repeats = 0"),
-        "'img/dog'", "num_repeats 0")
+        '"img/dog"', "num_repeats 0")
 
 
 def test_kt302_ok(tmp_path):
@@ -174,8 +174,8 @@ def test_kt303_empty_folder_and_loose_images(tmp_path):
     found = codes(lint(tmp_path, text), "KT303")
     assert len(found) == 2 and {d["line"] for d in found} == {line_of(text, "train_data_dir")}
     messages = " | ".join(d["message"] for d in found)
-    assert "'img/5_cat'" in messages and "0000.gif" in messages
-    assert "2 images sit directly in train_data_dir 'img'" in messages and "0100.png" in messages
+    assert '"img/5_cat"' in messages and "0000.gif" in messages
+    assert '2 images sit directly in train_data_dir "img"' in messages and "0100.png" in messages
 
 
 def test_kt303_dataset_toml_position(tmp_path):
@@ -185,7 +185,7 @@ def test_kt303_dataset_toml_position(tmp_path):
             "  [[datasets.subsets]]\n  image_dir = \"img/dog\"\n\n  [[datasets.subsets]]\n"
             "  image_dir = \"img/empty\"\n")
     one(lint(tmp_path, text, "dataset.toml"), "KT303", line_of(text, "image_dir", 2),
-        "'img/empty'", "no image")
+        '"img/empty"', "no image")
 
 
 def test_kt303_ok(tmp_path):
@@ -206,7 +206,7 @@ def test_kt304_reg_unused(tmp_path):
     text = reg_setup(tmp_path, 30)
     diags = lint(tmp_path, text)
     d = one(diags, "KT304", line_of(text, "reg_data_dir"), "30 reg image-steps found, 10 used",
-            "'reg/1_dog': 10 of 30 images")
+            '"reg/1_dog": 10 of 30 images')
     assert d["severity"] == "info"
     assert not codes(diags, "KT305")
 
@@ -220,7 +220,7 @@ def test_kt304_whole_reg_folder_unused_is_warning(tmp_path):
     make_images(tmp_path / "reg_a", [[512, 512, 6]])
     make_images(tmp_path / "reg_b", [[512, 512, 6]])
     d = one(lint(tmp_path, text, "dataset.toml"), "KT304", line_of(text, "image_dir", 2),
-            "12 reg image-steps found, 4 used", "'reg_b' is not used at all")
+            "12 reg image-steps found, 4 used", '"reg_b" is not used at all')
     assert d["severity"] == "warning"
 
 
@@ -228,7 +228,7 @@ def test_kt305_reg_repeated(tmp_path):
     text = reg_setup(tmp_path, 4)
     diags = lint(tmp_path, text)
     one(diags, "KT305", line_of(text, "reg_data_dir"), "4 reg image-steps found for 10",
-        "used 2 to 3 times", "'reg/1_dog'")
+        "used 2 to 3 times", '"reg/1_dog"')
     assert not codes(diags, "KT304")
 
 
@@ -245,7 +245,7 @@ def test_kt306_extensions(tmp_path):
     make_images(folder, [[512, 512, 2], [512, 512, 1, ".Jpg"], [512, 512, 1, ".jfif"],
                          [512, 512, 1, ".avif"]])
     text = args_toml()
-    one(lint(tmp_path, text), "KT306", line_of(text, "train_data_dir"), "'img/10_sks dog'",
+    one(lint(tmp_path, text), "KT306", line_of(text, "train_data_dir"), '"img/10_sks dog"',
         "0002.Jpg", "0003.jfif", "0004.avif", "pillow_avif")
 
 
@@ -261,7 +261,7 @@ def test_kt307_hidden(tmp_path):
     (folder / ".0009.png").write_bytes((folder / "0000.png").read_bytes())
     text = args_toml()
     one(lint(tmp_path, text), "KT307", line_of(text, "train_data_dir"), ".0009.png",
-        "'img/10_sks dog'")
+        '"img/10_sks dog"')
 
 
 def test_kt307_ok(tmp_path):
@@ -286,7 +286,7 @@ def test_kt308_reg_factor_without_reg_images(tmp_path):
     make_images(tmp_path / "reg" / "1_dog", [[512, 512, 2, ".gif"]])
     text = gui_json(reg_data_dir="reg")
     d = one(lint(tmp_path, text, "config.json", "--gui-version", "v24.1.7"), "KT308",
-            line_of(text, '"reg_data_dir"'), "reg factor 2", "'reg'")
+            line_of(text, '"reg_data_dir"'), "reg factor 2", '"reg"')
     assert "no usable reg image" in d["message"]
 
 
@@ -412,14 +412,14 @@ def test_kt311_ok(tmp_path):
 def test_kt312_train_equals_reg(tmp_path):
     make_images(tmp_path / "img" / "10_tok", [[512, 512, 2]])
     text = args_toml("reg_data_dir = \"img\"")
-    one(lint(tmp_path, text), "KT312", line_of(text, "reg_data_dir"), "'img/10_tok'",
+    one(lint(tmp_path, text), "KT312", line_of(text, "reg_data_dir"), '"img/10_tok"',
         "no reg image is used")
 
 
 def test_kt312_dataset_toml(tmp_path):
     make_images(tmp_path / "img" / "dog", [[512, 512, 2]])
     text = DATASET_CAPTIONS + "\n  [[datasets.subsets]]\n  image_dir = \"img/dog\"\n  num_repeats = 3\n"
-    one(lint(tmp_path, text, "dataset.toml"), "KT312", line_of(text, "image_dir", 2), "'img/dog'",
+    one(lint(tmp_path, text, "dataset.toml"), "KT312", line_of(text, "image_dir", 2), '"img/dog"',
         "3 repeats", "ignores it")
 
 
@@ -436,7 +436,7 @@ def test_kt313_missing_captions(tmp_path):
     make_images(tmp_path / "img" / "10_sks dog", [[512, 512, 3]], captions={"0002": None})
     text = args_toml()
     d = one(lint(tmp_path, text), "KT313", line_of(text, "train_data_dir"), "1 of 3 images",
-            "0002.png", "'sks dog'", "'img/10_sks dog'")
+            "0002.png", '"sks dog"', '"img/10_sks dog"')
     assert d["severity"] == "info"
 
 

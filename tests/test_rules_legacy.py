@@ -62,7 +62,7 @@ def test_no_fix_when_new_key_present(tmp_path):
     _, diags = lint(tmp_path, gui(lora_network_weights="a", network_weights="b"))
     found = codes(diags, "KT401")
     assert len(found) == 1 and found[0].fix is None
-    assert "'b'" in found[0].message
+    assert '"b"' in found[0].message
 
 
 def test_use_wandb_boolean_true_becomes_log_with(tmp_path):
@@ -99,7 +99,7 @@ def test_rename_not_reported_for_an_older_chosen_gui(tmp_path):
 def test_use_8bit_adam_without_optimizer(tmp_path):
     path, diags = lint(tmp_path, gui(use_8bit_adam=True))
     found = codes(diags, "KT402")
-    assert len(found) == 1 and "'AdamW8bit'" in found[0].message
+    assert len(found) == 1 and '"AdamW8bit"' in found[0].message
     data = json.loads(fix_text(path, found))
     assert data["optimizer"] == "AdamW8bit" and "use_8bit_adam" not in data
 

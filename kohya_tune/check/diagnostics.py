@@ -1,6 +1,8 @@
 """Diagnostics: what a check found, where, and how to fix it."""
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 
 SEVERITIES = ("error", "warning", "info")
@@ -8,6 +10,20 @@ SEVERITIES = ("error", "warning", "info")
 DOCS = "kohya-tune rule {code}"
 # a message longer than this is shown as a short message and a help line (its last clause)
 LONG_MESSAGE = 100
+
+
+def lit(value) -> str:
+    """A config value as the file would write it: a JSON literal (`null`, `true`, `"yes"`,
+    `[1, 2]`), which is also the TOML spelling of strings, numbers, booleans and arrays. Messages
+    use this, never Python's repr (`None`, `True`, `'yes'`)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, tuple):
+        value = list(value)
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from kohya_tune.check.diagnostics import lit
 from kohya_tune.check.rules.base import Rule
 from kohya_tune.engine import buckets as bucketing
 from kohya_tune.engine import facts as facts_mod
@@ -196,7 +197,7 @@ class TrainerRefuses(Rule):
         if message.startswith("No data found") and plan is not None:
             skipped = [sf.plan.folder_name for sf in _skipped(ctx)]
             if skipped:
-                text += f" (subfolders it skipped: {_names(repr(n) for n in skipped)})"
+                text += f" (subfolders it skipped: {_names(lit(n) for n in skipped)})"
         yield ctx.origin_diagnostic(self, text, origin, severity=severity)
 
 
@@ -250,7 +251,7 @@ class FolderNoRepeatPrefix(Rule):
             folder = _join(_folder_text(plan, is_reg), name)
             head = name.split("_")[0]
             yield ctx.origin_diagnostic(
-                self, f"folder {folder!r} has no repeat prefix (int() cannot parse {head!r}): the "
+                self, f"folder {lit(folder)} has no repeat prefix (int() cannot parse {lit(head)}): the "
                       f"trainer skips it (\"ignore directory without repeats\") and its "
                       f"{_plural(n, 'image')} are never used; rename it to e.g. "
                       f"'10_{name}' for 10 repeats ({key})", _folder_origin(plan, is_reg))
@@ -286,7 +287,7 @@ class FolderRepeatsBelowOne(Rule):
             name, is_reg, n = sf.plan.folder_name, sf.is_reg, len(sf.images)
             repeats = int(name.split("_")[0])
             folder = _join(_folder_text(plan, is_reg), name)
-            text = (f"folder {folder!r} has repeat prefix {repeats} (less than 1): the trainer "
+            text = (f"folder {lit(folder)} has repeat prefix {repeats} (less than 1): the trainer "
                     f"skips it silently and its {_plural(n, 'image')} are never used")
             gui = plan.gui
             if gui is not None and not is_reg and gui.total_steps is not None:
@@ -305,7 +306,7 @@ class FolderRepeatsBelowOne(Rule):
                 continue
             n = len(sf.images)
             yield ctx.origin_diagnostic(
-                self, f"{_kind_word(sf)} subset {_label(sf)!r} has num_repeats "
+                self, f"{_kind_word(sf)} subset {lit(_label(sf))} has num_repeats "
                       f"{sf.plan.num_repeats} (less than 1): the trainer ignores it and its "
                       f"{_plural(n, 'image')} are never used",
                 _subset_origin(plan, sf.plan, "num_repeats"))
@@ -349,7 +350,7 @@ class SubsetWithoutImages(Rule):
             elif sub:
                 tail = f" (subfolders are not searched: {_names(sorted(sub))})"
             yield ctx.origin_diagnostic(
-                self, f"{_kind_word(sf)} folder {_label(sf)!r} contains no image the trainer "
+                self, f"{_kind_word(sf)} folder {lit(_label(sf))} contains no image the trainer "
                       f"finds: it ignores this subset (\"no images found\"){tail}",
                 _subset_origin(plan, sf.plan))
         if plan.mode != "folders":
@@ -361,10 +362,10 @@ class SubsetWithoutImages(Rule):
             names = [os.path.basename(p) for p in images]
             key = _folder_key(plan, is_reg)
             yield ctx.origin_diagnostic(
-                self, f"{_plural(len(images), 'image')} sit directly in {key} {text!r} "
+                self, f"{_plural(len(images), 'image')} sit directly in {key} {lit(text)} "
                       f"({_names(names)}): the trainer only reads its N_name subfolders, so they "
                       f"are never used; move them into a subfolder such as "
-                      f"{_join(text, '10_name')!r}", _folder_origin(plan, is_reg))
+                      f"{lit(_join(text, '10_name'))}", _folder_origin(plan, is_reg))
 
 
 # --------------------------------------------------------------------------------------------
@@ -408,7 +409,7 @@ class RegImagesUnused(Rule):
             regs = [s for s in dres.subsets if s.used and s.is_reg]
             total = sum(s.image_count for s in regs)
             used = sum(s.reg_used_images for s in regs)
-            parts = [f"{s.plan.image_dir!r}: {s.reg_used_images} of {s.image_count} images"
+            parts = [f"{lit(s.plan.image_dir)}: {s.reg_used_images} of {s.image_count} images"
                      for s in regs]
             dead = [s for s in regs if s.reg_used_images == 0]
             where = f"dataset {d_index}: " if len(report.datasets) > 1 else ""
@@ -419,7 +420,7 @@ class RegImagesUnused(Rule):
             severity = None
             if dead:
                 severity = "warning"
-                text += f"; reg folder {_names(repr(s.plan.image_dir) for s in dead)} is not used at all"
+                text += f"; reg folder {_names(lit(s.plan.image_dir) for s in dead)} is not used at all"
             first = next((s for s in regs if s.reg_used_images < s.image_count), regs[0])
             yield ctx.origin_diagnostic(self, text, _reg_origin(plan, first), severity=severity)
 
@@ -468,7 +469,7 @@ class RegImagesRepeated(Rule):
                 lows.append(lo)
                 highs.append(hi)
                 span = f"{lo}" if lo == hi else f"{lo}-{hi}"
-                parts.append(f"{s.plan.image_dir!r}: {n} images with num_repeats {r} -> {span} "
+                parts.append(f"{lit(s.plan.image_dir)}: {n} images with num_repeats {r} -> {span} "
                              f"times each")
                 start += n
             lo, hi = min(lows), max(highs)
@@ -546,7 +547,7 @@ class ImageExtensionNotFound(Rule):
             if optional:
                 parts.append(f"{'; '.join(notes)}: {_names(optional)}")
             yield ctx.origin_diagnostic(
-                self, f"{_plural(len(files), 'file')} in {_kind_word(sf)} folder {_label(sf)!r} "
+                self, f"{_plural(len(files), 'file')} in {_kind_word(sf)} folder {lit(_label(sf))} "
                       f"{'looks like an image' if len(files) == 1 else 'look like images'} but "
                       f"the trainer's search does not find {'it' if len(files) == 1 else 'them'} on Linux: "
                       f"{'; '.join(parts)}", _subset_origin(plan, sf.plan))
@@ -581,7 +582,7 @@ class HiddenImages(Rule):
                 continue
             yield ctx.origin_diagnostic(
                 self, f"{_plural(len(files), 'hidden image file')} in {_kind_word(sf)} folder "
-                      f"{_label(sf)!r} ({_names(files)}): names starting with '.' never match the "
+                      f"{lit(_label(sf))} ({_names(files)}): names starting with '.' never match the "
                       f"trainer's glob, so they are not trained", _subset_origin(plan, sf.plan))
 
 
@@ -656,7 +657,7 @@ class GuiCountMismatch(Rule):
         if gui.reg_factor == 2 and report.num_reg_images == 0 and gui.formula:
             reg = _folder_text(plan, True)
             yield ctx.origin_diagnostic(
-                self, f"the GUI doubles its step count for reg_data_dir {reg!r} (reg factor 2: "
+                self, f"the GUI doubles its step count for reg_data_dir {lit(reg)} (reg factor 2: "
                       f"{gui.formula}) but the trainer finds no usable reg image there, so the "
                       f"dataset is not doubled and training runs twice the intended epochs",
                 _folder_origin(plan, True) or origin)
@@ -676,15 +677,15 @@ class GuiCountMismatch(Rule):
             if sf.state == facts_mod.REPEATS_BELOW_ONE:
                 repeats = sf.plan.num_repeats
                 if repeats < 0 and gui_files:
-                    out.append(f"folder {name!r}: the GUI subtracts {abs(repeats) * len(gui_files)} "
+                    out.append(f"folder {lit(name)}: the GUI subtracts {abs(repeats) * len(gui_files)} "
                                f"for its negative prefix, the trainer skips it")
                 continue
             only_gui = sorted(gui_files - trainer_files)
             only_trainer = sorted(trainer_files - gui_files)
             if only_gui:
-                out.append(f"folder {name!r}: counted only by the GUI: {_names(only_gui)}")
+                out.append(f"folder {lit(name)}: counted only by the GUI: {_names(only_gui)}")
             if only_trainer:
-                out.append(f"folder {name!r}: used only by the trainer: {_names(only_trainer)}")
+                out.append(f"folder {lit(name)}: used only by the trainer: {_names(only_trainer)}")
         if any(d.validation_split > 0 for d in plan.datasets):
             out.append("validation_split moves images out of the trainer's training set")
         return out
@@ -730,7 +731,7 @@ class EmptyCaptionFile(Rule):
             empty = sorted({os.path.basename(path) for path in empty})
             yield ctx.origin_diagnostic(
                 self, f"{_plural(len(empty), 'empty caption file')} in {_kind_word(sf)} folder "
-                      f"{_label(sf)!r}: {_names(empty)}; the trainer stops with \"AssertionError: "
+                      f"{lit(_label(sf))}: {_names(empty)}; the trainer stops with \"AssertionError: "
                       f"caption file is empty\" (write a caption or delete the file)",
                 _subset_origin(plan, sf.plan))
 
@@ -743,7 +744,7 @@ def _reg_usage(report) -> str:
     for dres in report.datasets:
         for s in dres.subsets:
             if s.used and s.is_reg:
-                parts.append(f"{s.plan.folder_name or s.plan.image_dir!r}: "
+                parts.append(f"{lit(s.plan.folder_name or s.plan.image_dir)}: "
                              f"{s.reg_used_images}/{s.image_count} images")
     return ", ".join(parts)
 
@@ -788,7 +789,7 @@ class RegFolderOrder(Rule):
         order = [s.folder_name for d in plan.datasets for s in d.subsets if s.is_reg]
         yield ctx.origin_diagnostic(
             self, f"the reg folders are balanced in the order the file system lists them "
-                  f"({_names(repr(n) for n in order)}), which differs between machines: here "
+                  f"({_names(lit(n) for n in order)}), which differs between machines: here "
                   f"{_outcome(report)}; in alphabetical order (as on Windows/NTFS) "
                   f"{_outcome(other)}", _folder_origin(plan, True))
 
@@ -961,7 +962,7 @@ class DuplicateSubset(Rule):
             first = next(i for i in items if i.dataset == item.dataset
                          and i.index == item.duplicate_of)
             where = f" of dataset {item.dataset}" if len(plan.datasets) > 1 else ""
-            text = (f"{_kind_word(item)} subset {_label(item)!r} ({item.plan.num_repeats} repeats) "
+            text = (f"{_kind_word(item)} subset {lit(_label(item))} ({item.plan.num_repeats} repeats) "
                     f"repeats the image_dir of {_kind_word(first)} subset {first.index}{where} "
                     f"({first.plan.num_repeats} repeats): the trainer ignores it "
                     f"(\"ignore duplicated subset\")")
@@ -1008,9 +1009,9 @@ class MissingCaptionFiles(Rule):
             if not missing:
                 continue
             tokens = sf.plan.class_tokens
-            caption = f"the class tokens {tokens!r}" if tokens else "an empty caption"
+            caption = f"the class tokens {lit(tokens)}" if tokens else "an empty caption"
             text = (f"{len(missing)} of {_plural(len(sf.images), 'image')} in {_kind_word(sf)} "
-                    f"folder {_label(sf)!r} {'has' if len(missing) == 1 else 'have'} no {ext} "
+                    f"folder {lit(_label(sf))} {'has' if len(missing) == 1 else 'have'} no {ext} "
                     f"caption file ({_names(missing)}): the "
                     f"trainer uses {caption} for them")
             others = {}

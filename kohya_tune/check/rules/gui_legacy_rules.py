@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from kohya_tune.check.diagnostics import lit
 from kohya_tune.versions import profiles
 from kohya_tune.check.diagnostics import Fix
 from kohya_tune.check.diagnostics import Edit
@@ -151,11 +152,11 @@ class RenamedGuiKey(Rule):
             if old == "use_wandb":
                 new_value = "wandb" if value in (True, "True", "true") else ""
             if since is None:
-                why = (f"{old!r} is the train-time autosave name of {new!r}: the GUI's Load "
-                       f"button reads only {new!r} and ignores this key")
+                why = (f"{lit(old)} is the train-time autosave name of {lit(new)}: the GUI's Load "
+                       f"button reads only {lit(new)} and ignores this key")
             elif old == "lora_network_weights":
-                why = (f"{old!r} was renamed {new!r} in kohya_ss {since}: earlier versions ignore "
-                       f"{new!r}, later ones migrate the old key on load but never write it")
+                why = (f"{lit(old)} was renamed {lit(new)} in kohya_ss {since}: earlier versions ignore "
+                       f"{lit(new)}, later ones migrate the old key on load but never write it")
             elif old == "use_wandb":
                 if value is True:
                     why = (f"use_wandb was replaced by log_with in kohya_ss {since}: the GUI "
@@ -169,16 +170,16 @@ class RenamedGuiKey(Rule):
                     why = (f"use_wandb was replaced by log_with in kohya_ss {since}; the GUI "
                            f"drops this key when loading")
             else:
-                why = (f"{old!r} was renamed {new!r} in kohya_ss {since}: newer GUIs ignore "
+                why = (f"{lit(old)} was renamed {lit(new)} in kohya_ss {since}: newer GUIs ignore "
                        f"the old key")
             fix = None
             severity = "info" if unset(value) else None
             if severity:
                 why += " (it holds an unset value, so nothing is lost)"
             if new in data:
-                why += f"; the file also has {new} = {data[new]!r}, which is what the GUI uses"
+                why += f"; the file also has {new} = {lit(data[new])}, which is what the GUI uses"
             else:
-                desc = (f"write {new} = {new_value!r} and remove {old}")
+                desc = (f"write {new} = {lit(new_value)} and remove {old}")
                 fix = Fix(desc, [Edit((new,), new_value, f"renamed from {old}", after=(old,)),
                                  Edit((old,), None, f"renamed to {new}")])
             yield ctx.diagnostic(self, why, keypath=(old,), fix=fix, severity=severity)
@@ -216,18 +217,18 @@ class Use8bitAdam(Rule):
             # a warning only when the file says 8-bit Adam and another optimizer is used
             conflict = bool(value) and data["optimizer"] != "AdamW8bit"
             yield ctx.diagnostic(self, f"use_8bit_adam is obsolete and ignored: optimizer = "
-                                       f"{data['optimizer']!r} decides", keypath=("use_8bit_adam",),
+                                       f"{lit(data['optimizer'])} decides", keypath=("use_8bit_adam",),
                                  fix=fix, severity=None if conflict else "info")
             return
         optimizer = "AdamW8bit" if value else "AdamW"
         note = ""
         if isinstance(value, str) and value:
-            note = f" (the string {value!r} counts as true)"
-        fix = Fix(f"write optimizer = {optimizer!r} and remove use_8bit_adam",
+            note = f" (the string {lit(value)} counts as true)"
+        fix = Fix(f"write optimizer = {lit(optimizer)} and remove use_8bit_adam",
                   [Edit(("optimizer",), optimizer, "derived from use_8bit_adam", after=("use_8bit_adam",)),
                    Edit(("use_8bit_adam",), None, "obsolete")])
         yield ctx.diagnostic(self, f"use_8bit_adam is obsolete: the file has no optimizer, so the "
-                                   f"GUI derives optimizer = {optimizer!r} from it{note}",
+                                   f"GUI derives optimizer = {lit(optimizer)} from it{note}",
                              keypath=("use_8bit_adam",), fix=fix, severity="info")
 
 
@@ -286,14 +287,14 @@ class BooleanXformers(Rule):
         if not isinstance(value, bool):
             return
         new = "xformers" if value else "none"
-        fix = Fix(f"write xformers = {new!r}", [Edit(("xformers",), new, "old checkbox value")])
+        fix = Fix(f"write xformers = {lit(new)}", [Edit(("xformers",), new, "old checkbox value")])
         # a warning only for the GUIs that load the boolean unconverted; every other version
         # reads it as the user meant (the checkbox GUIs, and v22.6.1+ which convert it)
         given = _given_version(ctx)
         unconverted = given is not None and _at_least(given, "v21.8.6") and \
             not _at_least(given, "v22.6.1")
         yield ctx.diagnostic(self, f"xformers = {str(value).lower()} is the old checkbox value: "
-                                   f"GUI v22.6.1+ reads it as {new!r}, v21.8.6 .. v22.6.0 load it "
+                                   f"GUI v22.6.1+ reads it as {lit(new)}, v21.8.6 .. v22.6.0 load it "
                                    f"unconverted into the dropdown", keypath=("xformers",),
                              at_value=True, fix=fix, severity=None if unconverted else "info")
 
@@ -343,7 +344,7 @@ class RemovedGuiKey(Rule):
             tab = (doc.gui_tab or "").replace("_", " ")
             value = doc.data[key]
             quiet = unset(value)
-            yield ctx.diagnostic(self, f"{key!r} was removed from the {tab} GUI in {removed}: "
+            yield ctx.diagnostic(self, f"{lit(key)} was removed from the {tab} GUI in {removed}: "
                                        f"{because} ignores it when loading this config"
                                        + (" (it holds an unset value, so nothing is lost)" if quiet else ""),
                                  keypath=(key,), severity="info" if quiet else None)
@@ -384,10 +385,10 @@ class InvalidNumberBecomesZero(Rule):
                 continue
             kind, result, how = found
             if how == "truncated":
-                msg = (f"{key} = {value!r}: {where} converts it with int() on load, which "
-                       f"truncates it to {result!r}")
+                msg = (f"{key} = {lit(value)}: {where} converts it with int() on load, which "
+                       f"truncates it to {lit(result)}")
             else:
                 what = "an integer" if kind == "int" else "a number"
-                msg = (f"{key} = {value!r} is not {what}: {where} replaces it with {result!r} "
+                msg = (f"{key} = {lit(value)} is not {what}: {where} replaces it with {lit(result)} "
                        f"when loading this config")
             yield ctx.diagnostic(self, msg, keypath=(key,), at_value=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from kohya_tune.check.diagnostics import lit
 from kohya_tune.load import documents
 from kohya_tune.check.diagnostics import Fix
 from kohya_tune.check.rules.base import Rule
@@ -92,7 +93,7 @@ class WarmupWithConstant(Rule):
                       [Edit(sched_path, "constant_with_warmup", "constant has no warmup")], safe=False)
         if ctx.doc.kind == documents.GUI:
             data = ctx.doc.data
-            asked = [f"{k} {data[k]!r}" for k in ("lr_warmup", "lr_warmup_steps")
+            asked = [f"{k} {lit(data[k])}" for k in ("lr_warmup", "lr_warmup_steps")
                      if is_number(data.get(k)) and data[k] > 0]
             if not asked:
                 return
@@ -105,7 +106,7 @@ class WarmupWithConstant(Rule):
                                      keypath=_warmup_keypath(ctx), fix=fix)
                 return
             yield ctx.diagnostic(self, f"{' and '.join(asked)} with {where}: the GUI sends "
-                                       f"lr_warmup_steps {sent!r} and sd-scripts stops with "
+                                       f"lr_warmup_steps {lit(sent)} and sd-scripts stops with "
                                        f"\"ValueError: constant does not require num_warmup_steps\"; "
                                        f"use constant_with_warmup, or set the warmup to 0",
                                  keypath=_warmup_keypath(ctx), fix=fix, severity="error")
@@ -115,7 +116,7 @@ class WarmupWithConstant(Rule):
             return
         if isinstance(warm, float) and not _ratio_nonzero(ctx, warm):
             return
-        yield ctx.diagnostic(self, f"lr_warmup_steps = {warm!r} with {where}: sd-scripts stops "
+        yield ctx.diagnostic(self, f"lr_warmup_steps = {lit(warm)} with {where}: sd-scripts stops "
                                    f"with \"ValueError: constant does not require num_warmup_steps. "
                                    f"Set None or 0.\"; use constant_with_warmup, or remove the warmup",
                              keypath=_warmup_keypath(ctx), fix=fix, severity="error")
@@ -210,13 +211,13 @@ class WarmupRounding(Rule):
             if steps == exact:
                 return
             proc = f" x {P} processes" if P > 1 else ""
-            text = (f"lr_warmup_steps ratio {sent!r}: sd-scripts uses int({sent!r} x {S} steps{proc}) "
+            text = (f"lr_warmup_steps ratio {lit(sent)}: sd-scripts uses int({lit(sent)} x {S} steps{proc}) "
                     f"= {steps} warmup steps")
             text += f", rounded down from {exact:g}"
             if P > 1:
                 text += f" (scheduler steps: it steps once per process, {S * P} in all)"
             if ctx.doc.kind == documents.GUI:
-                text = f"lr_warmup {ctx.doc.data.get('lr_warmup')!r}% is sent as the " + text
+                text = f"lr_warmup {lit(ctx.doc.data.get('lr_warmup'))}% is sent as the " + text
             yield ctx.diagnostic(self, text, keypath=_warmup_keypath(ctx))
 
 
@@ -248,7 +249,7 @@ class WarmupRatioUnsupported(Rule):
         plan = ctx.plan
         sent = plan.args.get("lr_warmup_steps")
         if isinstance(sent, str):
-            yield ctx.diagnostic(self, f"lr_warmup_steps = {sent!r} is a string: sd-scripts does "
+            yield ctx.diagnostic(self, f"lr_warmup_steps = {lit(sent)} is a string: sd-scripts does "
                                        f"not convert config-file values (only the command line "
                                        f"parses \"10%\"), so the LR scheduler stops with a "
                                        f"TypeError; write a step count or (v0.9.0+) a ratio "
@@ -262,11 +263,11 @@ class WarmupRatioUnsupported(Rule):
             hint = f"; write the step count instead: {int(sent * S)} for {S} steps"
         origin = ""
         if ctx.doc.kind == documents.GUI:
-            origin = (f" (GUI {plan.gui.version} sends lr_warmup {ctx.doc.data.get('lr_warmup')!r}% "
+            origin = (f" (GUI {plan.gui.version} sends lr_warmup {lit(ctx.doc.data.get('lr_warmup'))}% "
                       f"as a ratio)")
-        yield ctx.diagnostic(self, f"lr_warmup_steps {sent!r} is a ratio{origin}, which sd-scripts "
+        yield ctx.diagnostic(self, f"lr_warmup_steps {lit(sent)} is a ratio{origin}, which sd-scripts "
                                    f"reads only from v0.9.0; sd-scripts {plan.sd.label} takes it as "
-                                   f"{sent!r} steps, so there is no warmup{hint}",
+                                   f"{lit(sent)} steps, so there is no warmup{hint}",
                              keypath=_warmup_keypath(ctx))
 
 

@@ -12,6 +12,7 @@ tools/gen_network_args.py).
 """
 from __future__ import annotations
 
+from kohya_tune.check.diagnostics import lit
 from kohya_tune.check.diagnostics import Edit, Fix
 from kohya_tune.check.rules.base import Rule
 from kohya_tune.load import documents
@@ -144,6 +145,6 @@ class DatasetConfigIsAnotherKind(Rule):
         keypath = documents.flat_arg_path(ctx.doc.data, "dataset_config") if \
             ctx.doc.kind == documents.ARGS else ("dataset_config",)
         yield ctx.diagnostic(
-            self, f"dataset_config {path!r} is {what}, not a dataset config: the trainer reads it "
+            self, f"dataset_config {lit(path)} is {what}, not a dataset config: the trainer reads it "
                   f"as [general]/[[datasets]] and stops with \"extra keys not allowed\"; point "
                   f"dataset_config at the dataset TOML", keypath=keypath or (), at_value=True)

@@ -1,6 +1,7 @@
 """KT1xx: what the JSON Schemas (schemas/*.json) say about keys and value types."""
 from __future__ import annotations
 
+from kohya_tune.check.diagnostics import lit
 from kohya_tune.engine import dataset_schema
 from kohya_tune.load import documents
 from kohya_tune.versions import profiles
@@ -81,16 +82,16 @@ class UnknownKey(Rule):
                 continue  # a network module option at the top level: KT110 says where it goes
             hint = schema.suggest(issue.key, known if ctx.doc.kind != documents.DATASET
                                   else list(table["keys"]) + ["general", "datasets", "subsets"])
-            tail = f"; did you mean {hint!r}?" if hint else ""
+            tail = f"; did you mean {lit(hint)}?" if hint else ""
             if ctx.doc.kind == documents.DATASET:
-                yield ctx.diagnostic(self, f"unknown key {issue.key!r} in {_table_name(issue.keypath[:-1])}: "
+                yield ctx.diagnostic(self, f"unknown key {lit(issue.key)} in {_table_name(issue.keypath[:-1])}: "
                                            f"the trainer stops with \"extra keys not allowed\"{tail}",
                                      keypath=issue.keypath, severity="error")
             elif ctx.doc.kind == documents.GUI:
-                yield ctx.diagnostic(self, f"unknown key {issue.key!r}: the GUI ignores it when "
+                yield ctx.diagnostic(self, f"unknown key {lit(issue.key)}: the GUI ignores it when "
                                            f"loading this config{tail}", keypath=issue.keypath)
             else:
-                yield ctx.diagnostic(self, f"unknown key {issue.key!r}: sd-scripts has no such "
+                yield ctx.diagnostic(self, f"unknown key {lit(issue.key)}: sd-scripts has no such "
                                            f"option and silently ignores it{tail}",
                                      keypath=issue.keypath)
 
@@ -135,7 +136,7 @@ class WrongLevel(Rule):
                       "subset-only": "[[datasets.subsets]]",
                       "any": "[general], [[datasets]] or [[datasets.subsets]]"}.get(level, "another level")
             voluptuous = f"extra keys not allowed @ {dataset_schema.data_path(issue.keypath)}"
-            yield ctx.diagnostic(self, f"{issue.key!r} belongs in {places}, not in "
+            yield ctx.diagnostic(self, f"{lit(issue.key)} belongs in {places}, not in "
                                        f"{_table_name(issue.keypath[:-1])}: the trainer stops with "
                                        f"\"{voluptuous}\"", keypath=issue.keypath)
 
@@ -166,7 +167,7 @@ class MissingRequired(Rule):
     def check(self, ctx):
         for issue in _issues(ctx):
             if issue.kind == "required":
-                yield ctx.diagnostic(self, f"{_table_name(issue.keypath)} has no {issue.key!r}: the "
+                yield ctx.diagnostic(self, f"{_table_name(issue.keypath)} has no {lit(issue.key)}: the "
                                            f"trainer stops with \"required key not provided @ "
                                            f"{dataset_schema.data_path(issue.keypath + (issue.key,))}\"",
                                      keypath=issue.keypath)
@@ -225,10 +226,10 @@ class WrongType(Rule):
             value = _short(value)
             expected = f" (expected {issue.expected})" if issue.expected else ""
             if ctx.doc.kind == documents.GUI:
-                yield ctx.diagnostic(self, f"{key} = {value!r} has a type no GUI version saves"
+                yield ctx.diagnostic(self, f"{key} = {lit(value)} has a type no GUI version saves"
                                            f"{expected}", keypath=issue.keypath, at_value=True)
             else:
-                yield ctx.diagnostic(self, f"{key} = {value!r}: wrong type{expected}; "
+                yield ctx.diagnostic(self, f"{key} = {lit(value)}: wrong type{expected}; "
                                            f"{issue.message}", keypath=issue.keypath, at_value=True)
 
 
@@ -282,9 +283,9 @@ class LegacyValueType(Rule):
             fixed = _convert(value, canonical, key)
             fix = None
             if fixed is not _NO:
-                fix = Fix(f"write {key} as {fixed!r}", [Edit((key,), fixed, f"legacy {actual}")])
+                fix = Fix(f"write {key} as {lit(fixed)}", [Edit((key,), fixed, f"legacy {actual}")])
             article = "an" if canonical[0] in "aeiou" else "a"
-            yield ctx.diagnostic(self, f"{key} is saved as a {actual} ({value!r}); current GUI "
+            yield ctx.diagnostic(self, f"{key} is saved as a {actual} ({lit(value)}); current GUI "
                                        f"versions save {article} {canonical}", keypath=(key,),
                                  at_value=True, fix=fix)
 
@@ -323,7 +324,7 @@ class OutsideChoices(Rule):
                 continue
             if key == "LoRA_type" and value == "LoCon":
                 continue  # the GUI migrates it: KT403 (lora-type-locon)
-            yield ctx.diagnostic(self, f"{key} = {value!r} is not one of the GUI's choices "
+            yield ctx.diagnostic(self, f"{key} = {lit(value)} is not one of the GUI's choices "
                                        f"({', '.join(map(str, choices))})", keypath=(key,), at_value=True)
 
 
@@ -357,7 +358,7 @@ class KeyTooNew(Rule):
         support = profiles.SANITIZER_SUPPORT[profiles.script_family(ctx.settings.script or "train_network")]
         for problem in dataset_schema.problems(ctx.doc.data, sd.profile, support):
             if problem.kind == "version":
-                yield ctx.diagnostic(self, f"{problem.key!r} exists {problem.level} of sd-scripts; "
+                yield ctx.diagnostic(self, f"{lit(problem.key)} exists {problem.level} of sd-scripts; "
                                            f"sd-scripts {sd.label} stops with \"{problem.message}\"",
                                      keypath=problem.keypath)
 
@@ -391,7 +392,7 @@ class _Short:
 
 
 def _short(value):
-    text = repr(value)
+    text = lit(value)
     return _Short(text if len(text) <= 60 else text[:57] + "...")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 
+from kohya_tune.check.diagnostics import lit
 from kohya_tune.load import documents
 from kohya_tune.check.diagnostics import Fix
 from kohya_tune.check.rules.base import Rule
@@ -190,7 +191,7 @@ class Default1600Steps(Rule):
                 return
             why = "the file sets neither max_train_steps nor max_train_epochs"
             if "epoch" in flat:
-                why += f" (epoch = {flat['epoch']!r} is not an sd-scripts option)"
+                why += f" (epoch = {lit(flat['epoch'])} is not an sd-scripts option)"
             keypath = ()
         else:
             gui = plan.gui
@@ -349,13 +350,13 @@ class EpochInArgsToml(Rule):
         if "epoch" not in flat:
             return
         value = flat["epoch"]
-        message = f"epoch = {value!r}: no sd-scripts argument reads it (the GUI writes it; the trainer ignores it)"
+        message = f"epoch = {lit(value)}: no sd-scripts argument reads it (the GUI writes it; the trainer ignores it)"
         fix = None
         if "max_train_epochs" not in flat:
             if is_int(value) and value > 0:
                 message += f"; to train {value} epochs write max_train_epochs = {value}"
                 if "max_train_steps" in flat:
-                    message += f" (it overrides max_train_steps = {flat['max_train_steps']!r})"
+                    message += f" (it overrides max_train_steps = {lit(flat['max_train_steps'])})"
                 else:
                     from kohya_tune.check.diagnostics import Edit
 
@@ -408,8 +409,8 @@ class GuiStepsIgnoreEpoch(Rule):
             return
         epoch = gui.epoch
         how = ("missing from the file, so the GUI keeps its default " if missing else "")
-        message = (f"max_train_steps is {how}{shown!r}, not 0: GUI {gui.version} sends it and "
-                   f"ignores epoch {epoch!r}")
+        message = (f"max_train_steps is {how}{lit(shown)}, not 0: GUI {gui.version} sends it and "
+                   f"ignores epoch {lit(epoch)}")
         sent = sent_int(gui.max_train_steps)
         if sent is not None and sent != shown:
             message += f" (it sends {sent})"

@@ -6,6 +6,7 @@ import datetime
 import math
 import re
 
+from kohya_tune.check.diagnostics import lit
 from kohya_tune.load import documents
 from kohya_tune.versions import profiles
 from kohya_tune.check import schema
@@ -56,7 +57,7 @@ def _where(keypath: tuple) -> str:
 
 
 def _short(value) -> str:
-    text = repr(value)
+    text = lit(value)
     return text if len(text) <= 50 else text[:47] + "..."
 
 
@@ -94,9 +95,9 @@ class QuotedNumber(Rule):
                 prop = schema.property_schema(ctx.doc, key) or {}
                 argtype = (prop.get("x-kohya-argparse") or {}).get("type")
                 kind = {"int": "an int", "float": "a float"}.get(argtype, "a number")
-                fix = Fix(f"write {key} = {number!r} without quotes",
+                fix = Fix(f"write {key} = {lit(number)} without quotes",
                           [Edit(keypath, number, "quoted number")])
-                yield ctx.diagnostic(self, f"{key} = {value!r} is a string, but the option takes "
+                yield ctx.diagnostic(self, f"{key} = {lit(value)} is a string, but the option takes "
                                            f"{kind}: argparse does not convert values from the "
                                            f"config file, so the trainer gets the string",
                                      keypath=keypath, at_value=True, fix=fix)
@@ -307,7 +308,7 @@ class NestedSectionIgnored(Rule):
                 shown = ", ".join(keys[:6]) + (", ..." if len(keys) > 6 else "")
                 yield ctx.diagnostic(self, f"{header} is nested two levels deep: sd-scripts "
                                            f"flattens only one level, so its keys ({shown or 'none'}) "
-                                           f"reach argparse as one table-valued option {sub!r} and "
+                                           f"reach argparse as one table-valued option {lit(sub)} and "
                                            f"are ignored; move them into [{top}]",
                                      keypath=(top, sub))
 
