@@ -387,7 +387,7 @@ def verify(solution: Solution, new_text: str, settings: Settings) -> Outcome:
     """Re-read the rewritten text and recompute: the file on disk must give the target."""
     doc = copy.copy(solution.doc)
     if solution.doc.format == "json":
-        data, spans = documents.parse_json(solution.doc.path, new_text)
+        data, spans, _ = documents.parse_json(solution.doc.path, new_text)
         comments = {}
     else:
         data, spans, comments = documents.parse_toml(solution.doc.path, new_text)
