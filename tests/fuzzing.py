@@ -555,6 +555,8 @@ def crash_site(failure: Failure) -> str:
     """The innermost kohya_tune frame of a traceback: groups failures by the code that broke."""
     import re
 
+    if "Hang" in failure.detail or failure.detail.startswith("took "):
+        return f"hang: {' '.join(failure.command)}"
     frames = re.findall(r'File "([^"]*kohya_tune[^"]*)", line (\d+), in (\w+)', failure.detail)
     if not frames:
         return failure.detail.strip().splitlines()[-1][:120] if failure.detail.strip() else "?"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kohya_tune.engine import dataset_schema, images
+from kohya_tune.engine import dataset_schema, images, numbers
 from kohya_tune.load import documents
 from kohya_tune.versions import profiles
 from kohya_tune.load.documents import Document
@@ -88,10 +88,27 @@ def build_plan(doc: Document, settings: Settings) -> Plan:
     plan = Plan(config=doc, script=script, sd=sd, args=args, arg_origins=arg_origins,
                 mode="folders", num_processes=num_processes, num_processes_source=np_source,
                 gui=gui, path_map=list(settings.path_map))
+    check_step_numbers(plan)
     if gui is not None:
         plan.notes.extend(gui.notes)
         plan.gui_version_source = describe_gui_version(doc, settings)
     return plan
+
+
+def check_step_numbers(plan: Plan) -> None:
+    """The options of the trainer's step arithmetic, before anything computes with them
+    (engine/numbers.py says what the trainer does with each unusable value). A boolean is a
+    number to Python's arithmetic: True counts as 1, as it does in the trainer."""
+    for key in numbers.TRAINER_STEP_KEYS:
+        value = plan.args.get(key)
+        if isinstance(value, bool):
+            plan.args[key] = int(value)
+            plan.notes.append(f"{key} = {str(value).lower()} is a boolean: the trainer's "
+                              f"arithmetic takes it as {int(value)}")
+            continue
+        problem = numbers.trainer_problem(key, value)
+        if problem:
+            raise TrainerRefusal(problem, plan.arg_origins.get(key))
 
 
 def describe_gui_version(doc: Document, settings: Settings) -> str:
@@ -113,7 +130,34 @@ def _gui_launch(doc: Document, settings: Settings):
     def resolve(text):
         return resolve_dir(text, settings, base=doc.directory)
 
-    return gl.gui_launch(doc.data, doc.gui_tab, profile, resolve)
+    try:
+        return gl.gui_launch(doc.data, doc.gui_tab, profile, resolve)
+    except OSError as exc:
+        # a dataset folder the GUI would list but we may not
+        raise PlanError(f"{exc.filename}: cannot list the folder: {exc.strerror or exc}",
+                        doc.path) from None
+    except (OverflowError, ValueError, ZeroDivisionError, TypeError) as exc:
+        # the GUI's own int()/float() arithmetic on a value it cannot convert (the GUI raises
+        # the same exception in its train handler: nothing is trained)
+        culprit = _gui_culprit(doc)
+        where = f" ({culprit[1]})" if culprit else ""
+        raise TrainerRefusal(f"the GUI {profile} stops before training: "
+                             f"{type(exc).__name__}: {exc}{where}",
+                             Origin(doc, culprit[0]) if culprit else None) from None
+
+
+def _gui_culprit(doc: Document):
+    """The first value of a GUI config that the GUI cannot compute with, and why."""
+    if not isinstance(doc.data, dict):
+        return None
+    for key, value in doc.data.items():
+        problem = numbers.gui_problem(key, value)
+        if problem:
+            return (key,), problem
+    for key, value in doc.data.items():
+        if numbers.is_number(value) and numbers.literal(value) in ("NaN", "Infinity", "-Infinity"):
+            return (key,), f"{key} = {numbers.literal(value)}"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,7 +180,8 @@ def parse_resolution(value, origin: Origin | None) -> tuple[int, int] | None:
     """`prepare_dataset_args`: the option is a string "W,H" or "S" (HEAD train_util.py L5409)."""
     if value is None:
         return None
-    if isinstance(value, (list, tuple)) and len(value) == 2:
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
         return int(value[0]), int(value[1])
     if not isinstance(value, str):
         raise TrainerRefusal(
@@ -144,7 +189,7 @@ def parse_resolution(value, origin: Origin | None) -> tuple[int, int] | None:
             f"(resolution must be a string such as \"512,512\" in a --config_file TOML)", origin)
     try:
         parts = tuple(int(r) for r in value.split(","))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise TrainerRefusal(f"ValueError: invalid literal for int() in resolution {value!r}",
                              origin) from None
     if len(parts) == 1:
@@ -246,6 +291,7 @@ def build_datasets(plan: Plan, disk=None) -> None:
             bucket_no_upscale=bool(values["bucket_no_upscale"]),
             validation_split=float(values["validation_split"] or 0.0),
             validation_seed=values["validation_seed"], origin=d_origin, values=values)
+        check_batch_size(dplan, chain, d_origin, plan)
         for s_index, subset_config in enumerate(subsets):
             s_chain = [subset_config] + chain
             sources: dict = {}
@@ -265,6 +311,25 @@ def build_datasets(plan: Plan, disk=None) -> None:
                 folder_name=subset_config.get("_folder_name"),
                 resolved=subset_config.get("_resolved"), values=svalues, sources=sources))
         plan.datasets.append(dplan)
+
+
+def check_batch_size(dplan: DatasetPlan, chain: list, d_origin: Origin | None, plan: Plan) -> None:
+    """make_buckets divides each bucket's image count by the batch size (sd-scripts v0.10.1
+    library/train_util.py L1079: `batch_count = int(math.ceil(len(bucket) / self.batch_size))`):
+    0 raises ZeroDivisionError; a negative size gives no batch at all, so the trainer finds no
+    data (train_network.py L575)."""
+    batch = dplan.batch_size
+    if batch >= 1:
+        return
+    origin = d_origin
+    if plan.dataset_doc is None or not any(c.get("batch_size") is not None for c in chain[:2]):
+        origin = plan.arg_origins.get("train_batch_size", d_origin)
+    if batch == 0:
+        raise TrainerRefusal("ZeroDivisionError: division by zero (batch_size is 0: make_buckets "
+                             "divides each bucket's image count by it, train_util.py L1079)", origin)
+    raise TrainerRefusal(f"No data found (batch_size {batch} is negative: every bucket gets "
+                         f"ceil(n / {batch}) < 1 batches, train_util.py L1079, so the dataset is "
+                         f"empty)", origin)
 
 
 def _folder_origin(plan: Plan, subset_config: dict) -> Origin | None:
