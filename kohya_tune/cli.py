@@ -6,6 +6,7 @@ Exit codes: 0 clean, 1 findings (or a config the trainer refuses), 2 usage or un
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -87,19 +88,23 @@ def _folder_of(config: str) -> Path | None:
 
 def expand_paths(paths) -> list[str]:
     """Files as given; a folder stands for the JSON and TOML files below it (sorted, hidden
-    folders and virtual environments left out)."""
+    folders and virtual environments left out; folders we may not read are passed over)."""
+    from kohya_tune.load import files
+
     out: list[str] = []
     for path in paths:
-        p = Path(path)
-        if not p.is_dir():
+        if not files.is_dir(path):
             out.append(path)
             continue
-        for found in sorted(p.rglob("*")):
-            parts = found.relative_to(p).parts
-            if any(part.startswith(".") or part in ("node_modules", "venv", "__pycache__") for part in parts):
-                continue
-            if found.suffix.lower() in (".json", ".toml") and found.is_file():
-                out.append(str(found))
+        found_files = []
+        for folder, dirs, names in os.walk(path, onerror=lambda exc: None):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "venv", "__pycache__"))
+            for name in names:
+                full = os.path.join(folder, name)
+                if (not name.startswith(".") and Path(name).suffix.lower() in (".json", ".toml")
+                        and files.is_file(full)):
+                    found_files.append(full)
+        out.extend(sorted(found_files, key=lambda f: Path(f).parts))
     return out
 
 
@@ -113,6 +118,18 @@ def describe_kind(doc) -> str:
     if doc.kind == documents.OTHER:
         return f"skipped ({doc.other_reason})"
     return documents.KIND_LABELS[doc.kind]
+
+
+def validate_fixed(doc, new_text: str) -> None:
+    """`lint --fix` writes only a text that loads completely, as the same kind of config."""
+    from kohya_tune.edit import rewrite
+
+    try:
+        fixed = documents.from_text(doc.path, new_text)
+    except documents.LoadError as exc:
+        raise rewrite.RewriteError(f"the fixed text would not load ({exc.message})") from None
+    if fixed.kind != doc.kind or fixed.gui_tab != doc.gui_tab:
+        raise rewrite.RewriteError("the fixed text would read as another kind of config")
 
 
 def refusal_text(exc: TrainerRefusal) -> str:
@@ -265,6 +282,7 @@ def lint(
     strict: bool = typer.Option(False, "--strict", help="warnings fail too"),
     fix: bool = typer.Option(False, "--fix", help="apply safe fixes"),
     diff: bool = typer.Option(False, "--diff", help="show the fixes as a diff, write nothing"),
+    force: bool = typer.Option(False, "--force", help="with --fix: replace read-only files too"),
     select: Optional[List[str]] = typer.Option(None, "--select", help="rule codes or prefixes to run"),
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="rule codes or prefixes to skip"),
     num_processes: Optional[int] = typer.Option(None, "--num-processes"),
@@ -307,12 +325,15 @@ def lint(
     results = [engine.lint_file(path) for path in expand_paths(files)]
     fatal = any(r.fatal for r in results)
     changed_any = False
+    write_failed = False
     if fix or diff:
         fixes = linter_mod.collect_fixes(results)
         for path, edits in fixes.items():
             try:
                 doc = documents.load(path)
                 new_text = rewrite.apply_edits(doc, edits)
+                if new_text != doc.text:
+                    validate_fixed(doc, new_text)
             except (documents.LoadError, rewrite.RewriteError) as exc:
                 err(f"kohya-tune: {path}: fixes not applied: {exc}")
                 continue
@@ -321,8 +342,12 @@ def lint(
             changed_any = True
             if diff:
                 typer.echo(rewrite.unified_diff(path, doc.text, new_text), nl=False)
-            else:
-                rewrite.write_atomic(path, new_text)
+                continue
+            try:
+                rewrite.write_atomic(path, new_text, expected=doc.text, force=force)
+            except rewrite.WriteError as exc:
+                err(f"kohya-tune: {exc}")
+                write_failed = True
         if fix and not diff and changed_any:
             results = [engine.__class__(s, select=engine.select, ignore=engine.ignore,
                                         per_file_ignores=engine.per_file_ignores).lint_file(p)
@@ -332,7 +357,12 @@ def lint(
     diags = list({(d.path, d.line, d.column, d.code, d.message): d
                   for r in results for d in r.diagnostics}.values())
     sources = {r.path: r.doc for r in results if r.doc is not None}
-    if not diff:
+    if diff:
+        # the diff is the output; a file that cannot be read is still said (on stderr)
+        for r in results:
+            if r.fatal:
+                err(report.concise(r.diagnostics).rstrip("\n"))
+    else:
         if fmt == "concise":
             typer.echo(report.concise(diags), nl=False)
         elif fmt == "full":
@@ -369,7 +399,7 @@ def lint(
         fixable = sum(d.fix is not None and d.fix.safe for d in diags)
         tail = f" ({fixable} fixable with --fix)" if fixable and not fix else ""
         err(f"Found {errors} error(s), {warnings} warning(s){tail}.")
-    if fatal:
+    if fatal or write_failed:
         raise typer.Exit(EXIT_USAGE)
     if diff:
         raise typer.Exit(EXIT_FINDINGS if changed_any else EXIT_OK)
@@ -388,6 +418,7 @@ def solve(
     by: Optional[str] = typer.Option(None, "--by", help="epoch | max_train_epochs | max_train_steps"),
     diff: bool = typer.Option(False, "--diff", help="print a unified diff, write nothing"),
     check: bool = typer.Option(False, "--check", help="print only the verdict, write nothing"),
+    force: bool = typer.Option(False, "--force", help="replace a read-only config too"),
     num_processes: Optional[int] = typer.Option(None, "--num-processes"),
     sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts"),
     gui_version: Optional[str] = typer.Option(None, "--gui-version"),
@@ -444,7 +475,11 @@ def solve(
     if diff:
         typer.echo(rewrite.unified_diff(config, doc.text, new_text), nl=False)
         raise typer.Exit(EXIT_FINDINGS)
-    rewrite.write_atomic(config, new_text)
+    try:
+        rewrite.write_atomic(config, new_text, expected=doc.text, force=force)
+    except rewrite.WriteError as exc:
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
     for key, old, new, why in solution.changes:
         old_text = "(absent)" if old is None else json.dumps(old)
         new_text_v = "(removed)" if new is None else json.dumps(new)

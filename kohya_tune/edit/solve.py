@@ -168,10 +168,21 @@ class Solver:
 
     def _like(self, key: str, value: int):
         """Keep the file's own type for a value: a GUI that saved a number as a string gets a
-        string back."""
-        old = self.value(key)
-        if isinstance(old, str) and self.doc.kind == documents.GUI:
-            return str(value)
+        string back. A key the file lacks gets the type its GUI version saves it with (a Textbox
+        string up to v23.1.5: gui_keys.json fingerprints), so the added key does not date the
+        file differently."""
+        if self.doc.kind != documents.GUI:
+            return value
+        if self.present(key):
+            return str(value) if isinstance(self.value(key), str) else value
+        from kohya_tune.versions import profiles
+
+        version = self.settings.gui_version or (self.doc.gui_versions or ("master", "master"))[1]
+        for fp in profiles.gui_inventory().get("fingerprints", []):
+            if (fp.get("key") == key and fp.get("condition") == "type:string" and fp.get("max_version")
+                    and (not fp.get("tabs") or self.doc.gui_tab in fp["tabs"])
+                    and profiles.version_key(version) <= profiles.version_key(fp["max_version"])):
+                return str(value)
         return value
 
     # ------------------------------------------------------------------ step 2: simulate
@@ -389,10 +400,10 @@ class Solver:
         if new.kind != self.doc.kind or new.gui_tab != self.doc.gui_tab:
             raise SolveError(f"the edited file would no longer read as a {documents.KIND_LABELS[self.doc.kind]}; "
                              f"nothing was changed")
-        if (self.doc.kind == documents.GUI and self.settings.gui_version is None
-                and new.gui_versions != self.doc.gui_versions):
-            old_v = (self.doc.gui_versions or ("?", "?"))[1]
-            new_v = (new.gui_versions or ("?", "?"))[1]
+        old_v = (self.doc.gui_versions or ("?", "?"))[1]
+        new_v = (new.gui_versions or ("?", "?"))[1]
+        if self.doc.kind == documents.GUI and self.settings.gui_version is None and new_v != old_v:
+            # the GUI version used is the newest the keys fit (normalize._gui_launch)
             keys = ", ".join(c[0] for c in solution.changes)
             raise SolveError(
                 f"the edit ({keys}) changes the keys the GUI version is guessed from: the written "

@@ -229,6 +229,12 @@ def build_datasets(plan: Plan, disk=None) -> None:
             raise TrainerRefusal("voluptuous MultipleInvalid: expected str for dictionary value @ "
                                  "data['datasets'][0]['subsets'][0]['metadata_file'] (fine_tune "
                                  "needs in_json or dataset_config)", origin("train_data_dir"))
+        for key, config_key in (("in_json", "metadata_file"), ("train_data_dir", "image_dir")):
+            value = ns.get(key)
+            if value is not None and not isinstance(value, str):
+                raise TrainerRefusal(f"voluptuous MultipleInvalid: expected str for dictionary "
+                                     f"value @ data['datasets'][0]['subsets'][0]['{config_key}'] "
+                                     f"({key} = {value!r} from the config file)", origin(key))
         user_config = {"datasets": [{"subsets": [{"image_dir": ns.get("train_data_dir"),
                                                   "metadata_file": ns["in_json"]}]}]}
     elif family == "cn":
@@ -340,22 +346,28 @@ def _folder_origin(plan: Plan, subset_config: dict) -> Origin | None:
 
 def dataset_argparse_check(plan: Plan, ns: dict) -> None:
     """`sanitize_argparse_namespace`: the namespace's dataset options must have the schema's
-    types, or the trainer stops with "Invalid cmdline parsed arguments" (config_util.py L380)."""
-    int_opts = ("train_batch_size", "dataset_repeats", "min_bucket_reso", "max_bucket_reso",
-                "bucket_reso_steps")
-    for name in int_opts:
+    types, or the trainer stops with "Invalid cmdline parsed arguments" (config_util.py L380).
+    Values from a config file reach it unconverted, so a string, a list or a float where the
+    schema wants an int stops the trainer here."""
+    family = profiles.script_family(plan.script)
+    types = dataset_schema.namespace_types(plan.sd.profile, profiles.SANITIZER_SUPPORT[family])
+    order = ["train_batch_size", "dataset_repeats", "min_bucket_reso", "max_bucket_reso",
+             "bucket_reso_steps", "enable_bucket", "bucket_no_upscale"]
+    names = order + sorted(k for k in ns if k not in order)
+    for name in names:
         value = ns.get(name)
-        if value is not None and (not isinstance(value, int)):
-            raise TrainerRefusal(
-                f"voluptuous MultipleInvalid: expected int for object value @ data['"
-                f"{ARG_TO_CONFIG.get(name, name)}'] (Invalid cmdline parsed arguments; the value "
-                f"{value!r} comes from the config file unconverted)", plan.arg_origins.get(name))
-    for name in ("enable_bucket", "bucket_no_upscale"):
-        value = ns.get(name)
-        if value is not None and not isinstance(value, bool):
+        config_name = ARG_TO_CONFIG.get(name, name)
+        vtype = types.get(config_name)
+        if value is None or vtype is None or dataset_schema.type_ok(value, vtype):
+            continue
+        if vtype == "bool":
             raise TrainerRefusal(
                 f"voluptuous MultipleInvalid: expected bool for object value @ data['{name}']",
                 plan.arg_origins.get(name))
+        raise TrainerRefusal(
+            f"voluptuous MultipleInvalid: expected {dataset_schema.type_word(vtype)} for object "
+            f"value @ data['{config_name}'] (Invalid cmdline parsed arguments; the value "
+            f"{value!r} comes from the config file unconverted)", plan.arg_origins.get(name))
 
 
 def folder_subsets(plan: Plan, ns: dict, disk=None) -> list[dict]:

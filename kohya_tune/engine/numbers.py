@@ -102,9 +102,12 @@ def trainer_problem(key: str, value) -> str | None:
                 f"L978-979) fails: {what}")
     if key in TRAINER_INT_KEYS and kind == "huge":
         return None  # an int: the schema accepts it; it only makes the numbers absurd
-    if key in TRAINER_INT_KEYS or key in TRAINER_OTHER_KEYS:
-        return (f"{key} = {literal(value)}: not a finite number; the trainer's arithmetic on it "
-                f"fails or gives nonsense (float {literal(value)})")
+    if key in TRAINER_INT_KEYS:
+        return (f"{key} = {literal(value)}: not a finite number; the trainer's config check wants "
+                f"an int here and stops (voluptuous: expected int)")
+    if key in TRAINER_OTHER_KEYS:
+        return (f"{key} = {literal(value)}: not a finite number; the trainer computes with the "
+                f"float {literal(value)} here")
     return None
 
 
