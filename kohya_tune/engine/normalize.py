@@ -14,7 +14,7 @@ from kohya_tune.load import documents
 from kohya_tune.versions import profiles
 from kohya_tune.load.documents import Document
 from kohya_tune.engine.plan import (DatasetPlan, Origin, Plan, PlanError, Settings, SubsetPlan, TrainerRefusal,
-                   map_path, resolve_dir, resolve_file)
+                   access_problem, map_path, resolve_dir, resolve_file)
 
 # argparse defaults of the options that feed the step count (HEAD train_util.py L3900-3979 and
 # add_dataset_arguments; the same values in J23). Options a script lacks are simply absent from
@@ -385,6 +385,11 @@ def folder_subsets(plan: Plan, ns: dict, disk=None) -> list[dict]:
         base = resolve_dir(text, plan, base=plan.config.directory)
         plan.root_dirs.append((key, text, str(base) if base is not None else None, is_reg))
         if base is None:
+            problem = access_problem(text, plan.path_map)
+            if problem:
+                origin = plan.arg_origins.get(key)
+                where = origin.where() + ": " if origin else ""
+                raise PlanError(f"{where}{key} {text!r}: cannot look at it here: {problem}")
             plan.missing_dirs.append((text, plan.arg_origins.get(key)))
             continue
         trainer_base = Path(map_path(text, plan.path_map))  # what str(Path(...)) looks like
@@ -432,6 +437,10 @@ def load_dataset_config(plan: Plan, text) -> Document:
     if not isinstance(text, str):
         raise TrainerRefusal(f"TypeError: dataset_config must be a path string, got {text!r}", origin)
     path = resolve_file(text, plan.path_map, plan.config.directory)
+    if path is None and access_problem(text, plan.path_map):
+        where = origin.where() + ": " if origin else ""
+        raise PlanError(f"{where}dataset_config {text!r}: cannot look at it here: "
+                        f"{access_problem(text, plan.path_map)}")
     if path is None:
         where = origin.where() + ": " if origin else ""
         raise PlanError(f"{where}dataset_config file {text!r} not found here; if it lives on "

@@ -77,8 +77,9 @@ class UnusableNumber(Rule):
             if isinstance(value, bool):
                 continue
             in_section = len(keypath) == 1 or (flat_args and len(keypath) == 2)
+            severity = None
             if gui and len(keypath) == 1:
-                problem = numbers.gui_problem(key, value)
+                problem, severity = self.gui_consequence(ctx, key, value)
             elif flat_args and in_section or doc.kind == documents.DATASET:
                 problem = numbers.trainer_problem(key, value)
             else:
@@ -88,4 +89,27 @@ class UnusableNumber(Rule):
                 problem = (f"{key or 'value'} = {numbers.literal(value)}: {reader} accepts it as a "
                            f"float, but it is not a finite number")
             if problem:
-                yield ctx.diagnostic(self, problem, keypath=keypath, at_value=True)
+                yield ctx.diagnostic(self, problem, keypath=keypath, at_value=True, severity=severity)
+
+    @staticmethod
+    def gui_consequence(ctx, key: str, value):
+        """What this GUI version does with the value, from the engine's own run of the GUI: it
+        stops (the refusal names the key), it replaces the value on load (v24+ int()/float()
+        with a fallback: a warning, the value never reaches the trainer), or it computes on."""
+        problem = numbers.gui_problem(key, value)
+        if problem is None:
+            return None, None
+        from kohya_tune.engine.plan import TrainerRefusal
+
+        plan = ctx.plan
+        for exc in ctx.extra.get("plan_problems", []):
+            origin = getattr(exc, "origin", None)
+            if isinstance(exc, TrainerRefusal) and origin is not None and tuple(origin.keypath) == (key,):
+                return f"{key} = {numbers.literal(value)}: {exc.message}", None
+        if plan is not None and plan.gui is not None:
+            for migration in plan.gui.migrations:
+                if migration.startswith(f"{key} "):
+                    return (f"{key} = {numbers.literal(value)}: the GUI {plan.gui.version} replaces "
+                            f"it when it loads the config ({migration}): the trainer never sees "
+                            f"the value written here", "warning")
+        return problem, None
