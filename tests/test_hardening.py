@@ -234,6 +234,15 @@ TOML_ERRORS = [
 
 @pytest.mark.parametrize("text,line,col", TOML_ERRORS)
 def test_toml_errors_at_the_same_line_col_in_every_command(tmp_path, text, line, col):
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        tomllib.loads(text)
+        pytest.skip("this Python's TOML parser accepts it (tomli >= 2.3 reads TOML 1.1)")
+    except tomllib.TOMLDecodeError:
+        pass
     path = tmp_path / "bad.toml"
     path.write_text('pretrained_model_name_or_path = "x"\n' + text + "\n")
     line += 1
