@@ -525,3 +525,12 @@ def test_lint_fix_validates_the_fixed_text_before_writing(tmp_path, monkeypatch)
     no_crash(result)
     assert "fixes not applied" in result.output and "would not load" in result.output
     assert path.read_bytes() == before
+
+
+def test_bytes_that_are_not_utf8_are_placed_at_line_col(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_bytes(b'{\n  "a": "caf\xe9"\n}\n')
+    for args in (["lint"], ["steps"], ["solve", "--target-epochs", "2"]):
+        result = run_in_process(*args, str(path))
+        no_crash(result)
+        assert result.exit_code == 2 and "c.json:2:12:" in result.output and "UTF-8" in result.output

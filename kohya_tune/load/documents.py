@@ -120,7 +120,11 @@ def read_text(path: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise LoadError(path, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8") from None
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = len(raw[line_start:exc.start].decode("utf-8", "replace")) + 1
+        raise LoadError(path, f"not UTF-8 text (byte {exc.start}, 0x{raw[exc.start]:02x}): save the "
+                              f"file as UTF-8", line, column) from None
 
 
 def _guess_format(path: str, text: str) -> str:
