@@ -535,3 +535,30 @@ def test_bytes_that_are_not_utf8_are_placed_at_line_col(tmp_path):
         result = run_in_process(*args, str(path))
         no_crash(result)
         assert result.exit_code == 2 and "c.json:2:12:" in result.output and "UTF-8" in result.output
+
+
+# inputs the fuzz harness found (tools/fuzz.py), kept as they were, each once an exit 3
+FUZZ_FOUND = [
+    # KT205's "it would compute ... from epoch" ran the GUI formula on a batch size of 1e309
+    ("gui.json", '{"train_batch_size": 1e309, "lr_scheduler": 1e309, "conditioning_data_dir": [[0.0]],'
+                 ' "max_bucket_reso": [], "LoRA_type": "LoCon", "train_data_dir": "IMG", "epoch": 10}'),
+    # the GUI's formula on an infinite epoch (gui.py _gui_steps), a min_bucket_reso of -10**30
+    # (the bucket list loop), a list where the GUI wants an int
+    ("gui2.json", '{"LoRA_type": "Standard", "train_data_dir": "IMG", "epoch": Infinity}'),
+    ("gui3.json", '{"LoRA_type": "Standard", "train_data_dir": "IMG", "epoch": 1, "enable_bucket": true,'
+                  ' "min_bucket_reso": -1000000000000000000000000000000}'),
+    ("gui4.json", '{"LoRA_type": "Standard", "train_data_dir": "IMG", "epoch": 1, "min_bucket_reso": [[1], [2]]}'),
+    # validation_split / caption_extension of the wrong type reaching the scan
+    ("args.toml", 'train_data_dir = "IMG"\nresolution = "512,512"\nvalidation_split = "x"\ncaption_extension = [1]\n'),
+    ("args2.toml", 'train_data_dir = "IMG"\nresolution = "512,512"\nvalidation_seed = 1979-05-27\n'),
+]
+
+
+@pytest.mark.parametrize("name,text", FUZZ_FOUND, ids=[n for n, _ in FUZZ_FOUND])
+def test_inputs_the_fuzzer_found(tmp_path, name, text):
+    make_images(tmp_path / "img" / "10_tok", [[512, 512, 3], [768, 512, 1]])
+    path = tmp_path / name
+    path.write_text(text.replace("IMG", str(tmp_path / "img")), encoding="utf-8")
+    for args in (["lint"], ["steps"], ["solve", "--diff", "--target-epochs", "7"],
+                 ["solve", "--diff", "--target-steps", "1000000"]):
+        no_crash(run_in_process(*args, str(path)))

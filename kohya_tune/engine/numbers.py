@@ -111,6 +111,19 @@ def trainer_problem(key: str, value) -> str | None:
     return None
 
 
+def unusable(data) -> bool:
+    """Whether a document holds a number nobody can compute with (KT109's findings): a NaN or
+    an infinity, an integer beyond the float range, or 0 in a key the GUI or trainer divides by."""
+    for _, key, value in walk_numbers(data):
+        if isinstance(value, bool):
+            continue
+        if _non_finite(value) is not None:
+            return True
+        if value == 0 and (key in GUI_DIVISORS or key in DATASET_DIVISORS):
+            return True
+    return False
+
+
 def walk_numbers(data, path=()):
     """(keypath, key, value) of every number and boolean in a document (lists included)."""
     if isinstance(data, dict):
