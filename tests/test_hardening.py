@@ -551,6 +551,11 @@ FUZZ_FOUND = [
     # validation_split / caption_extension of the wrong type reaching the scan
     ("args.toml", 'train_data_dir = "IMG"\nresolution = "512,512"\nvalidation_split = "x"\ncaption_extension = [1]\n'),
     ("args2.toml", 'train_data_dir = "IMG"\nresolution = "512,512"\nvalidation_seed = 1979-05-27\n'),
+    # a boolean resolution (voluptuous' int takes it) reached the bucket manager; an infinite
+    # validation_split reached split_train_val
+    ("ds.toml", '[general]\nresolution = true\n[[datasets]]\n[[datasets.subsets]]\nimage_dir = "IMG/10_tok"\n'),
+    ("ds2.toml", '[general]\nresolution = 512\n[[datasets]]\nvalidation_split = inf\n'
+                 '[[datasets.subsets]]\nimage_dir = "IMG/10_tok"\n'),
 ]
 
 

@@ -7,6 +7,7 @@ default; the first value that is not None wins (HEAD config_util.py L454-471).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from kohya_tune.engine import dataset_schema, images, numbers
@@ -284,7 +285,11 @@ def build_datasets(plan: Plan, disk=None) -> None:
         if plan.sd.has_validation_split() is False:
             values["validation_split"] = 0.0
         resolution = values["resolution"]
-        if isinstance(resolution, int) and not isinstance(resolution, bool):
+        if isinstance(resolution, bool):
+            # voluptuous' int accepts a boolean (config_util.py __validate_and_convert_scalar_or_twodim):
+            # the trainer computes with True as 1
+            resolution = (int(resolution), int(resolution))
+        elif isinstance(resolution, int):
             resolution = (resolution, resolution)
         elif isinstance(resolution, (list, tuple)):
             resolution = (int(resolution[0]), int(resolution[1]))
@@ -298,6 +303,7 @@ def build_datasets(plan: Plan, disk=None) -> None:
             validation_split=float(values["validation_split"] or 0.0),
             validation_seed=values["validation_seed"], origin=d_origin, values=values)
         check_batch_size(dplan, chain, d_origin, plan)
+        check_validation_split(dplan, subsets, d_origin, plan)
         for s_index, subset_config in enumerate(subsets):
             s_chain = [subset_config] + chain
             sources: dict = {}
@@ -336,6 +342,22 @@ def check_batch_size(dplan: DatasetPlan, chain: list, d_origin: Origin | None, p
     raise TrainerRefusal(f"No data found (batch_size {batch} is negative: every bucket gets "
                          f"ceil(n / {batch}) < 1 batches, train_util.py L1079, so the dataset is "
                          f"empty)", origin)
+
+
+def check_validation_split(dplan: DatasetPlan, subsets: list, d_origin: Origin | None, plan: Plan) -> None:
+    """split_train_val (sd-scripts HEAD library/train_util.py L142-178, called for every non-reg
+    subset when validation_split > 0.0, L2045-2057) computes `math.ceil(len(paths) * (1 -
+    validation_split))`: an infinite split raises OverflowError (ValueError for a subset without
+    images, where 0 * -inf is NaN), so the trainer stops there."""
+    split = dplan.validation_split
+    if not (isinstance(split, float) and math.isinf(split) and split > 0):
+        return
+    if not any(not bool((s or {}).get("is_reg")) for s in subsets) and subsets:
+        return
+    origin = d_origin if plan.dataset_doc is not None else plan.arg_origins.get("validation_split", d_origin)
+    raise TrainerRefusal("OverflowError: cannot convert float infinity to integer (validation_split "
+                         "is infinite: split_train_val computes math.ceil(len(paths) * (1 - "
+                         "validation_split)), train_util.py L173)", origin)
 
 
 def _folder_origin(plan: Plan, subset_config: dict) -> Origin | None:

@@ -112,12 +112,13 @@ def trainer_problem(key: str, value) -> str | None:
 
 
 def unusable(data) -> bool:
-    """Whether a document holds a number nobody can compute with (KT109's findings): a NaN or
-    an infinity, an integer beyond the float range, or 0 in a key the GUI or trainer divides by."""
+    """Whether a document holds a number nobody can compute with (KT109's findings: a NaN or
+    an infinity, an integer beyond the float range, 0 in a key the GUI or trainer divides by),
+    or an integer beyond 64 bits, whose products leave the float range."""
     for _, key, value in walk_numbers(data):
         if isinstance(value, bool):
             continue
-        if _non_finite(value) is not None:
+        if _non_finite(value) is not None or (isinstance(value, int) and abs(value) > 2 ** 63):
             return True
         if value == 0 and (key in GUI_DIVISORS or key in DATASET_DIVISORS):
             return True
