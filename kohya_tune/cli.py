@@ -217,7 +217,7 @@ def schedule(
     path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
 ) -> None:
     """When each epoch ends, which checkpoints and samples are made and kept, and the LR at every step."""
-    from kohya_tune.engine import normalize, schedule as schedule_mod, steps as steps_mod
+    from kohya_tune.engine import normalize, numbers, schedule as schedule_mod, steps as steps_mod
     from kohya_tune.output import plot as plot_mod, progress, schedule_report, terminal
 
     if format not in ("text", "json"):
@@ -229,14 +229,16 @@ def schedule(
             err(f"kohya-tune schedule: --plot {plot}: {problem}")
             raise typer.Exit(EXIT_USAGE)
     try:
-        project = settings_mod.load(Path(config).parent if Path(config).parent.is_dir() else None)
+        project = settings_mod.load(_folder_of(config))
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
         doc = documents.load(config)
         if doc.kind == documents.OTHER:
             raise PlanError("not a kohya config (neither a kohya_ss GUI JSON, an sd-scripts "
                             "--config_file TOML nor a --dataset_config file)", config)
         plan = normalize.build_plan(doc, s)
-        result = schedule_mod.compute(steps_mod.compute(plan, progress=progress.for_terminal()))
+        report = steps_mod.compute(plan, progress=progress.for_terminal())
+        numbers.check_schedulable(report)
+        result = schedule_mod.compute(report)
     except (documents.LoadError, PlanError, settings_mod.SettingsError) as exc:
         if format == "json":
             typer.echo(json.dumps({"config": config, "error": str(exc), "exit": EXIT_USAGE}))

@@ -495,6 +495,7 @@ COMMANDS = [
     ("lint",), ("lint", "--diff"), ("steps",), ("steps", "--format", "json"),
     ("solve", "--diff", "--target-epochs", "7"), ("solve", "--diff", "--target-steps", "333"),
     ("solve", "--diff", "--target-epochs", "1000000"), ("solve", "--diff", "--target-steps", "1"),
+    ("schedule",), ("schedule", "--format", "json"),
 ]
 
 

@@ -22,7 +22,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 CI_COMMANDS = [("lint",), ("steps", "--format", "json"), ("solve", "--diff", "--target-epochs", "7"),
-               ("solve", "--diff", "--target-steps", "1000000")]
+               ("solve", "--diff", "--target-steps", "1000000"), ("schedule", "--format", "json")]
 BOUNDED = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                    suppress_health_check=list(HealthCheck))
 

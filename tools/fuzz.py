@@ -36,7 +36,7 @@ def main() -> int:
     opts = parser.parse_args()
     generators = opts.only or ["structured", "generated", "mutated"]
     commands = fuzzing.COMMANDS if opts.commands == "all" else [
-        ("lint",), ("steps",), ("solve", "--diff", "--target-epochs", "7")]
+        ("lint",), ("steps",), ("solve", "--diff", "--target-epochs", "7"), ("schedule",)]
 
     groups: dict = {}
     count = 0

@@ -146,3 +146,20 @@ MAX_EXACT_COUNT = 2 ** 53
 EXACT_COUNT_WHY = ("above 2**53 (9007199254740992) steps the trainer's float division "
                    "(train_network.py L979, math.ceil(max_train_steps / num_update_steps_per_epoch)) "
                    "rounds, so no setting can be proven to give it")
+
+
+def check_schedulable(report) -> None:
+    """The trainer's loop is `tqdm(range(max_train_steps))` (train_network.py v0.6.5 L566,
+    v0.10.1 L1357-1359; every trainer script has one): a step count that is not an integer (a
+    float max_train_steps, or a float max_train_epochs times the batches) stops it there with
+    TypeError, so there is no timetable to show."""
+    from kohya_tune.engine.plan import TrainerRefusal
+
+    steps = report.max_train_steps
+    if isinstance(steps, int) and not isinstance(steps, bool):
+        return
+    source = report.steps_source if report.steps_source in ("max_train_steps", "max_train_epochs") else "max_train_steps"
+    raise TrainerRefusal(f"TypeError: {type(steps).__name__!r} object cannot be interpreted as an "
+                         f"integer (max_train_steps is {steps!r}, from {source}: the training "
+                         f"loop is tqdm(range(max_train_steps)))",
+                         report.plan.arg_origins.get(source))
