@@ -78,9 +78,19 @@ def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version
                     path_map=pm + list(project.path_map))
 
 
+def _folder_of(config: str) -> Path | None:
+    """The folder whose settings apply to a config (None: the current folder's)."""
+    from kohya_tune.load import files
+
+    parent = Path(config).parent
+    return parent if files.is_dir(parent) else None
+
+
 def expand_paths(paths) -> list[str]:
     """Files as given; a folder stands for the JSON and TOML files below it (sorted, hidden
-    folders and virtual environments left out)."""
+    folders and virtual environments left out; folders we may not read are passed over)."""
+    from kohya_tune.load import files
+
     out: list[str] = []
     seen: set = set()
 
@@ -92,16 +102,19 @@ def expand_paths(paths) -> list[str]:
             out.append(name)
 
     for path in paths:
-        p = Path(path)
-        if not p.is_dir():
+        if not files.is_dir(path):
             add(path)
             continue
-        for found in sorted(p.rglob("*")):
-            parts = found.relative_to(p).parts
-            if any(part.startswith(".") or part in ("node_modules", "venv", "__pycache__") for part in parts):
-                continue
-            if found.suffix.lower() in (".json", ".toml") and found.is_file():
-                add(str(found))
+        found_files = []
+        for folder, dirs, names in os.walk(path, onerror=lambda exc: None):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "venv", "__pycache__"))
+            for name in names:
+                full = os.path.join(folder, name)
+                if (not name.startswith(".") and Path(name).suffix.lower() in (".json", ".toml")
+                        and files.is_file(full)):
+                    found_files.append(full)
+        for found in sorted(found_files, key=lambda f: Path(f).parts):
+            add(found)
     return out
 
 
@@ -115,6 +128,18 @@ def describe_kind(doc) -> str:
     if doc.kind == documents.OTHER:
         return f"skipped ({doc.other_reason})"
     return documents.KIND_LABELS[doc.kind]
+
+
+def validate_fixed(doc, new_text: str) -> None:
+    """`lint --fix` writes only a text that loads completely, as the same kind of config."""
+    from kohya_tune.edit import rewrite
+
+    try:
+        fixed = documents.from_text(doc.path, new_text)
+    except documents.LoadError as exc:
+        raise rewrite.RewriteError(f"the fixed text would not load ({exc.message})") from None
+    if fixed.kind != doc.kind or fixed.gui_tab != doc.gui_tab:
+        raise rewrite.RewriteError("the fixed text would read as another kind of config")
 
 
 def refusal_text(exc: TrainerRefusal) -> str:
@@ -143,7 +168,7 @@ def steps(
         err(f"kohya-tune steps: --format must be text or json, not {format!r}")
         raise typer.Exit(EXIT_USAGE)
     try:
-        project = settings_mod.load(Path(config).parent if Path(config).parent.is_dir() else None)
+        project = settings_mod.load(_folder_of(config))
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
         doc = documents.load(config)
         if doc.kind == documents.OTHER:
@@ -202,7 +227,7 @@ def schedule(
     path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
 ) -> None:
     """When each epoch ends, which checkpoints and samples are made and kept, and the LR at every step."""
-    from kohya_tune.engine import normalize, schedule as schedule_mod, steps as steps_mod
+    from kohya_tune.engine import normalize, numbers, schedule as schedule_mod, steps as steps_mod
     from kohya_tune.output import plot as plot_mod, progress, schedule_report, terminal
 
     if format not in ("text", "json"):
@@ -214,14 +239,16 @@ def schedule(
             err(f"kohya-tune schedule: --plot {plot}: {problem}")
             raise typer.Exit(EXIT_USAGE)
     try:
-        project = settings_mod.load(Path(config).parent if Path(config).parent.is_dir() else None)
+        project = settings_mod.load(_folder_of(config))
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
         doc = documents.load(config)
         if doc.kind == documents.OTHER:
             raise PlanError("not a kohya config (neither a kohya_ss GUI JSON, an sd-scripts "
                             "--config_file TOML nor a --dataset_config file)", config)
         plan = normalize.build_plan(doc, s)
-        result = schedule_mod.compute(steps_mod.compute(plan, progress=progress.for_terminal()))
+        report = steps_mod.compute(plan, progress=progress.for_terminal())
+        numbers.check_schedulable(report)
+        result = schedule_mod.compute(report)
     except (documents.LoadError, PlanError, settings_mod.SettingsError) as exc:
         if format == "json":
             typer.echo(json.dumps({"config": config, "error": str(exc), "exit": EXIT_USAGE}))
@@ -267,6 +294,7 @@ def lint(
     strict: bool = typer.Option(False, "--strict", help="warnings fail too"),
     fix: bool = typer.Option(False, "--fix", help="apply safe fixes"),
     diff: bool = typer.Option(False, "--diff", help="show the fixes as a diff, write nothing"),
+    force: bool = typer.Option(False, "--force", help="with --fix: replace read-only files too"),
     select: Optional[List[str]] = typer.Option(None, "--select", help="rule codes or prefixes to run"),
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="rule codes or prefixes to skip"),
     num_processes: Optional[int] = typer.Option(None, "--num-processes"),
@@ -312,12 +340,15 @@ def lint(
     fatal = any(r.fatal for r in results)
     changed_any = False
     fixed_diags = [d for r in results for d in r.diagnostics if d.fix is not None and d.fix.safe]
+    write_failed = False
     if fix or diff:
         fixes = linter_mod.collect_fixes(results)
         for path, edits in fixes.items():
             try:
                 doc = documents.load(path)
                 new_text = rewrite.apply_edits(doc, edits)
+                if new_text != doc.text:
+                    validate_fixed(doc, new_text)
             except (documents.LoadError, rewrite.RewriteError) as exc:
                 err(f"kohya-tune: {path}: fixes not applied: {exc}")
                 continue
@@ -326,8 +357,12 @@ def lint(
             changed_any = True
             if diff:
                 typer.echo(rewrite.unified_diff(path, doc.text, new_text), nl=False)
-            else:
-                rewrite.write_atomic(path, new_text)
+                continue
+            try:
+                rewrite.write_atomic(path, new_text, expected=doc.text, force=force)
+            except rewrite.WriteError as exc:
+                err(f"kohya-tune: {exc}")
+                write_failed = True
         if fix and not diff and changed_any:
             results = [engine.__class__(s, select=engine.select, ignore=engine.ignore,
                                         per_file_ignores=engine.per_file_ignores).lint_file(p)
@@ -340,9 +375,14 @@ def lint(
     from kohya_tune.output.terminal import use_colour
 
     style = report.Style(use_colour())
-    if statistics and not diff:
+    if diff:
+        # the diff is the output; a file that cannot be read is still said (on stderr)
+        for r in results:
+            if r.fatal:
+                err(report.concise(r.diagnostics).rstrip("\n"))
+    elif statistics:
         typer.echo(report.statistics(diags), nl=False)
-    elif not diff:
+    else:
         if fmt == "concise":
             typer.echo(report.concise(diags, style), nl=False, color=style.colour)
         elif fmt == "full":
@@ -384,7 +424,7 @@ def lint(
             f"({', '.join(files)}): nothing to check (--show-skipped lists them)")
     elif fmt in ("concise", "full") and not diff:
         err(report.summary(diags, fix_applied=fix))
-    if fatal:
+    if fatal or write_failed:
         raise typer.Exit(EXIT_USAGE)
     if diff:
         raise typer.Exit(EXIT_FINDINGS if changed_any else EXIT_OK)
@@ -403,6 +443,7 @@ def solve(
     by: Optional[str] = typer.Option(None, "--by", help="epoch | max_train_epochs | max_train_steps"),
     diff: bool = typer.Option(False, "--diff", help="print a unified diff, write nothing"),
     check: bool = typer.Option(False, "--check", help="print only the verdict, write nothing"),
+    force: bool = typer.Option(False, "--force", help="replace a read-only config too"),
     num_processes: Optional[int] = typer.Option(None, "--num-processes"),
     sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts"),
     gui_version: Optional[str] = typer.Option(None, "--gui-version"),
@@ -421,17 +462,12 @@ def solve(
         raise typer.Exit(EXIT_USAGE)
     kind, target = ("epochs", target_epochs) if target_epochs is not None else ("steps", target_steps)
     try:
-        project = settings_mod.load(Path(config).parent if Path(config).parent.is_dir() else None)
+        project = settings_mod.load(_folder_of(config))
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
         doc = documents.load(config)
         solver = solve_mod.Solver(doc, s)
         solution = solver.solve(kind, target, by)
-        new_text = rewrite.apply_edits(doc, solution.edits) if solution.edits else doc.text
-        if solution.edits and solution.unscanned is None:
-            verified = solve_mod.verify(solution, new_text, s)
-            if not solver.hits(verified, kind, target):
-                raise solve_mod.SolveError(f"internal check failed: the rewritten file gives "
-                                           f"{verified.describe()}")
+        new_text = solution.text if solution.edits else doc.text
     except (documents.LoadError, PlanError, settings_mod.SettingsError, UnknownVersion) as exc:
         err(f"kohya-tune: {exc}")
         raise typer.Exit(EXIT_USAGE)
@@ -464,7 +500,11 @@ def solve(
     if diff:
         typer.echo(rewrite.unified_diff(config, doc.text, new_text), nl=False)
         raise typer.Exit(EXIT_FINDINGS)
-    rewrite.write_atomic(config, new_text)
+    try:
+        rewrite.write_atomic(config, new_text, expected=doc.text, force=force)
+    except rewrite.WriteError as exc:
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
     for key, old, new, why in solution.changes:
         old_text = "(absent)" if old is None else json.dumps(old)
         new_text_v = "(removed)" if new is None else json.dumps(new)

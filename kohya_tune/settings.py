@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kohya_tune.load import files
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -37,13 +39,16 @@ class ProjectSettings:
 
 
 def find_settings_file(start: Path) -> tuple[Path, dict] | None:
-    start = start.resolve()
+    try:
+        start = start.resolve()
+    except (OSError, RuntimeError):
+        return None
     for folder in [start, *start.parents]:
         dotfile = folder / ".kohya-tune.toml"
-        if dotfile.is_file():
+        if files.is_file(dotfile):
             return dotfile, _read(dotfile)
         pyproject = folder / "pyproject.toml"
-        if pyproject.is_file():
+        if files.is_file(pyproject):
             data = _read(pyproject)
             section = data.get("tool", {}).get("kohya-tune")
             if section is not None:

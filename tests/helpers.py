@@ -82,14 +82,14 @@ def case_options(case: dict, version: str | None = None) -> list[str]:
     return args
 
 
-def run_cli(*args: str, cwd=None, input: str | None = None, env=None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd=None, input: str | None = None, env=None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the installed CLI in a subprocess (the real entry point, exit codes included)."""
     full_env = dict(os.environ)
     full_env.pop("GITHUB_ACTIONS", None)
     if env:
         full_env.update(env)
     return subprocess.run([sys.executable, "-m", "kohya_tune", *args], cwd=cwd, input=input,
-                          capture_output=True, text=True, env=full_env, timeout=300)
+                          capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
 def run_in_process(*args: str):

@@ -158,8 +158,18 @@ class Linter:
                     continue
             if rule.needs == "steps" and self.report_for(ctx) is None:
                 continue
-            for diag in rule.check(ctx) or ():
-                result.diagnostics.append(diag)
+            try:
+                found = list(rule.check(ctx) or ())
+            except (ArithmeticError, ValueError) as exc:
+                # arithmetic on a number KT109 reports (Infinity, NaN, beyond the float range,
+                # a zero divisor): the rule has nothing to say about such a file; anywhere
+                # else the exception is a bug and goes up
+                if not self._has_unusable_numbers(ctx):
+                    raise
+                result.infos.append(f"{path}: {rule.code} skipped: it cannot compute with the "
+                                    f"numbers KT109 reports ({type(exc).__name__}: {exc})")
+                continue
+            result.diagnostics.extend(found)
         for problem in ctx.extra.get("plan_problems", []):
             result.infos.append(f"{path}: rules that need the training plan were skipped: {problem}")
         result.preset = bool(ctx.extra.get("preset"))
@@ -171,6 +181,15 @@ class Linter:
         result.diagnostics = self._apply_ignore_comments(list(unique.values()), doc)
         result.diagnostics.sort(key=lambda d: d.sort_key)
         return result
+
+    def _has_unusable_numbers(self, ctx) -> bool:
+        from kohya_tune.engine import numbers
+
+        docs = [ctx.doc]
+        plan = self._plans.get(id(ctx.doc))
+        if plan is not None and plan.dataset_doc is not None:
+            docs.append(plan.dataset_doc)
+        return any(numbers.unusable(d.data) for d in docs)
 
     def _apply_ignore_comments(self, diagnostics: list, doc) -> list:
         out = []

@@ -37,7 +37,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["Edit", "RewriteError", "apply_edits", "render_value", "unified_diff", "write_atomic"]
+__all__ = ["Edit", "RewriteError", "WriteError", "apply_edits", "render_value", "unified_diff",
+           "write_atomic"]
 
 
 class RewriteError(Exception):
@@ -589,11 +590,135 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: str, text: str) -> None:
+class WriteError(RewriteError):
+    """The file cannot be written (read-only, folder not writable, changed meanwhile): nothing
+    was changed. Exit code 2."""
+
+
+TEMP_MARK = ".kohya-tune-"   # temp files are named .NAME.kohya-tune-XXXXXXXX.tmp
+
+
+def temp_prefix(target: str) -> str:
+    return "." + os.path.basename(target) + TEMP_MARK
+
+
+def _lock(fd: int, blocking: bool = True) -> bool:
+    """An advisory lock on an open file: fcntl.flock on POSIX, msvcrt.locking on Windows."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        mode = msvcrt.LK_LOCK if blocking else msvcrt.LK_NBLCK
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, mode, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        return True
+    except OSError:
+        return False
+
+
+def _unlock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        import msvcrt
+
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        except OSError:
+            pass
+        return
+    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def remove_stale_temp_files(target: str) -> list[str]:
+    """Temp files of ours for `target` whose writer is gone (killed mid-write): a live writer
+    holds a lock on its temp file, so one we can lock is stale. Returns the names removed."""
+    folder = os.path.dirname(target) or "."
+    prefix = temp_prefix(target)
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        full = os.path.join(folder, name)
+        try:
+            fd = os.open(full, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or not _lock(fd, blocking=False):
+                continue
+            os.unlink(full)
+            removed.append(name)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def is_read_only(path: str) -> bool:
+    """No write permission bit set, or not writable for us."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return not (st.st_mode & 0o222) or not os.access(path, os.W_OK)
+
+
+def _read_locked(target: str):
+    """Open the target and lock it, making sure the lock is on the file now at that path (a
+    concurrent writer may have renamed a new one over it while we waited)."""
+    for _ in range(50):
+        try:
+            fd = os.open(target, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            return None
+        _lock(fd)
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(target))
+        except OSError:
+            same = False
+        if same:
+            return fd
+        _unlock(fd)
+        os.close(fd)
+    raise WriteError(f"{target}: the file keeps being replaced by another program; nothing was written")
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    os.lseek(fd, 0, os.SEEK_SET)
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def write_atomic(path: str, text: str, *, expected: str | None = None, force: bool = False) -> None:
     """Write `text` as UTF-8, exactly (no newline translation), through a temporary file in the
     same folder that replaces the target: readers see the old or the new file, never half of one.
     The file's permission bits (and owner and group, where allowed) are kept; a symlink is kept
-    and its target is replaced."""
+    and its target is replaced.
+
+    Safety: a read-only target is refused unless `force`; the temp file is named
+    `.NAME.kohya-tune-XXXX.tmp` and locked while it is written, so the next write removes one
+    that a killed run left behind; the target is locked (fcntl/msvcrt) from the final check to
+    the rename, and when `expected` (the text the edits were computed from) is given, a target
+    that changed meanwhile is refused, so a concurrent update is never lost. WriteError says
+    why nothing was written."""
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -604,10 +729,23 @@ def write_atomic(path: str, text: str) -> None:
         st = os.stat(target)
     except FileNotFoundError:
         st = None
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp",
-                               dir=folder)
+    except OSError as exc:
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise WriteError(f"cannot write {path}: not a regular file")
+    if st is not None and is_read_only(target) and not force:
+        raise WriteError(f"{path} is read-only: not changed (use --force to replace it anyway; "
+                         f"it stays read-only)")
+    remove_stale_temp_files(target)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise WriteError(f"cannot write in {folder}: {exc.strerror or exc} (the new file is "
+                         f"written there first, then renamed over {os.path.basename(target)})") from None
+    lock_fd = None
+    try:
+        _lock(fd)
+        with os.fdopen(fd, "wb", closefd=False) as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -622,13 +760,32 @@ def write_atomic(path: str, text: str) -> None:
                         pass  # not allowed (not root): the new file keeps our owner
         else:
             os.chmod(tmp, 0o666 & ~_umask())
+        if st is not None:
+            lock_fd = _read_locked(target)
+            if lock_fd is not None and expected is not None:
+                current = _read_all(lock_fd)
+                if current != expected.encode("utf-8", "surrogatepass"):
+                    raise WriteError(f"{path} changed since it was read (another program wrote "
+                                     f"it): not overwritten; run again on the new content")
+            if lock_fd is not None and os.name == "nt":  # pragma: no cover - Windows
+                # Windows cannot rename over a file that is open: checked, then released
+                _unlock(lock_fd)
+                os.close(lock_fd)
+                lock_fd = None
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+    finally:
+        os.close(fd)
+        if lock_fd is not None:
+            _unlock(lock_fd)
+            os.close(lock_fd)
     try:  # make the rename itself durable
         dfd = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -1,9 +1,26 @@
 """Choose the edit that makes the real run hit a target number of epochs or optimizer steps.
 
-The dataset side (batches per epoch) does not depend on `epoch`, `max_train_epochs` or
-`max_train_steps`, so it is computed once; every candidate edit is then simulated through the
-same code that `steps` uses (the GUI's own computation for a GUI JSON, then the trainer's
-arithmetic), and only an edit whose simulated outcome is exactly the target is accepted.
+The procedure, one named step each:
+
+1. **candidates**: for the chosen setting (`epoch`, `max_train_epochs` or `max_train_steps`),
+   the change sets that could give the target, with the settings that would defeat it switched
+   off (a `max_train_epochs` that overrides the steps, a non-zero `max_train_steps` that makes a
+   v24+ GUI ignore `epoch`);
+2. **simulate**: the outcome of a change set, through the same code `steps` uses (the GUI's own
+   computation for a GUI JSON, then the trainer's arithmetic). The dataset side (batches per
+   epoch) does not depend on these settings, so it is scanned once;
+3. **pick**: the first candidate whose simulated outcome is exactly the target. The outcome is
+   monotonic in `epoch` (the GUI's formula `ceil(total / batch / ga * epoch * reg)` and the
+   trainer's `ceil(S / U)` never decrease), so the epoch is found by galloping and bisection,
+   never by a loop over every epoch: any target answers in a few dozen simulations;
+4. **edit**: the byte edits, applied to the text and read back exactly as `steps` will read the
+   written file (kind and GUI version guessed again from its keys, dataset scanned again). A
+   result that differs from the simulation - for example an added key that moves the guessed GUI
+   version - is refused with the reason, so `steps` on the written file always gives what
+   `solve` printed.
+
+Targets beyond what the trainer can count exactly are refused (engine/numbers.py
+MAX_EXACT_COUNT).
 """
 from __future__ import annotations
 
@@ -11,13 +28,14 @@ import copy
 import math
 from dataclasses import dataclass, field
 
-from kohya_tune.load import documents
-from kohya_tune.engine import normalize, steps
-from kohya_tune.load.documents import Document
-from kohya_tune.engine.plan import PlanError, Settings, TrainerRefusal
 from kohya_tune.check.diagnostics import Edit
+from kohya_tune.engine import normalize, numbers, steps
+from kohya_tune.engine.plan import PlanError, Settings, TrainerRefusal
+from kohya_tune.load import documents
+from kohya_tune.load.documents import Document
 
 STEP_KEYS = ("epoch", "max_train_epochs", "max_train_steps")
+MAX_EPOCH_VALUE = numbers.MAX_EXACT_COUNT
 
 
 class SolveError(Exception):
@@ -44,6 +62,10 @@ class Outcome:
             return 0
         return self.max_train_steps - (self.num_train_epochs - 1) * self.num_update_steps_per_epoch
 
+    @property
+    def numbers(self) -> tuple:
+        return (self.max_train_steps, self.num_train_epochs, self.num_update_steps_per_epoch)
+
     def describe(self) -> str:
         text = (f"{self.num_train_epochs} epochs, {self.max_train_steps} steps, "
                 f"{self.num_update_steps_per_epoch} steps per epoch")
@@ -59,21 +81,16 @@ class Solution:
     target_kind: str                 # "epochs" | "steps"
     target: int
     by: str
-    before: Outcome
-    after: Outcome
+    before: Outcome | None
+    after: Outcome | None
     edits: list = field(default_factory=list)       # rewrite.Edit
     changes: list = field(default_factory=list)     # (key, old, new, why)
     unscanned: str | None = None    # why the dataset could not be scanned (outcome unknown)
+    text: str | None = None         # the new text, read back and checked (None: unchanged)
 
     @property
     def changed(self) -> bool:
         return bool(self.edits)
-
-
-def _get(data, keypath):
-    for part in keypath:
-        data = data[part]
-    return data
 
 
 def _set(data, keypath, value):
@@ -84,6 +101,10 @@ def _set(data, keypath, value):
         target.pop(keypath[-1], None)
     else:
         target[keypath[-1]] = value
+
+
+def _freeze(changes: dict) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in changes.items()))
 
 
 class Solver:
@@ -105,8 +126,9 @@ class Solver:
             self.report = None
             self.unscanned = str(exc)
         self.N = self.report.num_batches if self.report is not None else None
+        self._outcomes: dict = {}
 
-    # -- where keys live in this file
+    # ------------------------------------------------------------------ where keys live
     def keypath(self, key: str) -> tuple:
         if self.doc.kind == documents.ARGS:
             found = documents.flat_arg_path(self.doc.data, key)
@@ -120,11 +142,13 @@ class Solver:
         return key in self.doc.data
 
     def value(self, key: str):
-        kp = self.keypath(key)
+        data = self.doc.data
         try:
-            return _get(self.doc.data, kp)
+            for part in self.keypath(key):
+                data = data[part]
         except (KeyError, TypeError, IndexError):
             return None
+        return data
 
     def add_path(self, key: str) -> tuple:
         """Where a missing key goes: beside its relatives (same section in an args TOML)."""
@@ -142,22 +166,58 @@ class Solver:
                 return self.keypath(relative)
         return None
 
-    # -- simulation
-    def simulate(self, changes: dict) -> Outcome:
-        """Outcome when keys are set (value None: removed)."""
+    def _like(self, key: str, value: int):
+        """Keep the file's own type for a value: a GUI that saved a number as a string gets a
+        string back. A key the file lacks gets the type its GUI version saves it with (a Textbox
+        string up to v23.1.5: gui_keys.json fingerprints), so the added key does not date the
+        file differently."""
+        if self.doc.kind != documents.GUI:
+            return value
+        if self.present(key):
+            return str(value) if isinstance(self.value(key), str) else value
+        from kohya_tune.versions import profiles
+
+        version = self.settings.gui_version or (self.doc.gui_versions or ("master", "master"))[1]
+        for fp in profiles.gui_inventory().get("fingerprints", []):
+            if (fp.get("key") == key and fp.get("condition") == "type:string" and fp.get("max_version")
+                    and (not fp.get("tabs") or self.doc.gui_tab in fp["tabs"])
+                    and profiles.version_key(version) <= profiles.version_key(fp["max_version"])):
+                return str(value)
+        return value
+
+    # ------------------------------------------------------------------ step 2: simulate
+    def _changed_doc(self, changes: dict) -> Document:
         data = copy.deepcopy(self.doc.data)
         for key, value in changes.items():
-            kp = self.keypath(key) if self.present(key) else self.add_path(key)
-            _set(data, kp, value)
+            _set(data, self.keypath(key) if self.present(key) else self.add_path(key), value)
         doc = copy.copy(self.doc)
         doc.data = data
-        plan = normalize.build_plan(doc, self.settings)
-        if plan.gui is not None and plan.gui.refused:
-            raise TrainerRefusal(plan.gui.refused)
-        numbers = steps.trainer_numbers(plan, self.N)
-        return Outcome(numbers["max_train_steps"], numbers["num_train_epochs"],
-                       numbers["num_update_steps_per_epoch"],
-                       plan.gui.max_train_steps if plan.gui is not None else None)
+        return doc
+
+    def _gui_sent(self, changes: dict):
+        return normalize.build_plan(self._changed_doc(changes), self.settings).gui
+
+    def simulate(self, changes: dict) -> Outcome:
+        """Outcome when keys are set (value None: removed). Cached per change set."""
+        frozen = _freeze(changes)
+        if frozen not in self._outcomes:
+            try:
+                plan = normalize.build_plan(self._changed_doc(changes), self.settings)
+                if plan.gui is not None and plan.gui.refused:
+                    raise TrainerRefusal(plan.gui.refused)
+                n = steps.trainer_numbers(plan, self.N)
+                outcome = Outcome(n["max_train_steps"], n["num_train_epochs"],
+                                  n["num_update_steps_per_epoch"],
+                                  plan.gui.max_train_steps if plan.gui is not None else None)
+            except (TrainerRefusal, OverflowError, ValueError, ZeroDivisionError) as exc:
+                outcome = exc
+            self._outcomes[frozen] = outcome
+        outcome = self._outcomes[frozen]
+        if isinstance(outcome, TrainerRefusal):
+            raise outcome
+        if isinstance(outcome, Exception):
+            raise TrainerRefusal(f"{type(outcome).__name__}: {outcome}")
+        return outcome
 
     def baseline(self) -> Outcome:
         return Outcome(self.report.max_train_steps, self.report.num_train_epochs,
@@ -172,7 +232,7 @@ class Solver:
             return outcome.num_train_epochs == target
         return outcome.max_train_steps == target
 
-    # -- candidate values that switch a setting off, as this GUI version reads them
+    # ------------------------------------------------------------------ switching settings off
     def off_values(self, key: str) -> list:
         old = self.value(key)
         if self.doc.kind == documents.ARGS:
@@ -188,122 +248,207 @@ class Solver:
                 return {key: value}
         raise SolveError(f"cannot stop {key} from reaching the trainer in this GUI version")
 
-    def _gui_sent(self, base_changes: dict):
-        data = copy.deepcopy(self.doc.data)
-        for key, value in base_changes.items():
-            _set(data, self.keypath(key) if self.present(key) else self.add_path(key), value)
-        doc = copy.copy(self.doc)
-        doc.data = data
-        return normalize.build_plan(doc, self.settings).gui
-
     def epochs_sent(self) -> bool:
         if self.plan.gui is not None:
             return self.plan.gui.max_train_epochs is not None
         return self.plan.args.get("max_train_epochs") is not None
 
-    # -- strategies
-    def by_max_train_epochs(self, kind: str, target: int) -> dict:
+    # ------------------------------------------------------------------ step 1: candidates
+    def candidates(self, by: str, kind: str, target: int) -> list[dict]:
+        """Change sets for one setting, best first; SolveError when none can give the target."""
+        return {"epoch": self.candidates_epoch, "max_train_epochs": self.candidates_max_train_epochs,
+                "max_train_steps": self.candidates_max_train_steps}[by](kind, target)
+
+    def candidates_max_train_epochs(self, kind: str, target: int) -> list[dict]:
+        # max_train_steps = max_train_epochs * ceil(N / P / G) (train_network.py L799-802)
         per_epoch = math.ceil(self.N / self.plan.num_processes / self.report.gradient_accumulation_steps)
         if kind == "epochs":
             value = target
         else:
             if target % per_epoch:
+                nearest = []
+                for k in (target // per_epoch, target // per_epoch + 1):
+                    if k > 0:
+                        try:
+                            nearest.append((k, self.simulate({"max_train_epochs": self._like("max_train_epochs", k)})))
+                        except TrainerRefusal:
+                            pass
                 raise SolveError(
                     f"{target} steps is not a whole number of epochs ({per_epoch} steps per epoch), "
-                    f"so no max_train_epochs gives it; use --by max_train_steps",
-                    nearest=[(k, self.simulate({"max_train_epochs": k}))
-                             for k in (target // per_epoch, target // per_epoch + 1) if k > 0])
+                    f"so no max_train_epochs gives it; use --by max_train_steps", nearest=nearest)
             value = target // per_epoch
-        changes = {"max_train_epochs": self._like("max_train_epochs", value)}
-        return changes
+        return [{"max_train_epochs": self._like("max_train_epochs", value)}]
 
-    def by_max_train_steps(self, kind: str, target: int) -> dict:
-        U = self.report.num_update_steps_per_epoch
-        want = target * U if kind == "epochs" else target
-        changes: dict = {}
+    def candidates_max_train_steps(self, kind: str, target: int) -> list[dict]:
+        want = target * self.report.num_update_steps_per_epoch if kind == "epochs" else target
+        base: dict = {}
         if self.epochs_sent():
-            changes.update(self.neutralize("max_train_epochs", "max_train_epochs"))
-        # the GUI may transform the value (fine-tune halves it with flip_aug): search the value
-        # that makes the GUI send `want`
-        for candidate in self._steps_candidates(want):
-            trial = dict(changes)
-            trial["max_train_steps"] = self._like("max_train_steps", candidate)
-            outcome = self.simulate(trial)
-            if outcome.max_train_steps == want:
-                return trial
-        raise SolveError(f"no max_train_steps value makes the trainer run {want} steps here "
-                         f"(this GUI version may compute it from epoch whatever the file says); "
-                         f"use --by epoch or --by max_train_epochs")
+            base.update(self.neutralize("max_train_epochs", "max_train_epochs"))
+        # the GUI may transform the value (fine-tune halves it with flip_aug: ceil(v / 2))
+        values = [want] if self.plan.gui is None else [want, 2 * want, 2 * want - 1]
+        return [dict(base, max_train_steps=self._like("max_train_steps", v)) for v in values]
 
-    def _steps_candidates(self, want: int):
-        yield want
-        yield 2 * want
-        yield 2 * want - 1
-
-    def by_epoch(self, kind: str, target: int) -> dict:
+    def _epoch_base(self) -> dict:
+        """What must change besides `epoch` so that the GUI computes max_train_steps from it."""
         if self.plan.gui is None:
             raise SolveError("`epoch` is a GUI setting: sd-scripts has no such argument, so "
                              "changing it in an args TOML does nothing; use --by max_train_epochs",
                              usage=True)
-        changes: dict = {}
+        base: dict = {}
         if self.epochs_sent():
-            changes.update(self.neutralize("max_train_epochs", "max_train_epochs"))
-        # the GUI must compute max_train_steps from epoch: find the value of max_train_steps that
-        # makes it do so (0 in v24+, "" or "0" in v22/v23) when it does not already
-        probe = self._gui_sent({**changes, "epoch": 1})
-        if probe.formula is None:
-            if True:
-                for value in self.off_values("max_train_steps"):
-                    trial = {**changes, "max_train_steps": value, "epoch": 1}
-                    if self._gui_sent(trial).formula is not None:
-                        changes["max_train_steps"] = value
-                        break
-            if self._gui_sent({**changes, "epoch": 1}).formula is None:
+            base.update(self.neutralize("max_train_epochs", "max_train_epochs"))
+        if self._gui_sent({**base, "epoch": 1}).formula is None:
+            # 0 in v24+, "" or "0" in v22/v23 makes the GUI compute the steps from epoch
+            for value in self.off_values("max_train_steps"):
+                trial = {**base, "max_train_steps": value, "epoch": 1}
+                if self._gui_sent(trial).formula is not None:
+                    base["max_train_steps"] = value
+                    break
+            if self._gui_sent({**base, "epoch": 1}).formula is None:
                 raise SolveError("this GUI does not compute max_train_steps from epoch for this "
                                  "config (a dataset_config is set, or no images are counted); use "
-                                 "--by max_train_epochs", usage=False)
-        below = above = None
-        per_epoch = max(1, self.report.num_update_steps_per_epoch)
-        upper = max(4 * target + 10, 50) if kind == "epochs" else max(4 * target // per_epoch + 10, 50)
-        matches = []
-        for epoch in range(1, upper + 1):
-            outcome = self.simulate({**changes, "epoch": self._like("epoch", epoch)})
-            value = outcome.num_train_epochs if kind == "epochs" else outcome.max_train_steps
-            if value == target:
-                matches.append((epoch, outcome))
-            elif value < target:
-                below = (epoch, outcome)
-            elif above is None:
-                above = (epoch, outcome)
-            if value > target and (matches or above is not None) and epoch > 2:
-                break
-        if not matches:
-            nearest = [n for n in (below, above) if n is not None]
-            raise SolveError(f"no integer epoch makes the trainer run exactly {target} {kind}",
-                             nearest=nearest)
-        # several epoch values can give the same epoch count: prefer one whose last epoch is full,
-        # else the one that comes closest to it
-        full = [m for m in matches if m[1].last_epoch_steps == m[1].num_update_steps_per_epoch]
-        chosen = full[0] if full else max(matches, key=lambda m: m[1].max_train_steps)
-        changes["epoch"] = self._like("epoch", chosen[0])
-        return changes
+                                 "--by max_train_epochs")
+        return base
 
-    def _like(self, key: str, value: int):
-        """Keep the file's own type for a value: a GUI that saved a number as a string gets a
-        string back."""
-        old = self.value(key)
-        if isinstance(old, str) and self.doc.kind == documents.GUI:
-            return str(value)
-        return value
+    def candidates_epoch(self, kind: str, target: int) -> list[dict]:
+        base = self._epoch_base()
+
+        def at(epoch: int) -> Outcome | None:
+            try:
+                return self.simulate({**base, "epoch": self._like("epoch", epoch)})
+            except TrainerRefusal:
+                return None  # the GUI's arithmetic overflows: beyond every target
+
+        search = _MonotoneSearch(at, guess=self._epoch_guess(at, kind, target))
+        if kind == "steps":
+            epoch = search.first(lambda o: o.max_train_steps >= target)
+            if epoch is not None and search.outcome(epoch).max_train_steps == target:
+                return [{**base, "epoch": self._like("epoch", epoch)}]
+            raise SolveError(f"no integer epoch makes the trainer run exactly {target} steps",
+                             nearest=search.around(epoch))
+        lo = search.first(lambda o: o.num_train_epochs >= target)
+        if lo is None or search.outcome(lo).num_train_epochs != target:
+            raise SolveError(f"no integer epoch makes the trainer run exactly {target} epochs",
+                             nearest=search.around(lo))
+        # several epoch values give the same epoch count: prefer one whose last epoch is full
+        # (max_train_steps = target * U), else the one that comes closest to it
+        per_epoch = search.outcome(lo).num_update_steps_per_epoch
+        full = search.first(lambda o: o.max_train_steps >= target * per_epoch)
+        if full is not None and search.outcome(full).max_train_steps == target * per_epoch:
+            chosen = full
+        else:
+            beyond = search.first(lambda o: o.num_train_epochs > target)
+            hi = (beyond - 1) if beyond is not None else MAX_EPOCH_VALUE
+            best = search.outcome(hi).max_train_steps
+            chosen = search.first(lambda o: o.max_train_steps >= best)
+        return [{**base, "epoch": self._like("epoch", chosen)}]
+
+    def _epoch_guess(self, at, kind: str, target: int) -> int:
+        """Where the search starts: the GUI's steps per epoch measured at a large epoch."""
+        probe = 1 << 20
+        outcome = at(probe)
+        if outcome is None or outcome.max_train_steps <= 0:
+            return 1
+        per_gui_epoch = outcome.max_train_steps / probe
+        want = target * outcome.num_update_steps_per_epoch if kind == "epochs" else target
+        return max(1, min(MAX_EPOCH_VALUE, int(want / per_gui_epoch)))
+
+    # ------------------------------------------------------------------ step 3: pick
+    def pick(self, candidates: list[dict], kind: str, target: int) -> tuple[dict, Outcome]:
+        tried = []
+        for changes in candidates:
+            try:
+                outcome = self.simulate(changes)
+            except TrainerRefusal as exc:
+                tried.append(exc.message)
+                continue
+            if self.hits(outcome, kind, target):
+                return changes, outcome
+            tried.append(outcome.describe())
+        raise SolveError(f"no value of this setting makes the trainer run {target} {kind} here "
+                         f"(this GUI version may compute the steps from epoch whatever the file "
+                         f"says); use --by epoch or --by max_train_epochs")
+
+    # ------------------------------------------------------------------ step 4: edit
+    def edit(self, changes: dict, by: str, reason: str | None, kind: str, target: int,
+             before: Outcome | None, after: Outcome | None) -> Solution:
+        solution = Solution(self.doc, kind, target, by, before, after)
+        for key, value in changes.items():
+            old = self.value(key)
+            if old == value and self.present(key) and type(old) is type(value):
+                continue
+            if value is None and not self.present(key):
+                continue
+            why = "target" if key == by else f"{key} would defeat the target"
+            if reason and key == by:
+                why = f"target; the default setting cannot: {reason}"
+            kp = self.keypath(key) if self.present(key) else self.add_path(key)
+            solution.edits.append(Edit(kp, value, why, after=None if self.present(key) else self.after_for(key)))
+            solution.changes.append((key, old if self.present(key) else None, value, why))
+        if solution.edits:
+            self.read_back(solution)
+        return solution
+
+    def read_back(self, solution: Solution) -> None:
+        """Apply the edits to the text and read the result exactly as `steps` will read the
+        written file: its kind and GUI version are guessed again from its keys. Anything that
+        differs from the simulation is a SolveError, and nothing is written."""
+        from kohya_tune.edit import rewrite
+
+        text = rewrite.apply_edits(self.doc, solution.edits)
+        new = documents.from_text(self.doc.path, text)
+        if new.kind != self.doc.kind or new.gui_tab != self.doc.gui_tab:
+            raise SolveError(f"the edited file would no longer read as a {documents.KIND_LABELS[self.doc.kind]}; "
+                             f"nothing was changed")
+        old_v = (self.doc.gui_versions or ("?", "?"))[1]
+        new_v = (new.gui_versions or ("?", "?"))[1]
+        if self.doc.kind == documents.GUI and self.settings.gui_version is None and new_v != old_v:
+            # the GUI version used is the newest the keys fit (normalize._gui_launch)
+            keys = ", ".join(c[0] for c in solution.changes)
+            raise SolveError(
+                f"the edit ({keys}) changes the keys the GUI version is guessed from: the written "
+                f"file would read as GUI {new_v} instead of {old_v}, which computes differently; "
+                f"pass --gui-version {old_v} (and give it to steps too) to keep {old_v}")
+        plan = normalize.build_plan(new, self.settings)
+        if solution.unscanned is None:
+            report = steps.compute(plan, check_order=False)
+            got = Outcome(report.max_train_steps, report.num_train_epochs,
+                          report.num_update_steps_per_epoch)
+            if solution.after is not None and got.numbers != solution.after.numbers:
+                raise SolveError(f"the written file would give {got.describe()}, not the "
+                                 f"simulated {solution.after.describe()}; nothing was changed")
+        else:
+            sent = plan.gui.max_train_epochs if plan.gui is not None else plan.args.get("max_train_epochs")
+            if sent != solution.target:
+                raise SolveError("the written file would not send max_train_epochs "
+                                 f"{solution.target}; nothing was changed")
+        solution.text = text
+
+    # ------------------------------------------------------------------ the procedure
+    def check_target(self, kind: str, target: int) -> None:
+        if target < 1:
+            raise SolveError("the target must be at least 1", usage=True)
+        if target > numbers.MAX_EXACT_COUNT:
+            raise SolveError(f"a target of {numbers.literal(target)} {kind} is beyond what the "
+                             f"trainer counts exactly: {numbers.EXACT_COUNT_WHY}", usage=True)
+        if kind == "epochs" and self.report is not None:
+            steps_needed = target * max(1, self.report.num_update_steps_per_epoch)
+            if steps_needed > numbers.MAX_EXACT_COUNT:
+                raise SolveError(f"{target} epochs of {self.report.num_update_steps_per_epoch} "
+                                 f"steps are {numbers.literal(steps_needed)} steps, beyond what "
+                                 f"the trainer counts exactly: {numbers.EXACT_COUNT_WHY}", usage=True)
 
     def default_by(self, kind: str) -> str:
         if self.doc.kind == documents.ARGS:
             return "max_train_epochs" if kind == "epochs" else "max_train_steps"
         # a GUI config: keep the user's own knob (`epoch`) when the GUI turns it into steps and an
         # integer epoch hits the target exactly; otherwise the setting the trainer obeys
-        if kind == "epochs":
-            return "epoch"
-        return "max_train_steps"
+        return "epoch" if kind == "epochs" else "max_train_steps"
+
+    def fallbacks(self, kind: str, by: str) -> list[str]:
+        """The other settings, in the order of least surprise, when the default cannot."""
+        order = ["max_train_epochs", "max_train_steps"] if kind == "epochs" else ["epoch", "max_train_epochs"]
+        return [o for o in order if o != by and not (o == "epoch" and self.plan.gui is None)]
 
     def solve_unscanned(self, kind: str, target: int, by: str | None) -> Solution:
         if kind != "epochs" or by not in (None, "max_train_epochs"):
@@ -321,77 +466,109 @@ class Solver:
         solution.unscanned = self.unscanned
         for key, value in changes.items():
             old = self.value(key)
-            if self.present(key) and old == value:
+            if self.present(key) and old == value and type(old) is type(value):
                 continue
             kp = self.keypath(key) if self.present(key) else self.add_path(key)
             solution.edits.append(Edit(kp, value, "target", after=None if self.present(key) else self.after_for(key)))
             solution.changes.append((key, old if self.present(key) else None, value, "target"))
+        if solution.edits:
+            self.read_back(solution)
         return solution
 
     def solve(self, kind: str, target: int, by: str | None = None) -> Solution:
-        if target < 1:
-            raise SolveError("the target must be at least 1", usage=True)
+        self.check_target(kind, target)
+        strategies = ("epoch", "max_train_epochs", "max_train_steps")
+        if by is not None and by not in strategies:
+            raise SolveError(f"--by must be one of {', '.join(strategies)}", usage=True)
         if self.report is None:
             return self.solve_unscanned(kind, target, by)
         before = self.baseline()
         explicit = by is not None
         by = by or self.default_by(kind)
-        strategies = {"epoch": self.by_epoch, "max_train_epochs": self.by_max_train_epochs,
-                      "max_train_steps": self.by_max_train_steps}
-        if by not in strategies:
-            raise SolveError(f"--by must be one of {', '.join(strategies)}", usage=True)
         if self.hits(before, kind, target) and (kind == "steps" or before.last_epoch_steps ==
                                                 before.num_update_steps_per_epoch or by == "epoch"):
             return Solution(self.doc, kind, target, by, before, before)
-        reason = None
-        try:
-            changes = strategies[by](kind, target)
-        except SolveError as exc:
-            if explicit or exc.usage:
-                raise
-            # the default setting cannot hit the target exactly: try the others, in the order
-            # of least surprise, and say why the default was not used
-            order = (["max_train_epochs", "max_train_steps"] if kind == "epochs"
-                     else ["epoch", "max_train_epochs"])
-            for other in order:
-                if other == by or (other == "epoch" and self.plan.gui is None):
-                    continue
-                try:
-                    changes = strategies[other](kind, target)
-                except SolveError:
-                    continue
-                by, reason = other, exc.message
-                break
+        first_error: SolveError | None = None
+        for setting in [by] + ([] if explicit else self.fallbacks(kind, by)):
+            try:
+                changes, after = self.pick(self.candidates(setting, kind, target), kind, target)
+                if after.max_train_steps > numbers.MAX_EXACT_COUNT:
+                    raise SolveError(f"{setting} would give {numbers.literal(after.max_train_steps)} "
+                                     f"steps, beyond what the trainer counts exactly: "
+                                     f"{numbers.EXACT_COUNT_WHY}")
+                reason = first_error.message if first_error is not None else None
+                return self.edit(changes, setting, reason, kind, target, before, after)
+            except SolveError as exc:
+                if explicit or exc.usage:
+                    raise
+                if first_error is None:
+                    first_error = exc
+        raise first_error
+
+
+class _MonotoneSearch:
+    """Search over epoch = 1 .. MAX_EPOCH_VALUE of a non-decreasing outcome, by galloping from a
+    guess and then bisecting; outcomes are cached, None stands for "beyond everything" (the
+    GUI's arithmetic overflows there)."""
+
+    def __init__(self, at, guess: int):
+        self.at = at
+        self.guess = max(1, min(guess, MAX_EPOCH_VALUE))
+        self.cache: dict = {}
+
+    def outcome(self, epoch: int) -> Outcome | None:
+        if epoch not in self.cache:
+            self.cache[epoch] = self.at(epoch)
+        return self.cache[epoch]
+
+    def _holds(self, test, epoch: int) -> bool:
+        outcome = self.outcome(epoch)
+        return True if outcome is None else test(outcome)
+
+    def first(self, test) -> int | None:
+        """The smallest epoch whose outcome passes `test` (a test that, once true, stays true),
+        None when none up to MAX_EPOCH_VALUE does or when the outcome there is unknown."""
+        g = self.guess
+        if self._holds(test, g):
+            hi, step = g, 1
+            lo = g - 1
+            while lo >= 1 and self._holds(test, lo):
+                hi = lo
+                step *= 2
+                lo = g - step
+            lo = max(lo, 0)
+        else:
+            lo, step = g, 1
+            hi = g + 1
+            while hi <= MAX_EPOCH_VALUE and not self._holds(test, hi):
+                lo = hi
+                step *= 2
+                hi = g + step
+            if hi > MAX_EPOCH_VALUE:
+                hi = MAX_EPOCH_VALUE
+                if not self._holds(test, hi):
+                    return None
+        while hi - lo > 1:  # invariant: test fails at lo (or lo == 0), holds at hi
+            mid = (lo + hi) // 2
+            if self._holds(test, mid):
+                hi = mid
             else:
-                raise exc
-        after = self.simulate(changes)
-        if not self.hits(after, kind, target):
-            raise SolveError(f"internal check failed: the edit gives {after.describe()}")
-        solution = Solution(self.doc, kind, target, by, before, after)
-        for key, value in changes.items():
-            old = self.value(key)
-            if old == value and self.present(key):
-                continue
-            if value is None and not self.present(key):
-                continue
-            why = "target" if key == by else f"{key} would defeat the target"
-            if reason and key == by:
-                why = f"target; the default setting cannot: {reason}"
-            kp = self.keypath(key) if self.present(key) else self.add_path(key)
-            solution.edits.append(Edit(kp, value, why, after=None if self.present(key) else self.after_for(key)))
-            solution.changes.append((key, old if self.present(key) else None, value, why))
-        return solution
+                lo = mid
+        return hi if self.outcome(hi) is not None else None
+
+    def around(self, epoch: int | None) -> list:
+        """The nearest epochs on each side of where a target would be, with their outcomes."""
+        out = []
+        candidates = [epoch - 1, epoch] if epoch is not None else [self.guess]
+        for e in candidates:
+            if e is not None and 1 <= e <= MAX_EPOCH_VALUE and self.outcome(e) is not None:
+                out.append((e, self.outcome(e)))
+        return out
 
 
 def verify(solution: Solution, new_text: str, settings: Settings) -> Outcome:
-    """Re-read the rewritten text and recompute: the file on disk must give the target."""
-    doc = copy.copy(solution.doc)
-    if solution.doc.format == "json":
-        data, spans = documents.parse_json(solution.doc.path, new_text)
-        comments = {}
-    else:
-        data, spans, comments = documents.parse_toml(solution.doc.path, new_text)
-    doc.text, doc.data, doc.spans, doc.comments, doc._lines = new_text, data, spans, comments, None
+    """Re-read a rewritten text as `steps` would read the written file and recompute."""
+    doc = documents.from_text(solution.doc.path, new_text)
     plan = normalize.build_plan(doc, settings)
     report = steps.compute(plan, check_order=False)
     return Outcome(report.max_train_steps, report.num_train_epochs,

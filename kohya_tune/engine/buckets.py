@@ -194,6 +194,10 @@ def _zde(err: ZeroDivisionError) -> BucketError:
 # --------------------------------------------------------------------------------------------
 # Bucket list
 # --------------------------------------------------------------------------------------------
+# widths the bucket list is computed for, at most (a real range: 256..2048 in steps of 64 is 29)
+MAX_BUCKET_LOOP = 1_000_000
+
+
 def make_bucket_resolutions(
     max_reso: tuple[int, int], min_size: int, max_size: int, divisible: int, *, algorithm: str
 ) -> list[tuple[int, int]]:
@@ -211,6 +215,15 @@ def make_bucket_resolutions(
         # the real loop never ends (size += negative step)
         raise BucketError("bucket_reso_steps must be positive (the trainer would loop forever)",
                           trainer_exception="hang")
+    if divisible and divisible > 0 and max_size >= min_size:
+        passes = (max_size - min_size) // divisible + 1
+        if passes > MAX_BUCKET_LOOP:
+            # the trainer walks every width from min_bucket_reso to max_bucket_reso: with a
+            # range this wide its loop does not finish in any useful time
+            raise BucketError(
+                f"the bucket list loop would run {passes} times (widths {min_size} to {max_size} "
+                f"in steps of {divisible}): the trainer does not finish it; kohya-tune follows "
+                f"at most {MAX_BUCKET_LOOP}", trainer_exception="hang")
     max_width, max_height = max_reso
     resos: set[tuple[int, int]] = set()
     try:

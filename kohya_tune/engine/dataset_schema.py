@@ -99,6 +99,17 @@ def _allowed(table: dict, support: dict, level: str, sd_version: str) -> dict:
     return out
 
 
+def namespace_types(sd_version: str, support: dict) -> dict:
+    """Config name -> type that `sanitize_argparse_namespace` checks the argument namespace
+    against: the [general] keys (config_util.py ConfigSanitizer.argparse_schema, v0.10.1
+    L330-345). `resolution` and `face_crop_aug_range` are left out: prepare_dataset_args has
+    turned them into tuples before the check."""
+    out = {name: spec["type"] for name, spec in _allowed(keys_table(), support, "general", sd_version).items()}
+    out.pop("resolution", None)
+    out.pop("face_crop_aug_range", None)
+    return out
+
+
 def problems(data, sd_version: str, support: dict) -> list[Problem]:
     """Every way the trainer's validator rejects this user config (empty when it accepts it)."""
     table = keys_table()

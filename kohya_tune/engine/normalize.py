@@ -7,14 +7,15 @@ default; the first value that is not None wins (HEAD config_util.py L454-471).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from kohya_tune.engine import dataset_schema, images
+from kohya_tune.engine import dataset_schema, images, numbers
 from kohya_tune.load import documents
 from kohya_tune.versions import profiles
 from kohya_tune.load.documents import Document
 from kohya_tune.engine.plan import (DatasetPlan, Origin, Plan, PlanError, Settings, SubsetPlan, TrainerRefusal,
-                   map_path, resolve_dir, resolve_file)
+                   access_problem, map_path, resolve_dir, resolve_file)
 
 # argparse defaults of the options that feed the step count (HEAD train_util.py L3900-3979 and
 # add_dataset_arguments; the same values in J23). Options a script lacks are simply absent from
@@ -88,10 +89,27 @@ def build_plan(doc: Document, settings: Settings) -> Plan:
     plan = Plan(config=doc, script=script, sd=sd, args=args, arg_origins=arg_origins,
                 mode="folders", num_processes=num_processes, num_processes_source=np_source,
                 gui=gui, path_map=list(settings.path_map))
+    check_step_numbers(plan)
     if gui is not None:
         plan.notes.extend(gui.notes)
         plan.gui_version_source = describe_gui_version(doc, settings)
     return plan
+
+
+def check_step_numbers(plan: Plan) -> None:
+    """The options of the trainer's step arithmetic, before anything computes with them
+    (engine/numbers.py says what the trainer does with each unusable value). A boolean is a
+    number to Python's arithmetic: True counts as 1, as it does in the trainer."""
+    for key in numbers.TRAINER_STEP_KEYS:
+        value = plan.args.get(key)
+        if isinstance(value, bool):
+            plan.args[key] = int(value)
+            plan.notes.append(f"{key} = {str(value).lower()} is a boolean: the trainer's "
+                              f"arithmetic takes it as {int(value)}")
+            continue
+        problem = numbers.trainer_problem(key, value)
+        if problem:
+            raise TrainerRefusal(problem, plan.arg_origins.get(key))
 
 
 def describe_gui_version(doc: Document, settings: Settings) -> str:
@@ -113,7 +131,34 @@ def _gui_launch(doc: Document, settings: Settings):
     def resolve(text):
         return resolve_dir(text, settings, base=doc.directory)
 
-    return gl.gui_launch(doc.data, doc.gui_tab, profile, resolve)
+    try:
+        return gl.gui_launch(doc.data, doc.gui_tab, profile, resolve)
+    except OSError as exc:
+        # a dataset folder the GUI would list but we may not
+        raise PlanError(f"{exc.filename}: cannot list the folder: {exc.strerror or exc}",
+                        doc.path) from None
+    except (OverflowError, ValueError, ZeroDivisionError, TypeError) as exc:
+        # the GUI's own int()/float() arithmetic on a value it cannot convert (the GUI raises
+        # the same exception in its train handler: nothing is trained)
+        culprit = _gui_culprit(doc)
+        where = f" ({culprit[1]})" if culprit else ""
+        raise TrainerRefusal(f"the GUI {profile} stops before training: "
+                             f"{type(exc).__name__}: {exc}{where}",
+                             Origin(doc, culprit[0]) if culprit else None) from None
+
+
+def _gui_culprit(doc: Document):
+    """The first value of a GUI config that the GUI cannot compute with, and why."""
+    if not isinstance(doc.data, dict):
+        return None
+    for key, value in doc.data.items():
+        problem = numbers.gui_problem(key, value)
+        if problem:
+            return (key,), problem
+    for key, value in doc.data.items():
+        if numbers.is_number(value) and numbers.literal(value) in ("NaN", "Infinity", "-Infinity"):
+            return (key,), f"{key} = {numbers.literal(value)}"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,7 +181,8 @@ def parse_resolution(value, origin: Origin | None) -> tuple[int, int] | None:
     """`prepare_dataset_args`: the option is a string "W,H" or "S" (HEAD train_util.py L5409)."""
     if value is None:
         return None
-    if isinstance(value, (list, tuple)) and len(value) == 2:
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
         return int(value[0]), int(value[1])
     if not isinstance(value, str):
         raise TrainerRefusal(
@@ -144,7 +190,7 @@ def parse_resolution(value, origin: Origin | None) -> tuple[int, int] | None:
             f"(resolution must be a string such as \"512,512\" in a --config_file TOML)", origin)
     try:
         parts = tuple(int(r) for r in value.split(","))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise TrainerRefusal(f"ValueError: invalid literal for int() in resolution {value!r}",
                              origin) from None
     if len(parts) == 1:
@@ -184,6 +230,12 @@ def build_datasets(plan: Plan, disk=None) -> None:
             raise TrainerRefusal("voluptuous MultipleInvalid: expected str for dictionary value @ "
                                  "data['datasets'][0]['subsets'][0]['metadata_file'] (fine_tune "
                                  "needs in_json or dataset_config)", origin("train_data_dir"))
+        for key, config_key in (("in_json", "metadata_file"), ("train_data_dir", "image_dir")):
+            value = ns.get(key)
+            if value is not None and not isinstance(value, str):
+                raise TrainerRefusal(f"voluptuous MultipleInvalid: expected str for dictionary "
+                                     f"value @ data['datasets'][0]['subsets'][0]['{config_key}'] "
+                                     f"({key} = {value!r} from the config file)", origin(key))
         user_config = {"datasets": [{"subsets": [{"image_dir": ns.get("train_data_dir"),
                                                   "metadata_file": ns["in_json"]}]}]}
     elif family == "cn":
@@ -233,7 +285,11 @@ def build_datasets(plan: Plan, disk=None) -> None:
         if plan.sd.has_validation_split() is False:
             values["validation_split"] = 0.0
         resolution = values["resolution"]
-        if isinstance(resolution, int) and not isinstance(resolution, bool):
+        if isinstance(resolution, bool):
+            # voluptuous' int accepts a boolean (config_util.py __validate_and_convert_scalar_or_twodim):
+            # the trainer computes with True as 1
+            resolution = (int(resolution), int(resolution))
+        elif isinstance(resolution, int):
             resolution = (resolution, resolution)
         elif isinstance(resolution, (list, tuple)):
             resolution = (int(resolution[0]), int(resolution[1]))
@@ -246,6 +302,8 @@ def build_datasets(plan: Plan, disk=None) -> None:
             bucket_no_upscale=bool(values["bucket_no_upscale"]),
             validation_split=float(values["validation_split"] or 0.0),
             validation_seed=values["validation_seed"], origin=d_origin, values=values)
+        check_batch_size(dplan, chain, d_origin, plan)
+        check_validation_split(dplan, subsets, d_origin, plan)
         for s_index, subset_config in enumerate(subsets):
             s_chain = [subset_config] + chain
             sources: dict = {}
@@ -267,6 +325,41 @@ def build_datasets(plan: Plan, disk=None) -> None:
         plan.datasets.append(dplan)
 
 
+def check_batch_size(dplan: DatasetPlan, chain: list, d_origin: Origin | None, plan: Plan) -> None:
+    """make_buckets divides each bucket's image count by the batch size (sd-scripts v0.10.1
+    library/train_util.py L1079: `batch_count = int(math.ceil(len(bucket) / self.batch_size))`):
+    0 raises ZeroDivisionError; a negative size gives no batch at all, so the trainer finds no
+    data (train_network.py L575)."""
+    batch = dplan.batch_size
+    if batch >= 1:
+        return
+    origin = d_origin
+    if plan.dataset_doc is None or not any(c.get("batch_size") is not None for c in chain[:2]):
+        origin = plan.arg_origins.get("train_batch_size", d_origin)
+    if batch == 0:
+        raise TrainerRefusal("ZeroDivisionError: division by zero (batch_size is 0: make_buckets "
+                             "divides each bucket's image count by it, train_util.py L1079)", origin)
+    raise TrainerRefusal(f"No data found (batch_size {batch} is negative: every bucket gets "
+                         f"ceil(n / {batch}) < 1 batches, train_util.py L1079, so the dataset is "
+                         f"empty)", origin)
+
+
+def check_validation_split(dplan: DatasetPlan, subsets: list, d_origin: Origin | None, plan: Plan) -> None:
+    """split_train_val (sd-scripts HEAD library/train_util.py L142-178, called for every non-reg
+    subset when validation_split > 0.0, L2045-2057) computes `math.ceil(len(paths) * (1 -
+    validation_split))`: an infinite split raises OverflowError (ValueError for a subset without
+    images, where 0 * -inf is NaN), so the trainer stops there."""
+    split = dplan.validation_split
+    if not (isinstance(split, float) and math.isinf(split) and split > 0):
+        return
+    if not any(not bool((s or {}).get("is_reg")) for s in subsets) and subsets:
+        return
+    origin = d_origin if plan.dataset_doc is not None else plan.arg_origins.get("validation_split", d_origin)
+    raise TrainerRefusal("OverflowError: cannot convert float infinity to integer (validation_split "
+                         "is infinite: split_train_val computes math.ceil(len(paths) * (1 - "
+                         "validation_split)), train_util.py L173)", origin)
+
+
 def _folder_origin(plan: Plan, subset_config: dict) -> Origin | None:
     key = "reg_data_dir" if subset_config.get("is_reg") else "train_data_dir"
     return plan.arg_origins.get(key) or plan.arg_origins.get(
@@ -275,22 +368,28 @@ def _folder_origin(plan: Plan, subset_config: dict) -> Origin | None:
 
 def dataset_argparse_check(plan: Plan, ns: dict) -> None:
     """`sanitize_argparse_namespace`: the namespace's dataset options must have the schema's
-    types, or the trainer stops with "Invalid cmdline parsed arguments" (config_util.py L380)."""
-    int_opts = ("train_batch_size", "dataset_repeats", "min_bucket_reso", "max_bucket_reso",
-                "bucket_reso_steps")
-    for name in int_opts:
+    types, or the trainer stops with "Invalid cmdline parsed arguments" (config_util.py L380).
+    Values from a config file reach it unconverted, so a string, a list or a float where the
+    schema wants an int stops the trainer here."""
+    family = profiles.script_family(plan.script)
+    types = dataset_schema.namespace_types(plan.sd.profile, profiles.SANITIZER_SUPPORT[family])
+    order = ["train_batch_size", "dataset_repeats", "min_bucket_reso", "max_bucket_reso",
+             "bucket_reso_steps", "enable_bucket", "bucket_no_upscale"]
+    names = order + sorted(k for k in ns if k not in order)
+    for name in names:
         value = ns.get(name)
-        if value is not None and (not isinstance(value, int)):
-            raise TrainerRefusal(
-                f"voluptuous MultipleInvalid: expected int for object value @ data['"
-                f"{ARG_TO_CONFIG.get(name, name)}'] (Invalid cmdline parsed arguments; the value "
-                f"{value!r} comes from the config file unconverted)", plan.arg_origins.get(name))
-    for name in ("enable_bucket", "bucket_no_upscale"):
-        value = ns.get(name)
-        if value is not None and not isinstance(value, bool):
+        config_name = ARG_TO_CONFIG.get(name, name)
+        vtype = types.get(config_name)
+        if value is None or vtype is None or dataset_schema.type_ok(value, vtype):
+            continue
+        if vtype == "bool":
             raise TrainerRefusal(
                 f"voluptuous MultipleInvalid: expected bool for object value @ data['{name}']",
                 plan.arg_origins.get(name))
+        raise TrainerRefusal(
+            f"voluptuous MultipleInvalid: expected {dataset_schema.type_word(vtype)} for object "
+            f"value @ data['{config_name}'] (Invalid cmdline parsed arguments; the value "
+            f"{value!r} comes from the config file unconverted)", plan.arg_origins.get(name))
 
 
 def folder_subsets(plan: Plan, ns: dict, disk=None) -> list[dict]:
@@ -308,6 +407,11 @@ def folder_subsets(plan: Plan, ns: dict, disk=None) -> list[dict]:
         base = resolve_dir(text, plan, base=plan.config.directory)
         plan.root_dirs.append((key, text, str(base) if base is not None else None, is_reg))
         if base is None:
+            problem = access_problem(text, plan.path_map)
+            if problem:
+                origin = plan.arg_origins.get(key)
+                where = origin.where() + ": " if origin else ""
+                raise PlanError(f"{where}{key} {text!r}: cannot look at it here: {problem}")
             plan.missing_dirs.append((text, plan.arg_origins.get(key)))
             continue
         trainer_base = Path(map_path(text, plan.path_map))  # what str(Path(...)) looks like
@@ -355,6 +459,10 @@ def load_dataset_config(plan: Plan, text) -> Document:
     if not isinstance(text, str):
         raise TrainerRefusal(f"TypeError: dataset_config must be a path string, got {text!r}", origin)
     path = resolve_file(text, plan.path_map, plan.config.directory)
+    if path is None and access_problem(text, plan.path_map):
+        where = origin.where() + ": " if origin else ""
+        raise PlanError(f"{where}dataset_config {text!r}: cannot look at it here: "
+                        f"{access_problem(text, plan.path_map)}")
     if path is None:
         where = origin.where() + ": " if origin else ""
         raise PlanError(f"{where}dataset_config file {text!r} not found here; if it lives on "

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kohya_tune.versions import profiles
+from kohya_tune.load import files
 from kohya_tune.load.documents import Document
 
 
@@ -145,26 +146,40 @@ def map_path(text: str, path_map: list[tuple[str, str]]) -> str:
 def resolve_dir(text: str | None, plan_like, *, base: Path | None = None) -> Path | None:
     """The folder the trainer would open, or None when it does not exist here. Relative paths are
     relative to the trainer's working directory (the current one); the config's own folder is
-    tried next, since that is where users usually run from."""
+    tried next, since that is where users usually run from. Never raises: a path that cannot
+    even be looked at (a folder on the way we may not search, a name longer than the system
+    allows, a NUL character) is not a folder here; `access_problem` says why."""
     if text is None or text == "":
         return None
     mapped = map_path(str(text), plan_like.path_map)
     candidate = Path(os.path.expanduser(mapped))
-    if candidate.is_dir():
+    if files.is_dir(candidate):
         return candidate
-    if not candidate.is_absolute() and base is not None and (base / candidate).is_dir():
+    if not candidate.is_absolute() and base is not None and files.is_dir(base / candidate):
         return base / candidate
     if "\\" in mapped:
         alt = Path(mapped.replace("\\", "/"))
-        if alt.is_dir():
+        if files.is_dir(alt):
             return alt
     return None
 
 
 def resolve_file(text: str, path_map: list[tuple[str, str]], base: Path | None) -> Path | None:
+    """A regular file the trainer would open, or None (a FIFO or a device is never one)."""
     mapped = Path(os.path.expanduser(map_path(str(text), path_map)))
-    if mapped.is_file():
+    if files.is_file(mapped):
         return mapped
-    if not mapped.is_absolute() and base is not None and (base / mapped).is_file():
+    if not mapped.is_absolute() and base is not None and files.is_file(base / mapped):
         return base / mapped
     return None
+
+
+def access_problem(text, path_map: list[tuple[str, str]]) -> str | None:
+    """Why a configured path cannot be looked at here (permission, name too long), or None."""
+    if text is None or text == "":
+        return None
+    mapped = Path(os.path.expanduser(map_path(str(text), path_map)))
+    problem = files.access_problem(mapped)
+    if problem is None and files.exists(mapped) and not files.is_dir(mapped) and not files.is_file(mapped):
+        problem = "not a regular file or folder (a FIFO, socket or device): it is not opened"
+    return problem

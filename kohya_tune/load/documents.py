@@ -15,7 +15,9 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from kohya_tune.versions import profiles
-from kohya_tune.load.positions import LineIndex, PositionError, Span, json_spans, toml_spans
+from kohya_tune.load import files
+from kohya_tune.load.positions import (Duplicate, LineIndex, Span, json_scan, structure_problem,
+                                       toml_error, toml_scan)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,6 +64,7 @@ class Document:
     gui_versions: tuple[str, str] | None = None  # (oldest, newest) GUI version the keys fit
     gui_version_reasons: list[str] = field(default_factory=list)
     comments: dict = field(default_factory=dict)  # TOML: line-start offset -> comment
+    duplicates: list = field(default_factory=list)  # JSON: keys given twice (the last one wins)
     other_reason: str = "not a kohya config"
     _lines: LineIndex | None = None
 
@@ -108,18 +111,20 @@ class Document:
 
 
 def read_text(path: str) -> str:
+    """The decoded text of a config file. Only a regular file is opened (a FIFO or a device such
+    as /dev/zero is refused by its type first, see `files.read_config_bytes`)."""
     try:
-        raw = FsPath(path).read_bytes()
-    except FileNotFoundError:
-        raise LoadError(path, "file not found") from None
-    except IsADirectoryError:
-        raise LoadError(path, "is a directory, not a config file") from None
-    except OSError as exc:
-        raise LoadError(path, f"cannot read: {exc.strerror or exc}") from None
+        raw = files.read_config_bytes(path)
+    except files.FileProblem as exc:
+        raise LoadError(path, exc.message) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise LoadError(path, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8") from None
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = len(raw[line_start:exc.start].decode("utf-8", "replace")) + 1
+        raise LoadError(path, f"not UTF-8 text (byte {exc.start}, 0x{raw[exc.start]:02x}): save the "
+                              f"file as UTF-8", line, column) from None
 
 
 def _guess_format(path: str, text: str) -> str:
@@ -131,7 +136,17 @@ def _guess_format(path: str, text: str) -> str:
     return "json" if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) else "toml"
 
 
-def parse_json(path: str, text: str) -> tuple[Any, dict]:
+def _check_structure(path: str, text: str, fmt: str) -> None:
+    problem = structure_problem(text, fmt)
+    if problem is not None:
+        line, col = LineIndex(text).line_col(problem.offset)
+        raise LoadError(path, f"invalid {fmt.upper()}: {problem.message}", line, col)
+
+
+def parse_json(path: str, text: str) -> tuple[Any, dict, list[Duplicate]]:
+    """Data, spans and duplicate keys of a JSON text, as Python's json (the GUI's loader) reads
+    it: NaN and Infinity are accepted there, the last of duplicate keys wins."""
+    _check_structure(path, text, "json")
     body = text[1:] if text.startswith("\ufeff") else text
     offset = len(text) - len(body)
     try:
@@ -139,39 +154,48 @@ def parse_json(path: str, text: str) -> tuple[Any, dict]:
     except json.JSONDecodeError as exc:
         line, col = LineIndex(text).line_col(exc.pos + offset)
         raise LoadError(path, f"invalid JSON: {exc.msg}", line, col) from None
-    return data, json_spans(text)
+    except (ValueError, RecursionError) as exc:  # limits structure_problem did not foresee
+        raise LoadError(path, f"invalid JSON: Python's json cannot read it: {exc}", 1, 1) from None
+    try:
+        spans, duplicates = json_scan(text)
+    except (ValueError, IndexError):
+        spans, duplicates = {(): Span(0, 0, len(text))}, []
+    return data, spans, duplicates
+
+
+def _place_first_definition(message: str, index: LineIndex) -> str:
+    """"(first defined at offset N)" of the scanner's messages, as a line and column."""
+    if "first defined at offset" not in message:
+        return message
+    head, _, tail = message.partition(" (first defined at offset ")
+    try:
+        fl, fc = index.line_col(int(tail.rstrip(")")))
+    except ValueError:
+        return head
+    return f"{head} (first defined at line {fl}, column {fc})"
 
 
 def parse_toml(path: str, text: str) -> tuple[Any, dict, dict]:
+    """Data, spans and comments of a TOML text. A parse error is placed at its line and column
+    on every Python (3.11-3.13's tomllib puts the position in the message only, and points past
+    the value for a key defined twice: see positions.toml_error)."""
+    _check_structure(path, text, "toml")
     body = text[1:] if text.startswith("\ufeff") else text
     index = LineIndex(text)
-    # positions first: they name the duplicate key itself, where tomllib points past its value
-    try:
-        spans, comments = toml_spans(text)
-    except PositionError as exc:
-        spans = None
-        position_error = exc
-    else:
-        position_error = None
+    scan, scan_problem = toml_scan(text)
     try:
         data = tomllib.loads(body)
     except tomllib.TOMLDecodeError as exc:
-        if position_error is not None:
-            line, col = index.line_col(position_error.offset)
-            message = position_error.message
-            if "first defined at offset" in message:
-                first = int(message.rsplit(" ", 1)[1].rstrip(")"))
-                fl, fc = index.line_col(first)
-                message = message.split(" (first")[0] + f" (first defined at line {fl}, column {fc})"
-            raise LoadError(path, f"invalid TOML: {message}", line, col) from None
-        line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
-        msg = getattr(exc, "msg", None) or str(exc).split(" (at ")[0]
-        raise LoadError(path, f"invalid TOML: {msg}", line, col) from None
-    if position_error is not None:
+        message, offset = toml_error(text, exc, scan, scan_problem)
+        line, col = index.line_col(offset)
+        raise LoadError(path, f"invalid TOML: {_place_first_definition(message, index)}", line, col) from None
+    except (ValueError, RecursionError) as exc:  # limits structure_problem did not foresee
+        raise LoadError(path, f"invalid TOML: Python's tomllib cannot read it: {exc}", 1, 1) from None
+    if scan_problem is not None:
         # tomllib accepted what the position scanner did not understand: keep the values and
         # fall back to file-level positions rather than refusing a valid file
-        spans, comments = {(): Span(0, 0, len(text))}, {}
-    return data, spans, comments
+        return data, {(): Span(0, 0, len(text))}, {}
+    return data, scan.spans, scan.comments
 
 
 def detect_kind(doc: Document) -> None:
@@ -230,13 +254,20 @@ def flat_arg_path(data: dict, key: str) -> tuple | None:
 
 
 def load(path: str) -> Document:
-    text = read_text(path)
+    return from_text(path, read_text(path))
+
+
+def from_text(path: str, text: str) -> Document:
+    """The Document `load(path)` gives when the file holds `text` (solve reads its result so,
+    before writing it)."""
     fmt = _guess_format(path, text)
     comments: dict = {}
+    duplicates: list = []
     if fmt == "json":
-        data, spans = parse_json(path, text)
+        data, spans, duplicates = parse_json(path, text)
     else:
         data, spans, comments = parse_toml(path, text)
-    doc = Document(path=path, text=text, format=fmt, data=data, spans=spans, comments=comments)
+    doc = Document(path=path, text=text, format=fmt, data=data, spans=spans, comments=comments,
+                   duplicates=duplicates)
     detect_kind(doc)
     return doc

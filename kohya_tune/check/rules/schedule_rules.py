@@ -17,7 +17,10 @@ def timetable(ctx):
         from kohya_tune.engine import schedule
         from kohya_tune.engine.plan import TrainerRefusal
 
+        from kohya_tune.engine import numbers
+
         try:
+            numbers.check_schedulable(ctx.report)
             ctx.extra["schedule"] = schedule.compute(ctx.report)
         except TrainerRefusal:
             ctx.extra["schedule"] = None

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from kohya_tune.check.diagnostics import lit
-from kohya_tune.engine import dataset_schema
+from kohya_tune.engine import dataset_schema, numbers
 from kohya_tune.load import documents
 from kohya_tune.versions import profiles
 from kohya_tune.check import schema
@@ -223,6 +223,13 @@ class WrongType(Rule):
                                            "\"expected a list for dictionary value @ data['datasets']\")",
                                      keypath=issue.keypath)
                 continue
+            if numbers.literal(value) in ("NaN", "Infinity", "-Infinity"):
+                continue  # KT109 says what the GUI or trainer does with it
+            counted = ""
+            if isinstance(value, bool) and issue.expected and ("integer" in issue.expected
+                                                               or "number" in issue.expected):
+                counted = (f"; Python counts {str(value).lower()} as {int(value)}, and the "
+                           f"trainer does not convert values from a file")
             value = _short(value)
             expected = f" (expected {issue.expected})" if issue.expected else ""
             if ctx.doc.kind == documents.GUI:
@@ -230,7 +237,7 @@ class WrongType(Rule):
                                            f"{expected}", keypath=issue.keypath, at_value=True)
             else:
                 yield ctx.diagnostic(self, f"{key} = {lit(value)}: wrong type{expected}; "
-                                           f"{issue.message}", keypath=issue.keypath, at_value=True)
+                                           f"{issue.message}{counted}", keypath=issue.keypath, at_value=True)
 
 
 class LegacyValueType(Rule):

@@ -421,7 +421,7 @@ class GuiStepsIgnoreEpoch(Rule):
                 would = _gui_steps(gui.total_steps, data.get("train_batch_size", 1) or 1,
                                    data.get("gradient_accumulation_steps", 1) or 1, epoch,
                                    gui.reg_factor or 1)
-            except (TypeError, ValueError, ZeroDivisionError):
+            except (TypeError, ValueError, ArithmeticError):
                 would = None
             if would is not None:
                 if would == shown:

@@ -1,0 +1,588 @@
+"""The fuzz harness: hostile configs through `lint`, `steps` and `solve --diff`, in-process.
+
+Used by tests/test_fuzz.py (a bounded run in CI) and tools/fuzz.py (a longer run with --budget).
+
+Inputs come from three generators, all seeded from the real configs of tests/data/corpus:
+- `structured`: a corpus GUI JSON, args TOML or dataset TOML parsed, then keys the engine reads
+  (and random others) set to hostile values (Infinity, NaN, 1e309, integers of thousands of
+  digits, -0.0, booleans, 0, nested lists, tables, strings, deep nesting), keys removed, folder
+  keys pointed at a small real dataset built in the work folder; written back as JSON or TOML
+  text by the serializers below (which can write what `json.dumps` and TOML writers refuse);
+- `generated`: a config built from the key inventories alone (GUI keys, sd-scripts options,
+  dataset config keys) with hypothesis-drawn values;
+- `mutated`: the bytes of a corpus file with deletions, insertions, duplications, truncations and
+  byte flips.
+
+Every input is run through the CLI functions with typer's CliRunner: `lint`, `lint --diff`,
+`steps`, `steps --format json` and `solve --diff` with step and epoch targets. A failure is an exit
+code 3, an exception that escapes the command, or a command that uses more than `TIME_LIMIT`
+seconds of CPU time (or `WALL_LIMIT` seconds in all, for one blocked without using the CPU).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import struct
+import sys
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypothesis import strategies as st
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE / "data" / "corpus"
+TIME_LIMIT = 10.0  # CPU seconds per command: the issue's "no hang" bound
+WALL_LIMIT = 60.0  # wall-clock seconds per command (a command blocked without using the CPU)
+
+# ------------------------------------------------------------------------------------------
+# seeds
+
+
+def _corpus_files() -> list[Path]:
+    return sorted(p for p in CORPUS.rglob("*") if p.suffix in (".json", ".toml") and p.name != "index.json")
+
+
+def _load_seed(path: Path):
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover
+                import tomli as tomllib
+            data = tomllib.loads(text)
+    except ValueError:
+        data = None
+    return text, data
+
+
+@dataclass(frozen=True)
+class Seed:
+    name: str
+    format: str      # json | toml
+    kind: str        # gui | args | dataset
+    text: str
+    data: object
+
+
+def seeds() -> list[Seed]:
+    out = []
+    for path in _corpus_files():
+        text, data = _load_seed(path)
+        if not isinstance(data, dict):
+            continue
+        if path.suffix == ".json":
+            kind = "dataset" if "datasets" in data else "gui"
+        else:
+            kind = "dataset" if "datasets" in data or "general" in data else "args"
+        out.append(Seed(str(path.relative_to(CORPUS)), path.suffix[1:], kind, text, data))
+    return out
+
+
+_SEEDS: list[Seed] | None = None
+
+
+def all_seeds() -> list[Seed]:
+    global _SEEDS
+    if _SEEDS is None:
+        _SEEDS = seeds()
+    return _SEEDS
+
+
+def _inventory(name: str) -> dict:
+    root = HERE.parent / "kohya_tune" / "versions" / "data" / name
+    return json.loads(root.read_text(encoding="utf-8"))
+
+
+# keys that reach the GUI's formula, the trainer's arithmetic, the buckets and the warm-up
+ENGINE_KEYS = [
+    "epoch", "max_train_steps", "max_train_epochs", "train_batch_size", "batch_size",
+    "gradient_accumulation_steps", "num_processes", "lr_warmup", "lr_warmup_steps",
+    "lr_scheduler", "lr_scheduler_num_cycles", "max_resolution", "resolution", "enable_bucket",
+    "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale",
+    "dataset_repeats", "num_repeats", "caption_extension", "caption_extention", "in_json",
+    "metadata_file", "train_data_dir", "reg_data_dir", "image_folder", "image_dir", "is_reg",
+    "dataset_config", "save_every_n_epochs", "save_every_n_steps", "sample_every_n_epochs",
+    "sample_every_n_steps", "flip_aug", "validation_split", "validation_seed", "seed",
+    "learning_rate", "optimizer", "multi_gpu", "train_dir", "use_latent_files",
+    "latent_metadata_filename", "caption_metadata_filename", "sdxl", "v2", "LoRA_type",
+    "max_data_loader_n_workers", "class_tokens", "conditioning_data_dir", "general", "datasets",
+    "subsets", "shuffle_caption", "keep_tokens", "cache_latents", "random_crop", "color_aug",
+]
+
+# ------------------------------------------------------------------------------------------
+# values
+
+
+class Raw:
+    """A literal written as it is (1e309, a 5000-digit integer, a JSON NaN, a TOML date)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Raw({self.text[:40]!r})"
+
+
+def _deep(depth: int, kind: str):
+    return Raw("[" * depth + "]" * depth) if kind == "list" else Raw("{\"a\": " * depth + "1" + "}" * depth)
+
+
+HOSTILE = [
+    Raw("Infinity"), Raw("-Infinity"), Raw("NaN"), Raw("1e309"), Raw("-1e309"), Raw("1e-400"),
+    Raw("9" * 5000), Raw("-" + "9" * 4400), Raw("1" + "0" * 4300), Raw("-0.0"), Raw("0.0"),
+    Raw("4" * 300), Raw("2" * 20), Raw("1e308"), Raw("1.5"), Raw("1e3"),
+    0, -1, 1, 2, 3, 7, 2 ** 31, 2 ** 63, 10 ** 30, -(10 ** 30), True, False, None,
+    "", "0", "1", "10", "-1", "abc", "1,2", "512,512", "[8]", "1e309", "inf", "nan", " 7",
+    "0x10", "1_000", "٣", "\u0000", "\x7f", "a" * 300,
+    [], [0], [8], [[1], [2]], [512, 512], [1, 2, 3], ["a", "b"], [True, False], [None],
+    {}, {"a": 1}, {"datasets": []},
+    _deep(3000, "list"), _deep(3000, "dict"), _deep(60, "list"),
+]
+
+# TOML-only literals (dates, special floats, other integer forms)
+TOML_ONLY = [Raw("inf"), Raw("-inf"), Raw("nan"), Raw("+nan"), Raw("1979-05-27"),
+             Raw("1979-05-27T07:32:00Z"), Raw("07:32:00"), Raw("0x7fffffff"), Raw("0o777"),
+             Raw("0b1010"), Raw("1_000_000"), Raw("1979-13-45"), Raw("01"), Raw("1 2"),
+             Raw("{a = 1,}"), Raw("'''multi\nline'''"), Raw('"""x"""')]
+
+scalar_values = st.one_of(
+    st.integers(min_value=-(2 ** 70), max_value=2 ** 70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=12),
+    st.sampled_from(HOSTILE),
+)
+values = st.recursive(scalar_values,
+                      lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                              st.dictionaries(st.text(min_size=1, max_size=8), inner, max_size=3)),
+                      max_leaves=8)
+
+
+# ------------------------------------------------------------------------------------------
+# serializers that write anything (Raw literals included)
+
+def _json_float(x: float) -> str:
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    return repr(x)
+
+
+def to_json(value, indent: int = 0) -> str:
+    pad = "  " * (indent + 1)
+    if isinstance(value, Raw):
+        return value.text
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _json_float(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(to_json(v, indent + 1) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{pad}{json.dumps(str(k))}: {to_json(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
+    return json.dumps(str(value))
+
+
+def _toml_key(key) -> str:
+    key = str(key)
+    import re
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _toml_float(x: float) -> str:
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    text = repr(x)
+    return text if any(c in text for c in ".e") else text + ".0"
+
+
+def toml_value(value) -> str:
+    if isinstance(value, Raw):
+        return {"Infinity": "inf", "-Infinity": "-inf", "NaN": "nan"}.get(value.text, value.text)
+    if value is None:
+        return '""'  # TOML has no null
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _toml_float(value)
+    if isinstance(value, str):
+        return json.dumps(value).replace("\x7f", "\\u007f")
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return json.dumps(str(value))
+
+
+def to_toml(data: dict) -> str:
+    """Top-level scalars first, then [tables] and [[arrays of tables]] (datasets/subsets)."""
+    lines: list[str] = []
+    tables = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            tables.append((key, value))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            tables.append((key, value))
+        else:
+            lines.append(f"{_toml_key(key)} = {toml_value(value)}")
+
+    def emit_table(prefix: str, table: dict) -> None:
+        subs = []
+        for key, value in table.items():
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                subs.append((key, value))
+            else:
+                lines.append(f"{_toml_key(key)} = {toml_value(value)}")
+        for key, items in subs:
+            for item in items:
+                lines.append(f"[[{prefix}.{_toml_key(key)}]]")
+                emit_table(f"{prefix}.{_toml_key(key)}", item)
+
+    for key, value in tables:
+        if isinstance(value, dict):
+            lines.append(f"[{_toml_key(key)}]")
+            emit_table(_toml_key(key), value)
+        else:
+            for item in value:
+                lines.append(f"[[{_toml_key(key)}]]")
+                emit_table(_toml_key(key), item)
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------
+# a small real dataset to point configs at
+
+
+def _png(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    raw = (b"\x00" + b"\x80" * (width * 3)) * height
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def make_workspace(root: Path) -> dict:
+    """img/10_cat (3 images), img/2_dog (1), reg/1_person (2), flat/ (images directly), a
+    metadata JSON and a dataset TOML: the folder values structured inputs may point at."""
+    root.mkdir(parents=True, exist_ok=True)
+    for folder, sizes in (("img/10_cat", [(64, 64), (96, 64), (64, 128)]), ("img/2_dog", [(80, 80)]),
+                          ("reg/1_person", [(64, 64), (64, 64)]), ("flat", [(64, 64), (128, 64)])):
+        d = root / folder
+        d.mkdir(parents=True, exist_ok=True)
+        for i, (w, h) in enumerate(sizes):
+            (d / f"{i:03d}.png").write_bytes(_png(w, h))
+            (d / f"{i:03d}.txt").write_text("a photo", encoding="utf-8")
+    (root / "img" / "notes").mkdir(exist_ok=True)
+    meta = {str(root / "flat" / "000.png"): {"caption": "x", "train_resolution": [64, 64]},
+            str(root / "flat" / "001"): {"tags": "y"}}
+    (root / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    (root / "dataset.toml").write_text(
+        "[general]\nresolution = 64\ncaption_extension = '.txt'\n[[datasets]]\nbatch_size = 2\n"
+        f"[[datasets.subsets]]\nimage_dir = {json.dumps(str(root / 'img' / '10_cat'))}\nnum_repeats = 3\n",
+        encoding="utf-8")
+    return {
+        "train_data_dir": str(root / "img"), "reg_data_dir": str(root / "reg"),
+        "image_folder": str(root / "flat"), "image_dir": str(root / "img" / "10_cat"),
+        "train_dir": str(root), "in_json": str(root / "meta.json"),
+        "metadata_file": str(root / "meta.json"), "dataset_config": str(root / "dataset.toml"),
+        "conditioning_data_dir": str(root / "flat"),
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# strategies producing (file name, text)
+
+def _paths_into(data, workspace: dict, draw) -> None:
+    """Point folder keys at the workspace (most of the time), wherever they sit."""
+    if isinstance(data, dict):
+        for key in list(data):
+            if key in workspace and isinstance(data[key], str) and draw(st.integers(0, 9)) < 8:
+                data[key] = workspace[key]
+            else:
+                _paths_into(data[key], workspace, draw)
+    elif isinstance(data, list):
+        for item in data:
+            _paths_into(item, workspace, draw)
+
+
+def _keypaths(data, prefix=()):
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield prefix + (key,)
+            yield from _keypaths(value, prefix + (key,))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield prefix + (i,)
+            yield from _keypaths(value, prefix + (i,))
+
+
+def _set_path(data, keypath, value) -> None:
+    target = data
+    for part in keypath[:-1]:
+        target = target[part]
+    target[keypath[-1]] = value
+
+
+def _del_path(data, keypath) -> None:
+    target = data
+    for part in keypath[:-1]:
+        target = target[part]
+    del target[keypath[-1]]
+
+
+@st.composite
+def structured(draw, workspace: dict):
+    import copy
+
+    seed = draw(st.sampled_from(all_seeds()))
+    data = copy.deepcopy(seed.data)
+    _paths_into(data, workspace, draw)
+    for _ in range(draw(st.integers(1, 4))):
+        paths = list(_keypaths(data))
+        op = draw(st.sampled_from(["set-engine", "set-engine", "set-any", "delete", "add-section"]))
+        if op == "set-engine":
+            key = draw(st.sampled_from(ENGINE_KEYS))
+            where = [p for p in paths if p[-1] == key]
+            value = draw(st.one_of(st.sampled_from(HOSTILE + (TOML_ONLY if seed.format == "toml" else [])),
+                                   values))
+            if where:
+                _set_path(data, draw(st.sampled_from(where)), value)
+            elif isinstance(data, dict):
+                data[key] = value
+        elif op == "set-any" and paths:
+            _set_path(data, draw(st.sampled_from(paths)), draw(values))
+        elif op == "delete" and paths:
+            try:
+                _del_path(data, draw(st.sampled_from(paths)))
+            except (IndexError, KeyError, TypeError):
+                pass
+        elif op == "add-section" and isinstance(data, dict):
+            name = draw(st.sampled_from(["general", "datasets", "subsets", "training", "model"]))
+            data[name] = draw(st.one_of(values, st.just([{"subsets": [{"image_dir": workspace["image_dir"]}]}])))
+    text = to_json(data) if seed.format == "json" else to_toml(data)
+    return f"structured.{seed.format}", text, seed.name
+
+
+@st.composite
+def generated(draw, workspace: dict):
+    kind = draw(st.sampled_from(["gui", "args", "dataset"]))
+    if kind == "gui":
+        keys = draw(st.lists(st.sampled_from(sorted(_gui_keys())), min_size=3, max_size=25, unique=True))
+        data = {k: draw(st.one_of(values, st.sampled_from(HOSTILE))) for k in keys}
+        data.setdefault("LoRA_type", draw(st.sampled_from(["Standard", "LoCon", "LyCORIS/LoKr", 3])))
+        for k in ("train_data_dir", "epoch", "train_batch_size"):
+            data.setdefault(k, draw(st.sampled_from([workspace.get(k, 1), 1, 10, "1", ""])))
+        _paths_into(data, workspace, draw)
+        return "generated.json", to_json(data), "gui keys"
+    if kind == "args":
+        keys = draw(st.lists(st.sampled_from(sorted(_args_keys())), min_size=2, max_size=20, unique=True))
+        flat = {k: draw(st.one_of(values, st.sampled_from(HOSTILE + TOML_ONLY))) for k in keys}
+        flat.setdefault("train_data_dir", workspace["train_data_dir"])
+        flat.setdefault("resolution", draw(st.sampled_from(["64,64", "64", 64, [64, 64]])))
+        _paths_into(flat, workspace, draw)
+        if draw(st.booleans()):
+            sections: dict = {}
+            for k, v in flat.items():
+                sections.setdefault(draw(st.sampled_from(["model", "training", "dataset"])), {})[k] = v
+            flat = sections
+        return "generated.toml", to_toml(flat), "sd-scripts options"
+    dkeys = sorted(_dataset_keys())
+    def table(n):
+        return {k: draw(st.one_of(values, st.sampled_from(HOSTILE + TOML_ONLY)))
+                for k in draw(st.lists(st.sampled_from(dkeys), max_size=n, unique=True))}
+    subsets = [dict(table(4), image_dir=draw(st.sampled_from([workspace["image_dir"], workspace["train_data_dir"], "missing", 3])))
+               for _ in range(draw(st.integers(0, 3)))]
+    data = {"general": table(4),
+            "datasets": [dict(table(4), subsets=subsets) for _ in range(draw(st.integers(1, 2)))]}
+    return "generated_dataset.toml", to_toml(data), "dataset keys"
+
+
+def _gui_keys() -> set:
+    inv = _inventory("gui_keys.json")
+    keys = set()
+    for tab in inv.get("tabs", {}).values():
+        if isinstance(tab, dict):
+            for v in tab.values():
+                if isinstance(v, (list, dict)):
+                    keys |= {k for k in v if isinstance(k, str)}
+    keys |= set(ENGINE_KEYS)
+    return {k for k in keys if len(k) < 60}
+
+
+def _args_keys() -> set:
+    inv = _inventory("sd_scripts_args.json")
+    keys = set()
+    for profile in inv.get("profiles", {}).values():
+        options = profile.get("options", profile) if isinstance(profile, dict) else {}
+        if isinstance(options, dict):
+            keys |= {k for k in options if isinstance(k, str)}
+    keys |= set(ENGINE_KEYS) - {"epoch", "general", "datasets", "subsets"}
+    return {k for k in keys if len(k) < 60}
+
+
+def _dataset_keys() -> set:
+    inv = _inventory("dataset_keys.json")
+    return set(inv.get("keys", {})) or {"batch_size", "resolution", "num_repeats", "image_dir"}
+
+
+MUTATIONS = ["delete", "insert", "duplicate", "truncate", "flip", "swap-token"]
+INSERTS = [b"{", b"}", b"[", b"]", b",", b"\"", b"'", b"=", b"\n", b"\r", b"#", b".", b"-", b"e9",
+           b"Infinity", b"NaN", b"1e309", b"9" * 4400, b"\xff", b"\x00", b"\xef\xbb\xbf", b"[[",
+           b"]]", b"true", b"0", b'"a" = 1\n', b"a.b = 1\n", b"\t", b"\\", b"\"\"\"", b"'''"]
+
+
+@st.composite
+def mutated(draw):
+    seed = draw(st.sampled_from(all_seeds()))
+    data = bytearray(seed.text.encode("utf-8"))
+    for _ in range(draw(st.integers(1, 6))):
+        op = draw(st.sampled_from(MUTATIONS))
+        n = len(data)
+        at = draw(st.integers(0, max(0, n)))
+        if op == "delete" and n:
+            del data[at:at + draw(st.integers(1, 16))]
+        elif op == "insert":
+            data[at:at] = draw(st.one_of(st.sampled_from(INSERTS), st.binary(min_size=1, max_size=4)))
+        elif op == "duplicate" and n:
+            length = draw(st.integers(1, 64))
+            data[at:at] = data[at:at + length]
+        elif op == "truncate":
+            del data[at:]
+        elif op == "flip" and at < n:
+            data[at] = data[at] ^ (1 << draw(st.integers(0, 7)))
+        elif op == "swap-token" and n:
+            data[at:at + 1] = draw(st.sampled_from(INSERTS))
+    suffix = "." + seed.format
+    return f"mutated{suffix}", bytes(data), seed.name
+
+
+# ------------------------------------------------------------------------------------------
+# running
+
+
+class Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):  # pragma: no cover - only when a command hangs
+    raise Hang(f"a command ran longer than {TIME_LIMIT} s of CPU time or {WALL_LIMIT} s in all")
+
+
+COMMANDS = [
+    ("lint",), ("lint", "--diff"), ("steps",), ("steps", "--format", "json"),
+    ("solve", "--diff", "--target-epochs", "7"), ("solve", "--diff", "--target-steps", "333"),
+    ("solve", "--diff", "--target-epochs", "1000000"), ("solve", "--diff", "--target-steps", "1"),
+    ("schedule",), ("schedule", "--format", "json"),
+]
+
+
+@dataclass
+class Failure:
+    command: tuple
+    name: str
+    origin: str
+    exit_code: int | None
+    detail: str
+    content: bytes
+
+    def describe(self) -> str:
+        return (f"{' '.join(self.command)} {self.name} (from {self.origin}): exit {self.exit_code}\n"
+                f"{self.detail}")
+
+
+def run_one(folder: Path, name: str, content, origin: str, commands=COMMANDS) -> list[Failure]:
+    """Write the input into `folder` and run every command on it; the failures found."""
+    from typer.testing import CliRunner
+
+    from kohya_tune.cli import app
+
+    data = content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass")
+    path = folder / name
+    failures = []
+    runner = CliRunner()
+    use_alarm = hasattr(signal, "SIGALRM") and hasattr(signal, "SIGPROF")
+    for command in commands:
+        path.write_bytes(data)
+        if use_alarm:
+            # CPU time for busy loops (a loaded machine does not make a command "hang"), wall
+            # time, with room, for a command blocked on something (a FIFO)
+            old_prof = signal.signal(signal.SIGPROF, _alarm)
+            old_alrm = signal.signal(signal.SIGALRM, _alarm)
+            signal.setitimer(signal.ITIMER_PROF, TIME_LIMIT)
+            signal.setitimer(signal.ITIMER_REAL, WALL_LIMIT)
+        started = time.process_time()
+        try:
+            result = runner.invoke(app, [*command, str(path)])
+        except Hang as exc:  # raised outside the command's own try (rare)
+            failures.append(Failure(command, name, origin, None, str(exc), data))
+            continue
+        finally:
+            if use_alarm:
+                signal.setitimer(signal.ITIMER_PROF, 0)
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGPROF, old_prof)
+                signal.signal(signal.SIGALRM, old_alrm)
+        elapsed = time.process_time() - started
+        exc = result.exception
+        if exc is not None and not isinstance(exc, SystemExit):
+            import traceback
+
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            failures.append(Failure(command, name, origin, result.exit_code, tb[-3000:], data))
+        elif result.exit_code == 3:
+            failures.append(Failure(command, name, origin, 3, (result.stderr or "")[-3000:], data))
+        elif elapsed > TIME_LIMIT:
+            failures.append(Failure(command, name, origin, result.exit_code,
+                                    f"took {elapsed:.1f} s", data))
+    return failures
+
+
+def crash_site(failure: Failure) -> str:
+    """The innermost kohya_tune frame of a traceback: groups failures by the code that broke."""
+    import re
+
+    if "ran longer than" in failure.detail or failure.detail.startswith("took "):
+        return f"hang: {' '.join(failure.command)}"
+    frames = re.findall(r'File "([^"]*kohya_tune[^"]*)", line (\d+), in (\w+)', failure.detail)
+    if not frames:
+        return failure.detail.strip().splitlines()[-1][:120] if failure.detail.strip() else "?"
+    path, line, func = frames[-1]
+    last = failure.detail.strip().splitlines()[-1]
+    return f"{path.split('kohya_tune', 1)[1]}:{line} {func}: {last.split(':', 1)[0]}"
+
+
+def in_workdir(folder: Path):
+    """chdir into `folder` for the run (relative paths and settings lookups stay inside it)."""
+    class _Ctx:
+        def __enter__(self):
+            self.old = os.getcwd()
+            os.chdir(folder)
+            return folder
+
+        def __exit__(self, *exc):
+            os.chdir(self.old)
+            return False
+    return _Ctx()
