@@ -224,12 +224,15 @@ class Solver:
                        self.report.num_update_steps_per_epoch,
                        self.plan.gui.max_train_steps if self.plan.gui is not None else None)
 
-    def hits(self, outcome: Outcome, kind: str, target: int) -> bool:
-        """The trainer's own epoch count (num_train_epochs) or step count is the target. The
-        last epoch may be cut short (said in the outcome); max_train_epochs and max_train_steps
-        edits always give full epochs."""
+    def hits(self, outcome: Outcome, kind: str, target: int, full: bool = False) -> bool:
+        """The trainer's own epoch count (num_train_epochs) or step count is the target. With
+        `full` (an epoch target, unless --by epoch is asked for) every epoch must be whole: a
+        run of N epochs whose last one is cut short is not N epochs (KT203 says so), so solve
+        never calls it "on target"."""
         if kind == "epochs":
-            return outcome.num_train_epochs == target
+            if outcome.num_train_epochs != target:
+                return False
+            return not full or outcome.last_epoch_steps == outcome.num_update_steps_per_epoch
         return outcome.max_train_steps == target
 
     # ------------------------------------------------------------------ switching settings off
@@ -354,7 +357,8 @@ class Solver:
         return max(1, min(MAX_EPOCH_VALUE, int(want / per_gui_epoch)))
 
     # ------------------------------------------------------------------ step 3: pick
-    def pick(self, candidates: list[dict], kind: str, target: int) -> tuple[dict, Outcome]:
+    def pick(self, candidates: list[dict], kind: str, target: int,
+             full: bool = False) -> tuple[dict, Outcome]:
         tried = []
         for changes in candidates:
             try:
@@ -362,8 +366,12 @@ class Solver:
             except TrainerRefusal as exc:
                 tried.append(exc.message)
                 continue
-            if self.hits(outcome, kind, target):
+            if self.hits(outcome, kind, target, full):
                 return changes, outcome
+            if full and self.hits(outcome, kind, target):
+                values = ", ".join(f"{k} {v}" for k, v in changes.items())
+                raise SolveError(f"no value gives {target} whole epochs this way: {values} gives "
+                                 f"{outcome.describe()}")
             tried.append(outcome.describe())
         raise SolveError(f"no value of this setting makes the trainer run {target} {kind} here "
                          f"(this GUI version may compute the steps from epoch whatever the file "
@@ -485,13 +493,15 @@ class Solver:
         before = self.baseline()
         explicit = by is not None
         by = by or self.default_by(kind)
-        if self.hits(before, kind, target) and (kind == "steps" or before.last_epoch_steps ==
-                                                before.num_update_steps_per_epoch or by == "epoch"):
+        # an epoch target means that many whole epochs, unless --by epoch is asked for (then the
+        # GUI's estimate may leave the last epoch short, and the CLI says so)
+        full = kind == "epochs" and not (explicit and by == "epoch")
+        if self.hits(before, kind, target, full):
             return Solution(self.doc, kind, target, by, before, before)
         first_error: SolveError | None = None
         for setting in [by] + ([] if explicit else self.fallbacks(kind, by)):
             try:
-                changes, after = self.pick(self.candidates(setting, kind, target), kind, target)
+                changes, after = self.pick(self.candidates(setting, kind, target), kind, target, full)
                 if after.max_train_steps > numbers.MAX_EXACT_COUNT:
                     raise SolveError(f"{setting} would give {numbers.literal(after.max_train_steps)} "
                                      f"steps, beyond what the trainer counts exactly: "

@@ -103,17 +103,22 @@ class MaxEpochsOverride(Rule):
     Whenever `max_train_epochs` reaches sd-scripts (any value but None), the trainer recomputes
     `max_train_steps = max_train_epochs * ceil(N / num_processes / gradient_accumulation_steps)`
     and drops the `max_train_steps` it was given, logging only "override steps". A step budget
-    written next to it (or computed by the GUI from `epoch`) has no effect; a run planned for
-    2500 steps can run 12 000.
+    written next to it has no effect; a run planned for 2500 steps can run 12 000.
 
-    The GUI sends `max_train_epochs` when its field is not empty (v21-v23) or not 0 (v24+).
+    The GUI sends `max_train_epochs` when its field is not empty (v21-v23) or not 0 (v24+), and
+    it also sends the `max_train_steps` it computes from `epoch`. When `max_train_epochs` equals
+    `epoch` that computed value is simply not needed (this is the fix KT203 recommends), so
+    nothing is reported; when they differ, the GUI shows one epoch count and the trainer runs
+    the other. The one recommended fix keeps what the trainer does now and removes the setting
+    it ignores: drop `max_train_steps` (args TOML), or make `epoch` equal `max_train_epochs`
+    and `max_train_steps` 0 (GUI).
 
     Bad (args TOML):
 
         max_train_steps = 3000
         max_train_epochs = 12     # wins: 12 epochs of 80 steps = 960 steps
 
-    Fixed (keep the one you mean):
+    Fixed (max_train_epochs decides, as it did):
 
         max_train_epochs = 12
     """
@@ -134,9 +139,13 @@ class MaxEpochsOverride(Rule):
             steps = sent_int(gui.max_train_steps)
             if not epochs or not steps:
                 return
+            if gui.formula and gui.epoch == epochs:
+                return  # the computed steps are not needed: epoch and max_train_epochs agree
             steps_text = f"the max_train_steps {steps} it also sends ({gui_step_origin(ctx)})"
             where = "max_train_epochs {} (sent by the GUI)"
-            advice = "set max_train_epochs to 0 if you mean the step count"
+            advice = (f"set epoch to {epochs}" if gui.formula else
+                      f"set epoch to {epochs} and max_train_steps to 0") + \
+                " so that the file shows what the trainer runs"
         else:
             flat = flat_args(ctx.doc)
             epochs, steps = flat.get("max_train_epochs"), flat.get("max_train_steps")
@@ -144,7 +153,7 @@ class MaxEpochsOverride(Rule):
                 return  # max_train_epochs = 0: KT209; non-ints: KT104
             steps_text = f"max_train_steps = {steps}"
             where = "max_train_epochs = {}"
-            advice = "remove the one you do not mean"
+            advice = "remove max_train_steps (max_train_epochs decides)"
         report = ctx.report
         if report is not None and report.steps_source == "max_train_epochs":
             real = (f"the trainer runs {report.max_train_steps} steps "
@@ -285,8 +294,8 @@ class GuiEstimateDiffers(Rule):
         yield ctx.diagnostic(
             self,
             f"epoch {epoch} gives max_train_steps {steps} (GUI formula {gui.formula}); the trainer "
-            f"has {U} steps per epoch{because}, so {runs}; set max_train_epochs to {epoch}, or "
-            f"run `kohya-tune solve --target-epochs {epoch}`",
+            f"has {U} steps per epoch{because}, so {runs}; set max_train_epochs to {epoch} "
+            f"(`kohya-tune solve --target-epochs {epoch}` does that)",
             keypath=first_keypath(ctx.doc, "epoch", "max_train_steps"))
 
 
