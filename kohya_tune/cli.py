@@ -52,11 +52,26 @@ def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version
         raise settings_mod.SettingsError("--num-processes must be at least 1")
     gui = gui_version or project.gui_version
     if gui:
+        known = profiles.gui_inventory().get("tag_order", [])
+        wanted = gui.strip()
+        if not wanted.lower().startswith("v") and wanted.lower() not in ("master", "main"):
+            wanted = "v" + wanted
+        if wanted.lower() in ("main",):
+            wanted = "master"
+        if known and wanted not in known:
+            older = [k for k in known if k != "master" and
+                     profiles.version_key(k) <= profiles.version_key(wanted)]
+            newer = [k for k in known if profiles.version_key(k) > profiles.version_key(wanted)]
+            near = ", ".join(x for x in (older[-1:] + newer[:1]) if x)
+            raise settings_mod.SettingsError(
+                f"--gui-version {gui}: no kohya_ss release has that tag (known: "
+                f"{known[0]} to {known[-2]}, and master){'; nearest: ' + near if near else ''}")
         try:
-            gui_launch.profile_for(gui)
+            gui_launch.profile_for(wanted)
         except ValueError as exc:
             raise settings_mod.SettingsError(f"--gui-version: {exc}; use a kohya_ss tag such as "
                                              f"v21.5.11, v24.1.7 or master") from None
+        gui_version = wanted if gui_version else gui_version
     sd = sd_scripts or project.sd_scripts
     if sd:
         try:
@@ -84,6 +99,25 @@ def _folder_of(config: str) -> Path | None:
 
     parent = Path(config).parent
     return parent if files.is_dir(parent) else None
+
+
+STDIN = "-"
+
+
+def read_stdin() -> str:
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise documents.LoadError("-", f"standard input is not UTF-8 text (byte {exc.start})") from None
+
+
+def load_config(config: str, stdin_filename: str | None):
+    """The config named on the command line; `-` reads standard input, named --stdin-filename
+    (whose folder then decides the settings and relative dataset paths)."""
+    if config == STDIN:
+        return documents.from_text(stdin_filename or "-", read_stdin())
+    return documents.load(config)
 
 
 def expand_paths(paths) -> list[str]:
@@ -152,13 +186,14 @@ def refusal_text(exc: TrainerRefusal) -> str:
 
 @app.command()
 def steps(
-    config: str = typer.Argument(..., help="GUI JSON, args TOML or dataset TOML"),
+    config: str = typer.Argument(..., help="GUI JSON, args TOML or dataset TOML (- reads standard input)"),
     format: str = typer.Option("text", "--format", "-f", help="text | json"),
     num_processes: Optional[int] = typer.Option(None, "--num-processes", help="training processes (GPUs)"),
     sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts version, e.g. v0.6.5"),
     gui_version: Optional[str] = typer.Option(None, "--gui-version", help="kohya_ss GUI version, e.g. v24.1.7"),
     script: Optional[str] = typer.Option(None, "--script", help="trainer script, e.g. sdxl_train_network"),
     path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
+    stdin_filename: Optional[str] = typer.Option(None, "--stdin-filename", help="with -: the name (and folder) standard input stands for"),
 ) -> None:
     """The numbers the trainer will really use, explained."""
     from kohya_tune.engine import facts, images, normalize, steps as steps_mod
@@ -168,9 +203,9 @@ def steps(
         err(f"kohya-tune steps: --format must be text or json, not {format!r}")
         raise typer.Exit(EXIT_USAGE)
     try:
-        project = settings_mod.load(_folder_of(config))
+        project = settings_mod.load(_folder_of(stdin_filename if config == STDIN and stdin_filename else config))
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
-        doc = documents.load(config)
+        doc = load_config(config, stdin_filename)
         if doc.kind == documents.OTHER:
             raise PlanError("not a kohya config (neither a kohya_ss GUI JSON, an sd-scripts "
                             "--config_file TOML nor a --dataset_config file)", config)
@@ -217,7 +252,7 @@ def steps(
 
 @app.command()
 def schedule(
-    config: str = typer.Argument(..., help="GUI JSON, args TOML or dataset TOML"),
+    config: str = typer.Argument(..., help="GUI JSON, args TOML or dataset TOML (- reads standard input)"),
     format: str = typer.Option("text", "--format", "-f", help="text | json"),
     plot: Optional[str] = typer.Option(None, "--plot", help="write a picture of the LR curve: FILE.svg, FILE.html or FILE.png"),
     num_processes: Optional[int] = typer.Option(None, "--num-processes", help="training processes (GPUs)"),
@@ -225,6 +260,7 @@ def schedule(
     gui_version: Optional[str] = typer.Option(None, "--gui-version", help="kohya_ss GUI version, e.g. v24.1.7"),
     script: Optional[str] = typer.Option(None, "--script", help="trainer script, e.g. sdxl_train_network"),
     path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
+    stdin_filename: Optional[str] = typer.Option(None, "--stdin-filename", help="with -: the name (and folder) standard input stands for"),
 ) -> None:
     """When each epoch ends, which checkpoints and samples are made and kept, and the LR at every step."""
     from kohya_tune.engine import normalize, numbers, schedule as schedule_mod, steps as steps_mod
@@ -239,9 +275,9 @@ def schedule(
             err(f"kohya-tune schedule: --plot {plot}: {problem}")
             raise typer.Exit(EXIT_USAGE)
     try:
-        project = settings_mod.load(_folder_of(config))
+        project = settings_mod.load(_folder_of(stdin_filename if config == STDIN and stdin_filename else config))
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
-        doc = documents.load(config)
+        doc = load_config(config, stdin_filename)
         if doc.kind == documents.OTHER:
             raise PlanError("not a kohya config (neither a kohya_ss GUI JSON, an sd-scripts "
                             "--config_file TOML nor a --dataset_config file)", config)
@@ -289,7 +325,7 @@ def schedule(
 
 @app.command()
 def lint(
-    files: List[str] = typer.Argument(..., help="config files (GUI JSON, args TOML, dataset TOML)"),
+    files: List[str] = typer.Argument(..., help="config files or folders (GUI JSON, args TOML, dataset TOML); - reads standard input"),
     output_format: Optional[str] = typer.Option(None, "--output-format", help="concise | full | json | github | sarif"),
     strict: bool = typer.Option(False, "--strict", help="warnings fail too"),
     fix: bool = typer.Option(False, "--fix", help="apply safe fixes"),
@@ -306,6 +342,7 @@ def lint(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say what kind of config each file is"),
     statistics: bool = typer.Option(False, "--statistics", help="count the findings per rule"),
     show_fixes: bool = typer.Option(False, "--show-fixes", help="list the fixes (applied with --fix)"),
+    stdin_filename: Optional[str] = typer.Option(None, "--stdin-filename", help="with -: the name (and folder) standard input stands for"),
 ) -> None:
     """Check configs: schema, silent overrides, dataset traps. Exit 0 clean, 1 findings, 2 error."""
     import os
@@ -334,9 +371,46 @@ def lint(
         if not linter_mod.code_matches_any_rule(code):
             err(f"kohya-tune lint: no rule matches {code!r} (see kohya-tune rules)")
             raise typer.Exit(EXIT_USAGE)
-    engine = linter_mod.Linter(s, select=(select or project.select), ignore=list(ignore or []) + project.ignore,
-                               per_file_ignores=project.per_file_ignores)
-    results = [engine.lint_file(path) for path in expand_paths(files)]
+    # each file gets the settings nearest to it (ruff): one linter per settings file
+    linters: dict = {}
+    by_folder: dict = {}
+
+    def linter_for(path: str):
+        folder = _folder_of(path)
+        key = str(folder.resolve()) if folder is not None else None
+        if key not in by_folder:
+            local = settings_mod.load(folder)
+            if local.source not in linters:
+                local_s = make_settings(local, sd_scripts, gui_version, script, num_processes, path_map)
+                root = os.path.dirname(local.source) if local.source else None
+                linters[local.source] = (linter_mod.Linter(
+                    local_s, select=(select or local.select), ignore=list(ignore or []) + local.ignore,
+                    per_file_ignores=local.per_file_ignores, root=root), local)
+            by_folder[key] = linters[local.source]
+        return by_folder[key]
+
+    # standard input (-) is linted as the file --stdin-filename names (ruff): its settings,
+    # its dataset paths; with --fix the fixed text goes to standard output
+    texts: dict = {}
+    if STDIN in files:
+        if len(files) > 1:
+            err("kohya-tune lint: - (standard input) cannot be mixed with other files")
+            raise typer.Exit(EXIT_USAGE)
+        try:
+            texts[stdin_filename or STDIN] = read_stdin()
+        except documents.LoadError as exc:
+            err(f"kohya-tune: {exc}")
+            raise typer.Exit(EXIT_USAGE)
+        paths = list(texts)
+    else:
+        paths = expand_paths(files)
+    try:
+        owners = {path: linter_for(path) for path in paths}
+    except (settings_mod.SettingsError, UnknownVersion) as exc:
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    results = [owners[path][0].lint_file(path, texts.get(path)) for path in paths]
+    strict_for = {r.path: strict or owners[r.path][1].strict for r in results}
     fatal = any(r.fatal for r in results)
     changed_any = False
     fixed_diags = [d for r in results for d in r.diagnostics if d.fix is not None and d.fix.safe]
@@ -345,7 +419,7 @@ def lint(
         fixes = linter_mod.collect_fixes(results)
         for path, edits in fixes.items():
             try:
-                doc = documents.load(path)
+                doc = documents.from_text(path, texts[path]) if path in texts else documents.load(path)
                 new_text = rewrite.apply_edits(doc, edits)
                 if new_text != doc.text:
                     validate_fixed(doc, new_text)
@@ -358,15 +432,18 @@ def lint(
             if diff:
                 typer.echo(rewrite.unified_diff(path, doc.text, new_text), nl=False)
                 continue
+            if path in texts:
+                texts[path] = new_text
+                continue
             try:
                 rewrite.write_atomic(path, new_text, expected=doc.text, force=force)
             except rewrite.WriteError as exc:
                 err(f"kohya-tune: {exc}")
                 write_failed = True
         if fix and not diff and changed_any:
-            results = [engine.__class__(s, select=engine.select, ignore=engine.ignore,
-                                        per_file_ignores=engine.per_file_ignores).lint_file(p)
-                       for p in expand_paths(files)]
+            results = [linter_mod.Linter(e.settings, select=e.select, ignore=e.ignore,
+                                         per_file_ignores=e.per_file_ignores, root=e.root).lint_file(p, texts.get(p))
+                       for p in paths for e in (owners[p][0],)]
             fatal = any(r.fatal for r in results)
     # a dataset config linted on its own and through the config that points at it: say it once
     diags = list({(d.path, d.line, d.column, d.code, d.message): d
@@ -375,24 +452,29 @@ def lint(
     from kohya_tune.output.terminal import use_colour
 
     style = report.Style(use_colour())
+    # lint --fix - : standard output carries the fixed text, the findings go to standard error
+    fixed_stdin = bool(texts) and fix and not diff
+    if fixed_stdin:
+        typer.echo(next(iter(texts.values())), nl=False)
     if diff:
         # the diff is the output; a file that cannot be read is still said (on stderr)
         for r in results:
             if r.fatal:
                 err(report.concise(r.diagnostics).rstrip("\n"))
     elif statistics:
-        typer.echo(report.statistics(diags), nl=False)
+        typer.echo(report.statistics(diags), nl=False, err=fixed_stdin)
     else:
         if fmt == "concise":
-            typer.echo(report.concise(diags, style), nl=False, color=style.colour)
+            typer.echo(report.concise(diags, style), nl=False, color=style.colour, err=fixed_stdin)
         elif fmt == "full":
-            typer.echo(report.full(diags, sources, style), nl=False, color=style.colour)
+            typer.echo(report.full(diags, sources, style), nl=False, color=style.colour, err=fixed_stdin)
         elif fmt == "json":
-            typer.echo(report.as_json(diags), nl=False)
+            typer.echo(report.as_json(diags), nl=False, err=fixed_stdin)
         elif fmt == "github":
-            typer.echo(report.github(diags, report.repo_root()), nl=False)
+            typer.echo(report.github(diags, report.repo_root()), nl=False, err=fixed_stdin)
         else:
-            typer.echo(report.sarif(diags, linter_mod.all_rules(), report.repo_root()), nl=False)
+            typer.echo(report.sarif(diags, linter_mod.all_rules(), report.repo_root()), nl=False,
+                       err=fixed_stdin)
     if show_fixes:
         shown = fixed_diags if fix and not diff else diags
         text = report.show_fixes(shown, applied=fix and not diff)
@@ -428,7 +510,9 @@ def lint(
         raise typer.Exit(EXIT_USAGE)
     if diff:
         raise typer.Exit(EXIT_FINDINGS if changed_any else EXIT_OK)
-    failing = [d for d in diags if d.severity == "error" or (strict or project.strict) and d.severity == "warning"]
+    origin = {id(d): r.path for r in results for d in r.diagnostics}
+    failing = [d for d in diags if d.severity == "error" or
+               strict_for.get(origin.get(id(d), d.path), strict or project.strict) and d.severity == "warning"]
     raise typer.Exit(EXIT_FINDINGS if failing else EXIT_OK)
 
 

@@ -127,3 +127,21 @@ def test_a_folder_stands_for_its_json_and_toml_files(tmp_path):
     proc = run_cli("lint", "--select", "KT101", "configs", cwd=tmp_path)
     assert proc.returncode == 0
     assert "configs/sub/config.toml:2:1: KT101" in proc.stdout
+
+
+def test_schemas_found_from_a_source_checkout(monkeypatch):
+    """CI runs pytest from the repository root against a non-editable install, so the
+    kohya_tune imported is the source tree, where kohya_tune.schemas is not a package: the
+    schemas then come from the repository's schemas/ folder."""
+    from kohya_tune.check import schema
+
+    def no_package(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(schema.resources, "files", no_package)
+    schema.load_schema.cache_clear()
+    try:
+        for name in set(schema.SCHEMA_FILES.values()):
+            assert schema.load_schema(name)["$schema"]
+    finally:
+        schema.load_schema.cache_clear()

@@ -132,3 +132,39 @@ def test_ignore_comment_on_a_toml_line(tmp_path):
     assert "KT101" in codes(lint(tmp_path, cfg))  # another code: still reported
     cfg.write_text(ARGS.replace("max_train_epoch = 10\n", "max_train_epoch = 10  # kohya-tune: ignore\n"))
     assert "KT101" not in codes(lint(tmp_path, cfg))
+
+
+def test_each_file_gets_its_nearest_settings(tmp_path):
+    # ruff: the settings nearest to each file, whatever the current folder
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        folder.mkdir()
+        (folder / "args.toml").write_text(ARGS)
+    write_settings(a, "dotfile", 'ignore = ["KT101"]\n')
+    write_settings(b, "pyproject", 'strict = true\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = run_cli("lint", "--output-format", "json", str(a / "args.toml"), str(b / "args.toml"),
+                   cwd=elsewhere)
+    found = {(d["file"].split("/")[-2], d["code"]) for d in json.loads(proc.stdout)}
+    assert ("a", "KT101") not in found and ("b", "KT101") in found
+    assert proc.returncode == 1  # b's settings make its warning fail
+
+
+def test_per_file_ignores_are_relative_to_the_settings_file(tmp_path):
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "x.toml").write_text(ARGS)
+    (tmp_path / "x.toml").write_text(ARGS)
+    write_settings(tmp_path, "pyproject", '[tool.kohya-tune.per-file-ignores]\n"presets/*.toml" = ["KT101"]\n')
+    sub = tmp_path / "presets"
+    proc = run_cli("lint", "--output-format", "json", "x.toml", "../x.toml", cwd=sub)
+    found = {(d["file"], d["code"]) for d in json.loads(proc.stdout)}
+    assert ("x.toml", "KT101") not in found and ("../x.toml", "KT101") in found
+
+
+def test_unknown_gui_version_is_a_usage_error(tmp_path):
+    (tmp_path / "c.json").write_text(GUI)
+    proc = run_cli("lint", "--gui-version", "v99", "c.json", cwd=tmp_path)
+    assert proc.returncode == 2 and "no kohya_ss release has that tag" in proc.stderr
+    proc = run_cli("steps", "--gui-version", "v24.1.99", "c.json", cwd=tmp_path)
+    assert proc.returncode == 2 and "nearest: v24.1.7" in proc.stderr

@@ -62,11 +62,14 @@ class FileResult:
 
 
 class Linter:
-    def __init__(self, settings: Settings, select=None, ignore=None, per_file_ignores=None):
+    def __init__(self, settings: Settings, select=None, ignore=None, per_file_ignores=None,
+                 root: str | None = None):
         self.settings = settings
         self.select = [s.upper() for s in (select or [])]
         self.ignore = [s.upper() for s in (ignore or [])]
         self.per_file_ignores = per_file_ignores or {}
+        # per-file-ignores patterns are relative to the folder of the settings file (ruff)
+        self.root = root
         self._plans: dict = {}
         self._facts: dict = {}
         self._disks: dict = {}
@@ -124,8 +127,13 @@ class Linter:
 
     def rules_for(self, path: str) -> list:
         ignored = list(self.ignore)
+        names = [path, Path(path).name]
+        if self.root is not None:
+            import os
+
+            names.append(os.path.relpath(os.path.abspath(path), self.root).replace(os.sep, "/"))
         for pattern, codes in self.per_file_ignores.items():
-            if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(Path(path).name, pattern):
+            if any(fnmatch.fnmatch(name, pattern) for name in names):
                 ignored += [c.upper() for c in codes]
         out = []
         for rule in all_rules():
@@ -136,9 +144,10 @@ class Linter:
             out.append(rule)
         return out
 
-    def lint_file(self, path: str) -> FileResult:
+    def lint_file(self, path: str, text: str | None = None) -> FileResult:
+        """Lint a file, or `text` as if it were that file (standard input)."""
         try:
-            doc = documents.load(path)
+            doc = documents.load(path) if text is None else documents.from_text(path, text)
         except documents.LoadError as exc:
             rule = rule_by_code("KT001")
             return FileResult(path, None, [Diagnostic(code=rule.code, severity=rule.severity,

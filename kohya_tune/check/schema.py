@@ -47,7 +47,8 @@ def load_schema(name: str) -> dict:
     try:
         source = resources.files("kohya_tune.schemas").joinpath(name)
     except ModuleNotFoundError:
-        source = Path(__file__).resolve().parent.parent / "schemas" / name
+        # kohya_tune/check/schema.py -> the repository root holds schemas/
+        source = Path(__file__).resolve().parents[2] / "schemas" / name
     with source.open("r", encoding="utf-8") as fh:
         return json.load(fh)
 
