@@ -75,12 +75,13 @@ class Result:
     choice: Choice | None           # None: no repeats in the bounds give a total in the band
     current: Choice                 # the current repeats, scored the same way
     outside: Choice | None = None   # a better error with a total outside the band (comparison)
-    limited: list = field(default_factory=list)  # (concept index, ideal repeats) beyond the bounds
+    limited: list = field(default_factory=list)  # (concept index, ideal repeats) held at a bound
     nearest: list = field(default_factory=list)  # no choice: the reachable totals nearest the band
     # settle only
     stable: bool = True             # a search from the answer keeps it
     moved: bool = False             # no stable answer in the band: followed the search out of it
     rounds: list = field(default_factory=list)   # the aims of the rounds followed
+    in_band: Choice | None = None   # moved: the band's best, which a second run would not keep
 
 
 class _Problem:
@@ -409,7 +410,7 @@ def _finish(problem: _Problem, result: Result, compare_outside: bool) -> Result:
     if result.choice is None:
         result.nearest = _nearest_reachable(problem, result.low, result.high)
         return result
-    result.limited = limited(problem, result.choice.total)
+    result.limited = limited(problem, result.choice)
     if compare_outside and result.choice.error > 0:
         wide = min(Fraction(1), 3 * result.tolerance) if result.tolerance else Fraction(1, 10)
         wide_low, wide_high = band(result.aim, wide)
@@ -445,6 +446,7 @@ def settle(concepts: list[Concept], tolerance: Fraction, lo: int = 1, hi: int = 
         return _finish(problem, result, compare_outside)
     # no stable answer in the band: follow the search until an answer keeps itself
     choice = problem.best(aim, range(result.low, result.high + 1))
+    result.in_band = choice
     result.moved = True
     result.stable = False
     for _ in range(max_rounds):
@@ -461,13 +463,13 @@ def settle(concepts: list[Concept], tolerance: Fraction, lo: int = 1, hi: int = 
     return _finish(problem, result, compare_outside=False)
 
 
-def limited(problem: _Problem, total: int) -> list:
-    """Concepts whose ideal repeats at this total lie beyond the bounds by more than half a
-    repeat: (index, ideal repeats)."""
+def limited(problem: _Problem, choice: Choice) -> list:
+    """Concepts held at a bound that their ideal repeats at the chosen total lie beyond:
+    (index, ideal repeats)."""
     out = []
-    for i in range(problem.k):
-        x = problem.ideal(i, total)
-        if x < problem.lo - Fraction(1, 2) or x > problem.hi + Fraction(1, 2):
+    for i, r in enumerate(choice.repeats):
+        x = problem.ideal(i, choice.total)
+        if (r == problem.lo and x < problem.lo) or (r == problem.hi and x > problem.hi):
             out.append((i, x))
     return out
 

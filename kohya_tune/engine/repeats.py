@@ -12,8 +12,9 @@ and returns the trainer's numbers (reg balancing, buckets, batches, sharding, ac
 In folder mode the trainer registers the subfolders in the order the file system lists them
 (normalize.folder_subsets); a renamed folder may take another place in that order. `order`
 chooses the order to assume: "same" (each renamed folder keeps its place) or "sorted"
-(alphabetical by the new names, as NTFS usually lists them). The order changes a number only
-when reg balancing or a validation split depends on it.
+(the folders of a root with a renamed folder in alphabetical order of the new names, as NTFS
+usually lists them; other roots keep their order). The order changes a number only when reg
+balancing or a validation split depends on it.
 """
 from __future__ import annotations
 
@@ -82,9 +83,15 @@ def with_repeats(plan: Plan, changes: dict, *, launch: Plan | None = None,
             new_d.subsets.append(new_s)
         if order == "sorted" and plan.mode == "folders":
             # folder_subsets: train folders first, then reg folders, each in listing order
-            train = sorted((s for s in new_d.subsets if not s.is_reg), key=lambda s: s.folder_name or "")
-            reg = sorted((s for s in new_d.subsets if s.is_reg), key=lambda s: s.folder_name or "")
-            new_d.subsets = train + reg
+            renamed = {dplan.subsets[s].is_reg for (d, s), r in changes.items()
+                       if d == d_index and r != dplan.subsets[s].num_repeats}
+            groups = []
+            for is_reg in (False, True):
+                members = [s for s in new_d.subsets if s.is_reg == is_reg]
+                if is_reg in renamed:
+                    members.sort(key=lambda s: s.folder_name or "")
+                groups.extend(members)
+            new_d.subsets = groups
         out.datasets.append(new_d)
     return out
 
