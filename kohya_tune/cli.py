@@ -638,8 +638,15 @@ def balance(
         if apply and bp.pending:
             finished = balance_mod.finish_pending(bp)
             bp = balance_mod.make_plan(documents.load(config), s, request, progress.for_terminal())
+            balance_mod.check_finished(bp, finished)
         if apply and not bp.refused:
-            applied = balance_mod.apply(bp)
+            try:
+                applied = balance_mod.apply(bp)
+            except KeyboardInterrupt:
+                folders = ", ".join(balance_mod.transaction(bp).journal_dirs)
+                err(f"kohya-tune: interrupted; the journal in {folders} records what was done: "
+                    f"finish with --apply again, or roll back with --undo DIR")
+                raise typer.Exit(130)
     except (documents.LoadError, PlanError, settings_mod.SettingsError, UnknownVersion) as exc:
         if format == "json":
             _emit(json.dumps({"config": config, "error": str(exc), "exit": EXIT_USAGE}) + "\n")

@@ -636,6 +636,20 @@ def finish_pending(bp: BalancePlan) -> list:
     return out
 
 
+def check_finished(bp: BalancePlan, finished: list) -> None:
+    """After finishing interrupted applies, the config (planned again as `bp`) must give what
+    their journals promised; else undo them and stop (exit 3)."""
+    got = promise(bp.before, bp.gui_before)
+    for outcome in finished:
+        if outcome.promised and outcome.promised != got:
+            try:
+                renames_mod.undo(os.path.dirname(outcome.journal))
+            except renames_mod.JournalError:
+                pass
+            raise BalanceError(f"internal check failed: the finished apply gives {got}, its journal "
+                               f"promised {outcome.promised}; it was undone", exit_code=3)
+
+
 def apply(bp: BalancePlan) -> Applied:
     """Make the plan's edits (journal first), read the result back through the engine, and
     undo everything (exit 3) when it does not give the promised numbers."""
@@ -703,4 +717,4 @@ def read_back(bp: BalancePlan):
 
 
 __all__ = ["Applied", "BalanceError", "BalancePlan", "ConceptRow", "Group", "Request", "apply",
-           "finish_pending", "make_plan", "read_back"]
+           "check_finished", "finish_pending", "make_plan", "read_back"]

@@ -253,6 +253,7 @@ class Outcome:
     renames: list          # (from, to) done now
     files: list            # paths written now
     already: bool = False  # nothing was left to do
+    promised: dict = field(default_factory=dict)  # what the apply promised (its journal)
 
 
 def undo(directory: str) -> Outcome:
@@ -289,7 +290,8 @@ def finish(directory: str) -> Outcome:
         write_atomic(path, text)
     data["state"] = DONE
     _write_journals({k: v for k, v in data.items() if not k.startswith("_")})
-    return Outcome(data["_path"], renames, [p for p, _ in files], not renames and not files)
+    return Outcome(data["_path"], renames, [p for p, _ in files], not renames and not files,
+                   dict(data.get("promised") or {}))
 
 
 # --------------------------------------------------------------------------------------------
