@@ -268,9 +268,9 @@ def _search_lines(bp) -> list:
             row = group.rows[i]
             bound = "--max-repeats" if ideal > bp.request.max_repeats else "--min-repeats"
             limit = bp.request.max_repeats if bound == "--max-repeats" else bp.request.min_repeats
+            need = f"{float(ideal):.2f}" if ideal < 10 else f"{float(ideal):.1f}"
             lines.append(f"  limited by the bounds: {row.name} ({row.images} images) would need "
-                         f"{float(ideal):.1f} repeats for its goal share at this total; "
-                         f"{bound} is {limit}")
+                         f"{need} repeats for its goal share at this total; {bound} is {limit}")
         if result.outside is not None:
             out = result.outside
             where = "above" if out.total > result.high else "below"
