@@ -213,6 +213,8 @@ def make_plan(doc: Document, settings: Settings, request: Request, progress=None
         _assign(train_rows, bp.train.result.choice.repeats)
     if reg_rows:
         bp.reg = _reg_group(reg_rows, request, sum(r.image_steps_after for r in train_rows))
+        if bp.reg.result is not None and bp.reg.result.choice is None:
+            bp.refused.append(_unreachable(bp.reg))
     _edits(bp)
     _outcome(bp)
     if bp.renames or bp.files:
@@ -488,6 +490,8 @@ def _preview(bp: BalancePlan, stack: ExitStack) -> Settings | None:
     needed): renamed folders through a folder of links, a rewritten dataset config through a
     copy next to it, each mapped with --path-map ahead of the user's own mappings."""
     extra: list = []
+    if bp.request.target is None and bp.plan.gui is None:
+        return None   # only solve and the GUI's own count read the config's folders again
     if bp.renames:
         by_root: dict = {}
         for r in bp.renames:
