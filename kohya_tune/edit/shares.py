@@ -109,6 +109,7 @@ class _Problem:
         self.smallest = sum(n * lo for n in self.n)
         self.largest = sum(n * hi for n in self.n)
         self._exact: dict = {}     # total -> exact best error (None: unreachable)
+        self._lb: dict = {}        # total -> lb(total)
         self._floor: dict = {}     # total -> a proven lower bound of its best error
 
     # -- exact scores
@@ -126,26 +127,20 @@ class _Problem:
     # -- bounds
     def lower_bounds(self, totals) -> dict:
         """lb(S) of each total: each concept's own best error (floats, the search's inner loop:
-        they only order and prune)."""
-        lo, hi = self.lo, self.hi
-        rates = [w / (n * self.W) for n, w in zip(self.n, self.w)]
-        floor = math.floor
-        out = {}
-        for total in totals:
-            worst = 0.0
-            for rate in rates:
-                x = rate * total
-                if x <= lo:
-                    e = (lo - x) / x
-                elif x >= hi:
-                    e = (x - hi) / x
-                else:
-                    f = x - floor(x)
-                    e = (f if f < 0.5 else 1 - f) / x
-                if e > worst:
-                    worst = e
-            out[total] = worst
-        return out
+        they only order and prune). Remembered per total (it does not depend on the aim)."""
+        known = self._lb
+        todo = [t for t in totals if t not in known]
+        if todo:
+            lo, hi = float(self.lo), float(self.hi)
+            worst = [0.0] * len(todo)
+            for n, w in zip(self.n, self.w):
+                rate = w / (n * self.W)
+                column = [((lo - x) / x) if x <= lo else ((x - hi) / x) if x >= hi
+                          else (f if (f := x % 1.0) < 0.5 else 1.0 - f) / x
+                          for x in [rate * t for t in todo]]
+                worst = list(map(max, worst, column))
+            known.update(zip(todo, worst))
+        return {t: known[t] for t in totals}
 
     def domains(self, total: int, bound: Fraction | None, strict: bool):
         """Per concept, the repeats [a, b] whose own error at `total` is below `bound` (strict)
