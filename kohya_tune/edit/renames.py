@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 import unicodedata
@@ -92,8 +91,8 @@ def check(tx: Transaction) -> list:
                             f"to {os.path.basename(r.target)!r} would overwrite it; rename or "
                             f"merge it first")
         if os.path.isdir(r.source) and not _writable(r.source):
-            problems.append(f"{r.source}: the folder is not writable (a rename needs write "
-                            f"permission on it and on its parent)")
+            problems.append(f"{r.source}: the folder is not writable; make it writable (and its "
+                            f"parent) before balancing")
     for parent, group in by_parent.items():
         if not _writable(parent):
             problems.append(f"{parent}: the folder is not writable, so its subfolders cannot be "
@@ -326,7 +325,9 @@ def _link(source: str, link: str) -> None:
 
 
 def _remove_tree(folder: str) -> None:
-    """Remove a preview folder: its entries are links, never followed."""
+    """Remove a preview folder: its entries are links, removed one by one and never followed
+    (no rmtree: if a link cannot be removed, the temporary folder stays rather than risk
+    reaching the images it links to)."""
     for name in os.listdir(folder):
         path = os.path.join(folder, name)
         try:
@@ -339,7 +340,7 @@ def _remove_tree(folder: str) -> None:
     try:
         os.rmdir(folder)
     except OSError:
-        shutil.rmtree(folder, ignore_errors=True)
+        pass
 
 
 @contextmanager
