@@ -438,6 +438,25 @@ def test_undo_refuses_when_a_folder_changed_since(tmp_path):
     assert names(tmp_path / "img") == now
 
 
+def test_a_result_that_reads_back_differently_is_rolled_back(tmp_path, monkeypatch):
+    """Someone adds an image while the folders are renamed: the read-back no longer gives the
+    promised numbers, so every rename is undone and the exit code says it (3)."""
+    folders(tmp_path)
+    before = names(tmp_path / "img")
+    real = renames.execute
+
+    def execute(tx):
+        journal = real(tx)
+        make_images(Path(tx.renames[0].target), [[512, 512, 1]], start=900)
+        return journal
+
+    monkeypatch.setattr(renames, "execute", execute)
+    result = balance("lora.toml", "--total", "1200", "--apply", cwd=tmp_path)
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert "everything was undone" in result.stderr
+    assert names(tmp_path / "img") == before
+
+
 def target_name(tmp_path, concept: str) -> str:
     code, plan = balance_json("lora.toml", "--total", "1200", cwd=tmp_path)
     for r in plan["edits"]["renames"]:
