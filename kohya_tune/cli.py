@@ -521,18 +521,6 @@ def solve(
 # ------------------------------------------------------------------------------------------
 # balance
 
-def _emit(text: str, err_stream: bool = False) -> None:
-    """Echo text the stream's encoding may not hold (a cp1252 console and a folder name in
-    another script): unencodable characters become escapes instead of a crash."""
-    stream = sys.stderr if err_stream else sys.stdout
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    try:
-        text.encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
-    typer.echo(text, nl=False, err=err_stream)
-
-
 def parse_weights(items) -> dict:
     from fractions import Fraction
 
@@ -605,10 +593,10 @@ def balance(
             err(f"kohya-tune: {exc}")
             raise typer.Exit(EXIT_USAGE)
         if format == "json":
-            _emit(json.dumps({"undone": outcome.journal, "renames": [{"from": s, "to": t} for s, t in outcome.renames],
-                              "files": outcome.files}, indent=2, ensure_ascii=False) + "\n")
+            typer.echo(json.dumps({"undone": outcome.journal, "renames": [{"from": s, "to": t} for s, t in outcome.renames],
+                              "files": outcome.files}, indent=2, ensure_ascii=False))
         else:
-            _emit(balance_report.undo_text(outcome))
+            typer.echo(balance_report.undo_text(outcome), nl=False)
         raise typer.Exit(EXIT_OK)
     if config is None:
         err("kohya-tune balance: give a CONFIG (or --undo DIR)")
@@ -649,18 +637,18 @@ def balance(
                 raise typer.Exit(130)
     except (documents.LoadError, PlanError, settings_mod.SettingsError, UnknownVersion) as exc:
         if format == "json":
-            _emit(json.dumps({"config": config, "error": str(exc), "exit": EXIT_USAGE}) + "\n")
+            typer.echo(json.dumps({"config": config, "error": str(exc), "exit": EXIT_USAGE}))
         err(f"kohya-tune: {exc}")
         raise typer.Exit(EXIT_USAGE)
     except TrainerRefusal as exc:
         if format == "json":
-            _emit(json.dumps({"config": config, "error": exc.message,
-                              "where": exc.origin.where() if exc.origin else None}) + "\n")
+            typer.echo(json.dumps({"config": config, "error": exc.message,
+                                   "where": exc.origin.where() if exc.origin else None}))
         err(f"kohya-tune: {refusal_text(exc)}")
         raise typer.Exit(EXIT_FINDINGS)
     except balance_mod.BalanceError as exc:
         if format == "json":
-            _emit(json.dumps({"config": config, "error": exc.message, "exit": exc.exit_code}) + "\n")
+            typer.echo(json.dumps({"config": config, "error": exc.message, "exit": exc.exit_code}))
         err(f"kohya-tune: {exc.message}")
         raise typer.Exit(exc.exit_code)
     for outcome in finished:
@@ -673,17 +661,17 @@ def balance(
         if check:
             data = {"config": data["config"], "changed": data["changed"], "refused": data["refused"],
                     "verdict": balance_report.verdict(bp, applied)}
-        _emit(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     elif check:
-        _emit(balance_report.verdict(bp) + "\n")
+        typer.echo(balance_report.verdict(bp))
         for reason in bp.refused:
             err(f"kohya-tune: refused: {reason}")
     elif diff:
-        _emit(balance_report.diff_text(bp))
+        typer.echo(balance_report.diff_text(bp), nl=False)
         for reason in bp.refused:
             err(f"kohya-tune: refused: {reason}")
     else:
-        _emit(balance_report.to_text(bp, applied, bars=balance_report.can_show_bars(sys.stdout)))
+        typer.echo(balance_report.to_text(bp, applied, bars=balance_report.can_show_bars()), nl=False)
         if bp.refused:
             err("kohya-tune: the plan is refused: nothing was changed")
     raise typer.Exit(code)

@@ -22,7 +22,6 @@ engine, and undoes everything when it does not give the promised numbers.
 """
 from __future__ import annotations
 
-import copy
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -536,14 +535,9 @@ def _solve(bp: BalancePlan, settings: Settings) -> Document:
 
 
 def reparse(doc: Document, text: str) -> Document:
-    new = copy.copy(doc)
-    if doc.format == "json":
-        data, spans = documents.parse_json(doc.path, text)
-        comments = {}
-    else:
-        data, spans, comments = documents.parse_toml(doc.path, text)
-    new.text, new.data, new.spans, new.comments, new._lines = text, data, spans, comments, None
-    return new
+    """The config as `steps` will read it once `text` is written (kind and GUI version guessed
+    again, as for the file)."""
+    return documents.from_text(doc.path, text)
 
 
 def _promise_check(bp: BalancePlan) -> None:

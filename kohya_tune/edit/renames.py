@@ -215,7 +215,7 @@ def execute(tx: Transaction) -> dict:
     for r in tx.renames:
         _rename(r.source, r.target)
     for f in tx.files:
-        write_atomic(f.path, f.after)
+        write_atomic(f.path, f.after, expected=f.before)
     data["state"] = DONE
     _write_journals(data)
     return data
@@ -238,7 +238,7 @@ def _plan_states(data: dict, forward: bool) -> tuple[list, list, list]:
         now, then = (f.before, f.after) if forward else (f.after, f.before)
         current = _text_of(f.path)
         if current == now:
-            files.append((f.path, then))
+            files.append((f.path, then, now))
         elif current == then:
             continue
         else:
@@ -266,14 +266,14 @@ def undo(directory: str) -> Outcome:
                            + "\n  ".join(conflicts))
     for source, target in reversed(renames):
         _rename(source, target)
-    for path, text in files:
-        write_atomic(path, text)
+    for path, text, now in files:
+        write_atomic(path, text, expected=now)
     for copy in data.get("copies") or [data["_path"]]:
         try:
             os.unlink(copy)
         except FileNotFoundError:
             pass
-    return Outcome(data["_path"], renames[::-1], [p for p, _ in files], not renames and not files)
+    return Outcome(data["_path"], renames[::-1], [p for p, _, _ in files], not renames and not files)
 
 
 def finish(directory: str) -> Outcome:
@@ -285,11 +285,11 @@ def finish(directory: str) -> Outcome:
                            + "\n  ".join(conflicts))
     for source, target in renames:
         _rename(source, target)
-    for path, text in files:
-        write_atomic(path, text)
+    for path, text, now in files:
+        write_atomic(path, text, expected=now)
     data["state"] = DONE
     _write_journals({k: v for k, v in data.items() if not k.startswith("_")})
-    return Outcome(data["_path"], renames, [p for p, _ in files], not renames and not files,
+    return Outcome(data["_path"], renames, [p for p, _, _ in files], not renames and not files,
                    dict(data.get("promised") or {}))
 
 

@@ -6,6 +6,7 @@ import os
 
 from kohya_tune.edit import rewrite
 from kohya_tune.engine.steps import bucket_key
+from kohya_tune.output import terminal
 from kohya_tune.output.steps_report import gui_dict, to_json as steps_json
 
 BAR_WIDTH = 20
@@ -13,14 +14,9 @@ BAR_UNICODE = "\u2588"   # full block
 BAR_ASCII = "#"
 
 
-def can_show_bars(stream) -> bool:
+def can_show_bars(stream=None) -> bool:
     """Whether the stream's encoding has the bar character (cp1252 consoles do not)."""
-    encoding = getattr(stream, "encoding", None) or "ascii"
-    try:
-        BAR_UNICODE.encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
+    return terminal.can_encode(BAR_UNICODE, stream)
 
 
 def _float(value) -> float | None:
