@@ -69,5 +69,49 @@ def schedule(path: str, **options):
     return schedule_mod.compute(steps(path, **options))
 
 
+def balance(path: str, *, weights: dict | None = None, per_concept: int | None = None,
+            total: int | None = None, tolerance=0.1, min_repeats: int = 1,
+            max_repeats: int = 100, target_epochs: int | None = None,
+            target_steps: int | None = None, by: str | None = None, include_reg: bool = False,
+            **options):
+    """The balance plan (`edit.balance.BalancePlan`), changing nothing: per concept the repeats
+    before and after (`plan.rows`), the trainer's numbers before and after (`plan.before`,
+    `plan.after`, from the engine), the GUI's (`plan.gui_before`, `plan.gui_after`), the
+    renames and file rewrites, and `plan.refused` (why it cannot be applied). Make the change
+    with `apply_balance(plan)`. Weights and the tolerance may be numbers or strings ("0.1");
+    raises BalanceError for a request that cannot be planned."""
+    from fractions import Fraction
+
+    from kohya_tune.edit import balance as balance_mod
+
+    if target_epochs is not None and target_steps is not None:
+        raise balance_mod.BalanceError("give at most one of target_epochs and target_steps")
+    target = (("epochs", target_epochs) if target_epochs is not None
+              else ("steps", target_steps) if target_steps is not None else None)
+    request = balance_mod.Request(
+        weights={name: Fraction(str(w)) for name, w in (weights or {}).items()},
+        per_concept=per_concept, total=total, tolerance=Fraction(str(tolerance)),
+        min_repeats=min_repeats, max_repeats=max_repeats, target=target, by=by,
+        include_reg=include_reg)
+    return balance_mod.make_plan(load(path), settings(**options), request)
+
+
+def apply_balance(plan):
+    """Make a balance plan's renames and rewrites (journal first), read the result back
+    through the engine and return it (`Applied.report`); everything is undone, and
+    BalanceError raised, when the result does not give the promised numbers."""
+    from kohya_tune.edit import balance as balance_mod
+
+    return balance_mod.apply(plan)
+
+
+def undo_balance(directory: str):
+    """Put back what an apply recorded in the journal in `directory`."""
+    from kohya_tune.edit import renames
+
+    return renames.undo(directory)
+
+
 __all__ = ["Document", "LoadError", "Plan", "PlanError", "Settings", "TrainerRefusal",
-           "facts", "load", "plan", "schedule", "settings", "steps"]
+           "apply_balance", "balance", "facts", "load", "plan", "schedule", "settings", "steps",
+           "undo_balance"]

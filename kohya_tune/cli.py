@@ -603,6 +603,165 @@ def solve(
 
 
 # ------------------------------------------------------------------------------------------
+# balance
+
+def parse_weights(items) -> dict:
+    from fractions import Fraction
+
+    out: dict = {}
+    for item in items or []:
+        name, sep, value = item.rpartition("=")
+        if not sep or not name:
+            raise settings_mod.SettingsError(f"--weight {item!r} must look like NAME=W (for example "
+                                             f"--weight 'sks dog=2')")
+        try:
+            weight = Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            raise settings_mod.SettingsError(f"--weight {item!r}: {value!r} is not a number") from None
+        out[name] = weight
+    return out
+
+
+def _fraction(text: str, option: str):
+    from fractions import Fraction
+
+    try:
+        return Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise settings_mod.SettingsError(f"{option}: {text!r} is not a number") from None
+
+
+@app.command()
+def balance(
+    config: Optional[str] = typer.Argument(None, help="GUI JSON, args TOML or dataset TOML"),
+    weight: Optional[List[str]] = typer.Option(None, "--weight", help="NAME=W: a concept's weight (default 1)"),
+    per_concept: Optional[int] = typer.Option(None, "--per-concept", help="image-steps per epoch of a weight-1 concept"),
+    total: Optional[int] = typer.Option(None, "--total", help="all train image-steps per epoch"),
+    tolerance: str = typer.Option("0.1", "--tolerance", help="how far the total may be from the size aim (0.1: +/-10 %)"),
+    min_repeats: int = typer.Option(1, "--min-repeats", help="smallest repeats a concept may get"),
+    max_repeats: int = typer.Option(100, "--max-repeats", help="largest repeats a concept may get"),
+    target_epochs: Optional[int] = typer.Option(None, "--target-epochs", help="then solve the step settings for N epochs"),
+    target_steps: Optional[int] = typer.Option(None, "--target-steps", help="then solve the step settings for N steps"),
+    by: Optional[str] = typer.Option(None, "--by", help="with a target: epoch | max_train_epochs | max_train_steps"),
+    include_reg: bool = typer.Option(False, "--include-reg", help="balance reg concepts among themselves too"),
+    diff: bool = typer.Option(False, "--diff", help="print the config diff and the renames, change nothing"),
+    check: bool = typer.Option(False, "--check", help="print only the verdict, change nothing"),
+    apply: bool = typer.Option(False, "--apply", help="rename the folders / rewrite the files"),
+    format: str = typer.Option("text", "--format", "-f", help="text | json"),
+    undo: Optional[str] = typer.Option(None, "--undo", help="DIR: put back what an --apply did (its journal is in DIR)"),
+    num_processes: Optional[int] = typer.Option(None, "--num-processes", help="training processes (GPUs)"),
+    sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts version, e.g. v0.6.5"),
+    gui_version: Optional[str] = typer.Option(None, "--gui-version", help="kohya_ss GUI version, e.g. v24.1.7"),
+    script: Optional[str] = typer.Option(None, "--script", help="trainer script, e.g. sdxl_train_network"),
+    path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
+) -> None:
+    """Choose every concept's repeats so it gets its share of each epoch; then hit a target."""
+    from kohya_tune.edit import balance as balance_mod
+    from kohya_tune.edit import renames
+    from kohya_tune.output import balance_report, progress
+    from kohya_tune.versions.profiles import UnknownVersion
+
+    if format not in ("text", "json"):
+        err(f"kohya-tune balance: --format must be text or json, not {format!r}")
+        raise typer.Exit(EXIT_USAGE)
+    if sum((diff, check, apply)) > 1:
+        err("kohya-tune balance: --diff, --check and --apply exclude each other")
+        raise typer.Exit(EXIT_USAGE)
+    if undo is not None:
+        if config is not None:
+            err("kohya-tune balance: --undo DIR takes no CONFIG")
+            raise typer.Exit(EXIT_USAGE)
+        try:
+            outcome = renames.undo(undo)
+        except renames.JournalError as exc:
+            err(f"kohya-tune: {exc}")
+            raise typer.Exit(EXIT_USAGE)
+        if format == "json":
+            typer.echo(json.dumps({"undone": outcome.journal, "renames": [{"from": s, "to": t} for s, t in outcome.renames],
+                              "files": outcome.files}, indent=2, ensure_ascii=False))
+        else:
+            typer.echo(balance_report.undo_text(outcome), nl=False)
+        raise typer.Exit(EXIT_OK)
+    if config is None:
+        err("kohya-tune balance: give a CONFIG (or --undo DIR)")
+        raise typer.Exit(EXIT_USAGE)
+    if target_epochs is not None and target_steps is not None:
+        err("kohya-tune balance: give at most one of --target-epochs N and --target-steps N")
+        raise typer.Exit(EXIT_USAGE)
+    if by is not None and target_epochs is None and target_steps is None:
+        err("kohya-tune balance: --by needs --target-epochs or --target-steps")
+        raise typer.Exit(EXIT_USAGE)
+    if per_concept is not None and total is not None:
+        err("kohya-tune balance: give at most one of --per-concept K and --total K")
+        raise typer.Exit(EXIT_USAGE)
+    target = (("epochs", target_epochs) if target_epochs is not None
+              else ("steps", target_steps) if target_steps is not None else None)
+    applied = None
+    finished: list = []
+    try:
+        project = settings_mod.load(Path(config).parent if Path(config).parent.is_dir() else None)
+        s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
+        request = balance_mod.Request(
+            weights=parse_weights(weight), per_concept=per_concept, total=total,
+            tolerance=_fraction(tolerance, "--tolerance"), min_repeats=min_repeats,
+            max_repeats=max_repeats, target=target, by=by, include_reg=include_reg)
+        doc = documents.load(config)
+        bp = balance_mod.make_plan(doc, s, request, progress.for_terminal())
+        if apply and bp.pending:
+            finished = balance_mod.finish_pending(bp)
+            bp = balance_mod.make_plan(documents.load(config), s, request, progress.for_terminal())
+            balance_mod.check_finished(bp, finished)
+        if apply and not bp.refused:
+            try:
+                applied = balance_mod.apply(bp)
+            except KeyboardInterrupt:
+                folders = ", ".join(balance_mod.transaction(bp).journal_dirs)
+                err(f"kohya-tune: interrupted; the journal in {folders} records what was done: "
+                    f"finish with --apply again, or roll back with --undo DIR")
+                raise typer.Exit(130)
+    except (documents.LoadError, PlanError, settings_mod.SettingsError, UnknownVersion) as exc:
+        if format == "json":
+            typer.echo(json.dumps({"config": config, "error": str(exc), "exit": EXIT_USAGE}))
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    except TrainerRefusal as exc:
+        if format == "json":
+            typer.echo(json.dumps({"config": config, "error": exc.message,
+                                   "where": exc.origin.where() if exc.origin else None}))
+        err(f"kohya-tune: {refusal_text(exc)}")
+        raise typer.Exit(EXIT_FINDINGS)
+    except balance_mod.BalanceError as exc:
+        if format == "json":
+            typer.echo(json.dumps({"config": config, "error": exc.message, "exit": exc.exit_code}))
+        err(f"kohya-tune: {exc.message}")
+        raise typer.Exit(exc.exit_code)
+    for outcome in finished:
+        err(f"kohya-tune: finished the interrupted apply of {outcome.journal}"
+            + (f" ({len(outcome.renames)} renames, {len(outcome.files)} files)" if not outcome.already else ""))
+    code = EXIT_USAGE if bp.refused else (
+        EXIT_OK if applied is not None or not bp.changed else EXIT_FINDINGS)
+    if format == "json":
+        data = balance_report.to_json(bp, applied)
+        if check:
+            data = {"config": data["config"], "changed": data["changed"], "refused": data["refused"],
+                    "verdict": balance_report.verdict(bp, applied)}
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    elif check:
+        typer.echo(balance_report.verdict(bp))
+        for reason in bp.refused:
+            err(f"kohya-tune: refused: {reason}")
+    elif diff:
+        typer.echo(balance_report.diff_text(bp), nl=False)
+        for reason in bp.refused:
+            err(f"kohya-tune: refused: {reason}")
+    else:
+        typer.echo(balance_report.to_text(bp, applied, bars=balance_report.can_show_bars()), nl=False)
+        if bp.refused:
+            err("kohya-tune: the plan is refused: nothing was changed")
+    raise typer.Exit(code)
+
+
+# ------------------------------------------------------------------------------------------
 # rules
 
 @app.command("rules")

@@ -73,6 +73,20 @@ class Disk:
             hit = self._sizes[path] = read_size(path, reader)
         return hit
 
+    def after_renames(self, renames) -> "Disk":
+        """A Disk for the same files after folders were renamed (`renames`: (old folder path,
+        new folder path) pairs): every folder is listed again, and the image sizes already read
+        are carried over to the images' new paths (renaming a folder does not change a file)."""
+        fresh = Disk(self.progress)
+        moved = [(os.path.join(old, ""), os.path.join(new, "")) for old, new in renames]
+        for path, size in self._sizes.items():
+            for old, new in moved:
+                if path.startswith(old):
+                    path = new + path[len(old):]
+                    break
+            fresh._sizes[path] = size
+        return fresh
+
 
 def list_folder(directory: str) -> Listing:
     """One `os.scandir` of a folder: the entry types come with the listing on Linux and Windows,
