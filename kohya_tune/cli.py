@@ -132,6 +132,7 @@ def steps(
     if format not in ("text", "json"):
         err(f"kohya-tune steps: --format must be text or json, not {format!r}")
         raise typer.Exit(EXIT_USAGE)
+    plan = None
     try:
         project = settings_mod.load(Path(config).parent if Path(config).parent.is_dir() else None)
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
@@ -144,6 +145,8 @@ def steps(
     except (documents.LoadError, PlanError, settings_mod.SettingsError) as exc:
         if format == "json":
             typer.echo(json.dumps({"config": config, "error": str(exc), "exit": EXIT_USAGE}))
+        elif plan is not None:
+            typer.echo("\n".join(steps_report.header_lines(plan)))
         err(f"kohya-tune: {exc}")
         raise typer.Exit(EXIT_USAGE)
     except Exception as exc:  # noqa: BLE001 - map known library errors below
@@ -154,8 +157,14 @@ def steps(
             raise typer.Exit(EXIT_USAGE)
         if isinstance(exc, TrainerRefusal):
             if format == "json":
-                typer.echo(json.dumps({"config": config, "error": exc.message,
-                                       "where": exc.origin.where() if exc.origin else None}))
+                payload = {"config": config, "error": exc.message,
+                           "where": exc.origin.where() if exc.origin else None}
+                if plan is not None and plan.gui is not None:
+                    payload["gui"] = steps_report.gui_dict(plan.gui)
+                    payload["gui"]["version_source"] = plan.gui_version_source
+                typer.echo(json.dumps(payload))
+            elif plan is not None:
+                typer.echo("\n".join(steps_report.header_lines(plan)))
             err(f"kohya-tune: {refusal_text(exc)}")
             raise typer.Exit(EXIT_FINDINGS)
         raise

@@ -21,7 +21,28 @@ def gui_dict(gui) -> dict | None:
             "lr_warmup_steps": gui.lr_warmup_steps, "formula": gui.formula,
             "num_processes": gui.num_processes, "notes": list(gui.notes),
             "migrations": list(getattr(gui, "migrations", []) or []),
-            "version_source": None}
+            "version_source": None,
+            "requested_version": gui.requested_version, "version_note": gui.version_note,
+            "script": gui.script, "events": list(gui.events), "transport": gui.transport,
+            "refused": gui.refused, "sd_scripts": dict(gui.sd_scripts)}
+
+
+def header_lines(plan) -> list[str]:
+    """The first lines of the report: the config, the GUI release (for a GUI JSON), the trainer
+    script and the sd-scripts version. Printed also when the trainer or the GUI refuses."""
+    sd = f"sd-scripts {plan.sd.label}" + (f" (profile {plan.sd.profile})"
+                                          if plan.sd.profile != plan.sd.label else "")
+    if plan.gui is None:
+        return [f"{plan.config.path}: {plan.script}.py, {sd}"]
+    out = [f"{plan.config.path}: {gui_label(plan)} ({plan.gui.tab} tab) -> {plan.script}.py, {sd}"]
+    if plan.sd_scripts_source:
+        out.append(f"  sd-scripts: {plan.sd_scripts_source}")
+    return out
+
+
+def gui_label(plan) -> str:
+    """The one GUI version the whole report speaks of ("GUI v24.1.7")."""
+    return f"GUI {plan.gui.version}"
 
 
 def subset_dict(sub) -> dict:
@@ -88,8 +109,7 @@ def to_text(report: StepReport) -> str:
     plan = report.plan
     lines: list[str] = []
     add = lines.append
-    add(f"{plan.config.path}: {plan.script}.py, sd-scripts {plan.sd.label}"
-        + (f" (profile {plan.sd.profile})" if plan.sd.profile != plan.sd.label else ""))
+    lines.extend(header_lines(plan))
     if plan.dataset_doc is not None and plan.dataset_doc is not plan.config:
         add(f"  datasets from {plan.dataset_doc.path}")
     for i, d in enumerate(report.datasets):
@@ -157,7 +177,15 @@ def to_text(report: StepReport) -> str:
     gui = plan.gui
     if gui is not None:
         add("")
-        add(f"GUI {gui.version} ({gui.tab} tab; {plan.gui_version_source}):")
+        add(f"{gui_label(plan)} ({gui.tab} tab; {plan.gui_version_source}):")
+        if gui.version_note:
+            add(f"  {gui.version_note}")
+        if gui.script and gui.script != plan.script:
+            add(f"  the GUI would launch {gui.script}.py; {plan.script}.py is used (--script)")
+        else:
+            add(f"  launches {gui.script}.py")
+        for event in gui.events:
+            add(f"  on load: {event}")
         if gui.total_steps is not None:
             add(f"  its own count: {gui.total_steps} image-steps, reg_factor {gui.reg_factor}")
         if gui.formula:
@@ -174,5 +202,7 @@ def to_text(report: StepReport) -> str:
             add(f"  you asked for epoch {gui.epoch}; the trainer runs {report.num_train_epochs} "
                 f"epochs ({report.max_train_steps} steps)")
     for note in report.notes:
+        if gui is not None and note == gui.version_note:
+            continue  # shown in the GUI section
         add(f"note: {note}")
     return "\n".join(lines) + "\n"
