@@ -60,11 +60,14 @@ def release_tags(gui: str) -> list[str]:
 
 
 def gradio_pin(gui: str, tag: str) -> str | None:
-    for path in ("requirements.txt", "pyproject.toml"):
-        text = git(gui, "show", f"{tag}:{path}", check=False)
-        match = re.search(r"gradio\s*([=<>~!]=?\s*[0-9][0-9.]*)", text, re.I)
-        if match:
-            return match.group(1).replace(" ", "")
+    """The Gradio the tag installs on Linux (a line for sys_platform == 'darwin' is skipped)."""
+    for path in ("requirements.txt", "requirements_linux.txt", "requirements_unix.txt",
+                 "requirements_windows_torch2.txt", "requirements_windows.txt", "pyproject.toml"):
+        for line in git(gui, "show", f"{tag}:{path}", check=False).splitlines():
+            match = re.search(r"gradio\s*([=<>~!]=?\s*[0-9][0-9.]*)", line, re.I)
+            mac_only = re.search(r"sys_platform\s*==\s*['\"]darwin", line)
+            if match and not mac_only and "gradio_" not in line.lower()[:match.start() + 8]:
+                return match.group(1).replace(" ", "")
     return None
 
 
