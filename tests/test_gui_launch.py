@@ -50,13 +50,15 @@ def test_gui_case_through_cli(case, tmp_path, monkeypatch):
         return
     assert result.exit_code in (0, 1), result.stdout
     gui = out["gui"]
-    assert gui["refused"] is None, gui["refused"]
     for key in KEYS:
         assert gui[key] == want[key], key
         if want[key] is not None:
             assert type(gui[key]) is type(want[key]), key
-    assert gui["script"] == case["options"].get("script", "train_network")
     assert gui["version"] == case["options"]["gui_version"]
+    if gui["refused"] is None:
+        assert gui["script"] == case["options"].get("script", "train_network")
+    else:  # stopped during the count: nothing sent
+        assert result.exit_code == 1 and gui["max_train_steps"] is None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -303,8 +305,9 @@ def test_model_picker_ticks_sdxl(tmp_path):
 
 
 def test_model_picker_reads_safetensors_from_v25(tmp_path):
-    # v25.0.0 common_gui.py: a .safetensors path is read by SDModelType (sd_modeltype.py); absent
-    # file: no type, SDXL unticked; an SDXL file ("conditioner." tensors): SDXL ticked
+    # v25.0.0 common_gui.py: a .safetensors path is read by SDModelType (sd_modeltype.py) and the
+    # v2/SDXL/SD3/FLUX boxes follow the file: an unreadable file unticks SDXL, an SDXL file
+    # ("conditioner." tensors) ticks it; a file that is not here keeps the saved boxes (noted)
     _make(tmp_path, {"img/5_a": _imgs(2)})
     cfg = dict(BASE, max_train_steps=0, sdxl=True, pretrained_model_name_or_path="m/x.safetensors")
 
@@ -313,10 +316,13 @@ def test_model_picker_reads_safetensors_from_v25(tmp_path):
         return p if p.is_file() else None
 
     got = gui_launch(cfg, "lora", "v25.2.2", _resolver(tmp_path), files)
-    assert got.script == "train_network" and "SDModelType" in got.events[0]
+    assert got.script == "sdxl_train_network" and "the file is not here" in got.events[0]
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m/x.safetensors").write_bytes(b"")
+    got = gui_launch(cfg, "lora", "v25.2.2", _resolver(tmp_path), files)
+    assert got.script == "train_network" and "SDModelType reads no model type" in got.events[0]
     assert gui_launch(cfg, "lora", "v24.1.7", _resolver(tmp_path), files).script == "sdxl_train_network"
     header = json.dumps({"conditioner.embedders.0.w": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}})
-    (tmp_path / "m").mkdir()
     (tmp_path / "m/x.safetensors").write_bytes(len(header).to_bytes(8, "little") + header.encode() + b"\0\0")
     assert gui_launch(cfg, "lora", "v25.2.2", _resolver(tmp_path), files).script == "sdxl_train_network"
 

@@ -359,13 +359,20 @@ def _model_event(v: dict, tab: str, rel: GuiRelease, model: dict, resolve_file) 
             why = f"a preset {group} model"
             break
     if sets is None and model.get("detect_safetensors") and name.lower().endswith(".safetensors"):
-        kind = _safetensors_kind(name, resolve_file)
+        found = resolve_file(name) if resolve_file else None
+        if found is None:
+            # the GUI reads the file where it runs; here it is absent: keep what the file's
+            # author saved (their GUI had read it), and say so
+            return [f"the model picker reads {name!r} to set the v2/SDXL/SD3/FLUX checkboxes "
+                    f"(SDModelType, {rel.cite('events.model')}); the file is not here, so the "
+                    f"saved checkboxes are kept (a GUI that cannot read it unticks them all)"]
+        kind = _safetensors_kind(found)
         sets = {box: False for box in model["detected"]}
         flag = {"sd2": "v2", "sdxl": "sdxl", "sd3": "sd3_checkbox", "flux1": "flux1_checkbox"}.get(kind)
         if flag in sets:
             sets[flag] = True
-        why = ("the model file is not here, so the GUI's SDModelType reads no model type"
-               if kind is None else f"the model file's tensors say {kind.upper()}")
+        why = ("the GUI's SDModelType reads no model type from the file" if kind is None
+               else f"the model file's tensors say {kind.upper()}")
     if sets is None:
         return []
     out = []
@@ -382,12 +389,9 @@ def _model_event(v: dict, tab: str, rel: GuiRelease, model: dict, resolve_file) 
     return out
 
 
-def _safetensors_kind(path: str, resolve_file) -> str | None:
+def _safetensors_kind(found: pathlib.Path) -> str | None:
     """SDModelType of the GUI (v25+): the model family from the tensor names of a .safetensors
-    file (kohya_gui/sd_modeltype.py); None when the file is not there or unreadable."""
-    found = resolve_file(path) if resolve_file else None
-    if found is None:
-        return None
+    file (kohya_gui/sd_modeltype.py); None when the file is unreadable or of no known family."""
     try:
         with open(found, "rb") as f:
             size = struct.unpack("<Q", f.read(8))[0]
