@@ -62,6 +62,7 @@ class GuiLaunch:
     warmup_mode: str | None = None
     widget_defaults: dict = field(default_factory=dict)
     sd_scripts: dict = field(default_factory=dict)
+    procedure: dict = field(default_factory=dict)   # step -> {aspect: citation in effect}
 
 
 class _Refused(Exception):
@@ -872,6 +873,32 @@ def _num_processes(w: dict, rel: GuiRelease):
 # ----------------------------------------------------------------------------------------------
 # the whole procedure
 
+STEPS = {
+    "load": ("load.null", "load.update_my_data", "widgets", "gradio"),
+    "events": ("events.lr_scheduler", "events.model", "models"),
+    "count": ("count.dataset_config", "count.preflight", "count.loop", "count.exts", "count.reg_factor"),
+    "formula": ("formula.max_train_steps", "formula.flip_halving", "formula.adafactor", "formula.warmup"),
+    "send": ("send.transport", "send.cli", "send.toml", "send.num_processes", "scripts"),
+}
+
+
+def procedure(rel: GuiRelease, tab: str) -> dict:
+    """For each step, the GUI source (tag file:line) of every aspect in effect at this release."""
+    out = {}
+    for step, aspects in STEPS.items():
+        cites = {}
+        for aspect in aspects:
+            if aspect == "formula.flip_halving" and tab != "finetune":
+                continue
+            if aspect.startswith("send.") and aspect[5:] in ("cli", "toml") and \
+                    rel.get("send.transport") != aspect[5:]:
+                continue
+            if rel.cite(aspect):
+                cites[aspect] = rel.cite(aspect)
+        out[step] = cites
+    return out
+
+
 def gui_launch(config: dict, tab: str, version: str,
                resolve_dir: Callable[[str], pathlib.Path | None],
                resolve_file: Callable[[str], pathlib.Path | None] | None = None) -> GuiLaunch:
@@ -882,7 +909,8 @@ def gui_launch(config: dict, tab: str, version: str,
                     version_note=rel.note, sd_scripts=dict(rel.info.get("sd_scripts") or {}),
                     transport=rel.get("send.transport"),
                     steps_mode=(rel.get("formula.max_train_steps", tab) or {}).get("when"),
-                    warmup_mode=(rel.get("formula.warmup", tab) or {}).get("mode"))
+                    warmup_mode=(rel.get("formula.warmup", tab) or {}).get("mode"),
+                    procedure=procedure(rel, tab))
     if rel.note:
         res.notes.append(rel.note)
     try:

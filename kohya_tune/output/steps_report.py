@@ -24,7 +24,8 @@ def gui_dict(gui) -> dict | None:
             "version_source": None,
             "requested_version": gui.requested_version, "version_note": gui.version_note,
             "script": gui.script, "events": list(gui.events), "transport": gui.transport,
-            "refused": gui.refused, "sd_scripts": dict(gui.sd_scripts)}
+            "refused": gui.refused, "sd_scripts": dict(gui.sd_scripts),
+            "procedure": {step: dict(cites) for step, cites in gui.procedure.items()}}
 
 
 def header_lines(plan) -> list[str]:
