@@ -52,26 +52,12 @@ def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version
         raise settings_mod.SettingsError("--num-processes must be at least 1")
     gui = gui_version or project.gui_version
     if gui:
-        known = profiles.gui_inventory().get("tag_order", [])
-        wanted = gui.strip()
-        if not wanted.lower().startswith("v") and wanted.lower() not in ("master", "main"):
-            wanted = "v" + wanted
-        if wanted.lower() in ("main",):
-            wanted = "master"
-        if known and wanted not in known:
-            older = [k for k in known if k != "master" and
-                     profiles.version_key(k) <= profiles.version_key(wanted)]
-            newer = [k for k in known if profiles.version_key(k) > profiles.version_key(wanted)]
-            near = ", ".join(x for x in (older[-1:] + newer[:1]) if x)
-            raise settings_mod.SettingsError(
-                f"--gui-version {gui}: no kohya_ss release has that tag (known: "
-                f"{known[0]} to {known[-2]}, and master){'; nearest: ' + near if near else ''}")
         try:
-            gui_launch.profile_for(wanted)
+            # a version between two releases runs as the older one, with a note (gui_releases)
+            gui_launch.profile_for(gui)
         except ValueError as exc:
             raise settings_mod.SettingsError(f"--gui-version: {exc}; use a kohya_ss tag such as "
                                              f"v21.5.11, v24.1.7 or master") from None
-        gui_version = wanted if gui_version else gui_version
     sd = sd_scripts or project.sd_scripts
     if sd:
         try:
@@ -178,6 +164,8 @@ def validate_fixed(doc, new_text: str) -> None:
 
 def refusal_text(exc: TrainerRefusal) -> str:
     where = exc.origin.where() + ": " if getattr(exc, "origin", None) else ""
+    if exc.message.startswith("the GUI "):
+        return f"{where}{exc.message}: the trainer is never started"
     return f"{where}the trainer would refuse this config: {exc.message}"
 
 
@@ -202,6 +190,7 @@ def steps(
     if format not in ("text", "json"):
         err(f"kohya-tune steps: --format must be text or json, not {format!r}")
         raise typer.Exit(EXIT_USAGE)
+    plan = None
     try:
         project = settings_mod.load(_folder_of(stdin_filename if config == STDIN and stdin_filename else config))
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
@@ -225,6 +214,8 @@ def steps(
     except (documents.LoadError, PlanError, settings_mod.SettingsError) as exc:
         if format == "json":
             typer.echo(json.dumps({"config": config, "error": str(exc), "exit": EXIT_USAGE}))
+        elif plan is not None:
+            typer.echo("\n".join(steps_report.header_lines(plan)))
         err(f"kohya-tune: {exc}")
         raise typer.Exit(EXIT_USAGE)
     except Exception as exc:  # noqa: BLE001 - map known library errors below
@@ -235,8 +226,14 @@ def steps(
             raise typer.Exit(EXIT_USAGE)
         if isinstance(exc, TrainerRefusal):
             if format == "json":
-                typer.echo(json.dumps({"config": config, "error": exc.message,
-                                       "where": exc.origin.where() if exc.origin else None}))
+                payload = {"config": config, "error": exc.message,
+                           "where": exc.origin.where() if exc.origin else None}
+                if plan is not None and plan.gui is not None:
+                    payload["gui"] = steps_report.gui_dict(plan.gui)
+                    payload["gui"]["version_source"] = plan.gui_version_source
+                typer.echo(json.dumps(payload))
+            elif plan is not None:
+                typer.echo("\n".join(steps_report.header_lines(plan)))
             err(f"kohya-tune: {refusal_text(exc)}")
             raise typer.Exit(EXIT_FINDINGS)
         raise

@@ -24,6 +24,12 @@ REFUSED_BY_TRAINER = {
     # inversion trainer of sd-scripts v0.10.1 (the one those GUIs launch) stops in
     # verify_bucket_reso_steps(32) (sdxl_train_textual_inversion.py L22-28)
     "TI-AdamW8bit-SDXL.json": ("KT311", 6),
+    # kohya_ss v24.1.7/v26/master test config with caption_extension ".none-use-foldername": its
+    # keys fit every release up to master, which is assumed; master's Gradio 6 (like Gradio 5
+    # from v25.0.0) refuses a Dropdown value outside the choices before train_model runs
+    # (gradio components/dropdown.py Dropdown.preprocess; choices at master
+    # kohya_gui/class_basic_training.py:126)
+    "SDXL-Standard-Adafactor.json": ("KT300", 141),
 }
 INVALID_TOML = {"train_network_README-ja.block1.toml": (3, 1), "train_network_README-ja.block2.toml": (3, 1)}
 

@@ -39,6 +39,16 @@ def test_kt501_v23_gui_drops_warmup(tmp_path):
     assert not codes(lint(tmp_path, path, "--gui-version", "v23.1.5", select="KT5"), "KT501")
 
 
+def test_kt501_v24_load_event_zeroes_warmup(tmp_path):
+    # v24.0.0 kohya_gui/class_basic_training.py lr_scheduler_changed: loading "constant" fires the
+    # change event, which sets the warmup slider to 0: nothing is sent
+    dataset(tmp_path)
+    path = gui_json(tmp_path, lr_scheduler="constant", lr_warmup=10, max_train_steps=0)
+    found = codes(lint(tmp_path, path, "--gui-version", "v24.1.7", select="KT5"), "KT501")
+    assert found and found[0]["severity"] == "warning"
+    assert "change event sets the warmup to 0" in found[0]["message"]
+
+
 # -- KT502
 
 def test_kt502_bankers_rounding(tmp_path):

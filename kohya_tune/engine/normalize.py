@@ -62,10 +62,25 @@ def build_plan(doc: Document, settings: Settings) -> Plan:
     sd_label = settings.sd_scripts
     if doc.kind == documents.GUI:
         gui = _gui_launch(doc, settings)
-        if sd_label is None:
-            # the trainer this GUI version shipped with, unless the user names one
-            sd_label = profiles.paired_sd_scripts(gui.version)
-    sd = profiles.sd_scripts(sd_label)
+    sd_paired = doc.kind == documents.GUI and sd_label is None
+    if sd_paired:
+        # the trainer this GUI release shipped with, unless the user names one
+        sd_label = gui.sd_scripts.get("tag")
+    sd_note = None
+    try:
+        sd = profiles.sd_scripts(sd_label)
+    except profiles.UnknownVersion:
+        if not sd_paired:
+            raise
+        # a GUI release older than the oldest sd-scripts profile (v21.5-v21.8 bundle v0.5.3-v0.6.4)
+        first = profiles.load_data("sd_scripts_profiles.json")["order"][0]
+        sd = profiles.SdScripts(label=sd_label, profile=first, data=profiles.sd_scripts(first).data)
+        sd_note = (f"sd-scripts {sd_label} (what GUI {gui.version} bundles) has no profile of its "
+                   f"own: using {first}'s, the oldest kohya-tune knows")
+    if sd_paired:
+        sd = profiles.with_scripts(sd, gui.sd_scripts.get("scripts"),
+                                   f"GUI {gui.version}'s {gui.sd_scripts.get('ships')} sd-scripts "
+                                   f"{gui.sd_scripts.get('commit')}")
     if doc.kind == documents.GUI:
         args = dict(gui.args)
         script = settings.script or gui.script
@@ -90,9 +105,21 @@ def build_plan(doc: Document, settings: Settings) -> Plan:
                 mode="folders", num_processes=num_processes, num_processes_source=np_source,
                 gui=gui, path_map=list(settings.path_map))
     check_step_numbers(plan)
+    if sd_note:
+        plan.notes.append(sd_note)
     if gui is not None:
         plan.notes.extend(gui.notes)
         plan.gui_version_source = describe_gui_version(doc, settings)
+    if settings.sd_scripts:
+        plan.sd_scripts_source = "--sd-scripts"
+    elif sd_paired:
+        info = gui.sd_scripts
+        plan.sd_scripts_source = (f"the one GUI {gui.version} runs ({info.get('ships')} commit "
+                                  f"{info.get('commit')}; nearest tag at or below: {info.get('tag')}"
+                                  + (")" if info.get("verified", True) else
+                                     ", as named by the GUI's submodule update)"))
+    else:
+        plan.sd_scripts_source = "the newest profile"
     return plan
 
 
@@ -116,6 +143,8 @@ def describe_gui_version(doc: Document, settings: Settings) -> str:
     if settings.gui_version:
         return f"--gui-version {settings.gui_version}"
     lo, hi = doc.gui_versions or ("v21.5.11", "master")
+    if lo == hi:
+        return f"assumed: the only version the file's keys fit; pass --gui-version to choose"
     return (f"assumed: the newest version the file's keys fit ({lo} to {hi}); "
             f"pass --gui-version to choose")
 
@@ -126,13 +155,16 @@ def _gui_launch(doc: Document, settings: Settings):
     version = settings.gui_version
     if version is None and doc.gui_versions:
         version = doc.gui_versions[1]
-    profile = gl.profile_for(version or "master")
 
     def resolve(text):
         return resolve_dir(text, settings, base=doc.directory)
 
+    def find_file(text):
+        return resolve_file(text, settings.path_map, doc.directory)
+
+    release = version or "master"
     try:
-        return gl.gui_launch(doc.data, doc.gui_tab, profile, resolve)
+        return gl.gui_launch(doc.data, doc.gui_tab, release, resolve, find_file)
     except OSError as exc:
         # a dataset folder the GUI would list but we may not
         raise PlanError(f"{exc.filename}: cannot list the folder: {exc.strerror or exc}",
@@ -142,7 +174,7 @@ def _gui_launch(doc: Document, settings: Settings):
         # the same exception in its train handler: nothing is trained)
         culprit = _gui_culprit(doc)
         where = f" ({culprit[1]})" if culprit else ""
-        raise TrainerRefusal(f"the GUI {profile} stops before training: "
+        raise TrainerRefusal(f"the GUI {release} stops before training: "
                              f"{type(exc).__name__}: {exc}{where}",
                              Origin(doc, culprit[0]) if culprit else None) from None
 

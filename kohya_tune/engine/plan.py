@@ -113,6 +113,7 @@ class Plan:
     dataset_config_kind: str | None = None  # what the dataset_config file looks like, when not a dataset config
     gui: Any = None                     # GuiLaunch for GUI configs
     gui_version_source: str | None = None  # how the GUI version was chosen
+    sd_scripts_source: str | None = None   # how the sd-scripts version was chosen
     notes: list[str] = field(default_factory=list)
     missing_dirs: list[tuple[str, Origin | None]] = field(default_factory=list)
     path_map: list[tuple[str, str]] = field(default_factory=list)

@@ -21,7 +21,29 @@ def gui_dict(gui) -> dict | None:
             "lr_warmup_steps": gui.lr_warmup_steps, "formula": gui.formula,
             "num_processes": gui.num_processes, "notes": list(gui.notes),
             "migrations": list(getattr(gui, "migrations", []) or []),
-            "version_source": None}
+            "version_source": None,
+            "requested_version": gui.requested_version, "version_note": gui.version_note,
+            "script": gui.script, "events": list(gui.events), "transport": gui.transport,
+            "refused": gui.refused, "sd_scripts": dict(gui.sd_scripts),
+            "procedure": {step: dict(cites) for step, cites in gui.procedure.items()}}
+
+
+def header_lines(plan) -> list[str]:
+    """The first lines of the report: the config, the GUI release (for a GUI JSON), the trainer
+    script and the sd-scripts version. Printed also when the trainer or the GUI refuses."""
+    sd = f"sd-scripts {plan.sd.label}" + (f" (profile {plan.sd.profile})"
+                                          if plan.sd.profile != plan.sd.label else "")
+    if plan.gui is None:
+        return [f"{plan.config.path}: {plan.script}.py, {sd}"]
+    out = [f"{plan.config.path}: {gui_label(plan)} ({plan.gui.tab} tab) -> {plan.script}.py, {sd}"]
+    if plan.sd_scripts_source:
+        out.append(f"  sd-scripts: {plan.sd_scripts_source}")
+    return out
+
+
+def gui_label(plan) -> str:
+    """The one GUI version the whole report speaks of ("GUI v24.1.7")."""
+    return f"GUI {plan.gui.version}"
 
 
 def subset_dict(sub) -> dict:
@@ -95,8 +117,7 @@ def to_text(report: StepReport, glyphs=None) -> str:
     plan = report.plan
     lines: list[str] = []
     add = lines.append
-    add(f"{plan.config.path}: {plan.script}.py, sd-scripts {plan.sd.label}"
-        + (f" (profile {plan.sd.profile})" if plan.sd.profile != plan.sd.label else ""))
+    lines.extend(header_lines(plan))
     if plan.dataset_doc is not None and plan.dataset_doc is not plan.config:
         add(f"  datasets from {plan.dataset_doc.path}")
     for i, d in enumerate(report.datasets):
@@ -164,7 +185,10 @@ def to_text(report: StepReport, glyphs=None) -> str:
             add(f"  {report.num_train_epochs - 1} full epochs of {report.num_update_steps_per_epoch} "
                 f"steps, then {last} steps in the last epoch")
     lines.extend(gui_lines(plan, report))
+    gui = plan.gui
     for note in report.notes:
+        if gui is not None and note == gui.version_note:
+            continue  # shown in the GUI section
         add(f"note: {note}")
     return "\n".join(lines) + "\n"
 
@@ -175,11 +199,19 @@ def gui_lines(plan, report) -> list[str]:
     gui = plan.gui
     if gui is None:
         return []
-    lines = ["", f"GUI {gui.version} ({gui.tab} tab; {plan.gui_version_source}):"]
+    lines = ["", f"{gui_label(plan)} ({gui.tab} tab; {plan.gui_version_source}):"]
     add = lines.append
+    if gui.version_note:
+        add(f"  {gui.version_note}")
     if gui.refused:
         add(f"  refuses to start: {gui.refused}")
         return lines
+    if gui.script and gui.script != plan.script:
+        add(f"  the GUI would launch {gui.script}.py; {plan.script}.py is used (--script)")
+    elif gui.script:
+        add(f"  launches {gui.script}.py")
+    for event in gui.events:
+        add(f"  on load: {event}")
     if gui.total_steps is not None:
         add(f"  its own count: {gui.total_steps} image-steps, reg_factor {gui.reg_factor}")
     if gui.formula:
@@ -201,8 +233,7 @@ def refusal_text(facts) -> str:
     """A config the trainer refuses: the header, what the GUI would still send, then every
     refusal in the order the trainer raises them (it prints the first)."""
     plan = facts.plan
-    lines = [f"{plan.config.path}: {plan.script}.py, sd-scripts {plan.sd.label}"
-             + (f" (profile {plan.sd.profile})" if plan.sd.profile != plan.sd.label else "")]
+    lines = header_lines(plan)
     lines.extend(gui_lines(plan, None))
     lines.append("")
     lines.extend(refusal_lines(facts))
@@ -213,6 +244,9 @@ def refusal_lines(facts, limit: int = 5) -> list[str]:
     out = []
     for i, refusal in enumerate(facts.refusals[:limit]):
         where = refusal.origin.where() + ": " if refusal.origin is not None else ""
+        if refusal.stage == "gui":
+            out.append(f"{where}{refusal.message}: the trainer is never started")
+            continue
         head = "the trainer stops with" if i == 0 else "then, once that is fixed"
         out.append(f"{head}: {where}{refusal.message}")
     if len(facts.refusals) > limit:

@@ -95,11 +95,20 @@ def sd_scripts(label: str | None) -> SdScripts:
 
 
 def paired_sd_scripts(gui_version: str) -> str | None:
-    """The sd-scripts version a GUI version launched (data: gui_pairing)."""
-    pairing = load_data("sd_scripts_profiles.json").get("gui_pairing", {})
-    labels = [k for k in pairing if not k.startswith("_")]
-    best = nearest_at_or_below(gui_version, sorted(labels, key=version_key))
-    return pairing.get(best) if best else None
+    """The sd-scripts tag a GUI release runs (its bundled copy or submodule commit, mapped to the
+    nearest sd-scripts tag at or below it; data: gui_releases.json)."""
+    from kohya_tune.versions import gui_releases
+
+    return gui_releases.sd_scripts_of(gui_version).get("tag")
+
+
+def with_scripts(sd: SdScripts, scripts: list[str] | None, source: str) -> SdScripts:
+    """The same profile with the training scripts a GUI release ships (a bundled copy between two
+    tags can have scripts its tag-below lacks, e.g. the SDXL scripts of GUI v21.8)."""
+    if not scripts or set(scripts) <= set(sd.scripts):
+        return sd
+    data = dict(sd.data, scripts=sorted(set(sd.scripts) | set(scripts)), scripts_source=source)
+    return SdScripts(label=sd.label, profile=sd.profile, data=data)
 
 
 def all_scripts() -> set:

@@ -99,10 +99,13 @@ class WarmupWithConstant(Rule):
                 return
             sent = plan.args.get("lr_warmup_steps")
             if sent is None or sent == 0 or (isinstance(sent, float) and not _ratio_nonzero(ctx, sent)):
+                zeroed = any("lr_scheduler_changed" in e for e in plan.gui.events)
+                how = ("its lr_scheduler change event sets the warmup to 0 when the file is "
+                       "loaded" if zeroed else
+                       "\"Can't use LR warmup with LR Scheduler constant\"")
                 yield ctx.diagnostic(self, f"{' and '.join(asked)} with {where}: GUI "
-                                           f"{plan.gui.version} drops the warmup (\"Can't use LR "
-                                           f"warmup with LR Scheduler constant\"), so there is none; "
-                                           f"use constant_with_warmup to warm up",
+                                           f"{plan.gui.version} drops the warmup ({how}), so there "
+                                           f"is none; use constant_with_warmup to warm up",
                                      keypath=_warmup_keypath(ctx), fix=fix)
                 return
             yield ctx.diagnostic(self, f"{' and '.join(asked)} with {where}: the GUI sends "
