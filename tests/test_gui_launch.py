@@ -83,7 +83,9 @@ def test_version_between_releases_names_the_profile_used():
     assert tag == "v25.1.2"
     assert note == ("GUI v25.1.5 is not a kohya_ss release (between v25.1.2 and v25.2.0): "
                     "using v25.1.2's behaviour")
-    assert gui_releases.canonical("v99.0.0")[0] == "v26.0.0"
+    # above every tag there is nothing between two releases: a usage error (issue 11.4)
+    with pytest.raises(gui_releases.UnknownGuiVersion, match="no kohya_ss release has that tag"):
+        gui_releases.canonical("v99.0.0")
     assert gui_releases.canonical("v22.1.5") == ("v23.1.5", "GUI tag v22.1.5 points at the same "
                                                  "commit as v23.1.5 (it was mis-tagged): using "
                                                  "v23.1.5's behaviour")

@@ -164,6 +164,9 @@ def test_per_file_ignores_are_relative_to_the_settings_file(tmp_path):
 
 def test_unknown_gui_version_is_a_usage_error(tmp_path):
     (tmp_path / "c.json").write_text(GUI)
+    proc = run_cli("lint", "--gui-version", "v99", "c.json", cwd=tmp_path)
+    assert proc.returncode == 2 and "no kohya_ss release has that tag" in proc.stderr
+    assert "the newest kohya-tune knows is v26.0.0" in proc.stderr
     proc = run_cli("lint", "--gui-version", "v21.0.0", "c.json", cwd=tmp_path)
     assert proc.returncode == 2 and "older than the oldest release" in proc.stderr
     proc = run_cli("steps", "--gui-version", "abc", "c.json", cwd=tmp_path)

@@ -90,8 +90,13 @@ def canonical(version: str) -> tuple[str, str | None]:
         raise UnknownGuiVersion(f"GUI {text} is older than the oldest release kohya-tune knows "
                                 f"({tags[0]})")
     best = below[-1]
-    if best == "master":  # a version above every tag: the newest tag, never master
-        best = [t for t in tags if t != "master"][-1]
+    if best == "master" or not [t for t in tags if t != "master" and version_key(t) > key]:
+        # above every tag (v99, a typo, or a release newer than this data): no behaviour to
+        # borrow silently; the current code is `master`
+        newest = [t for t in tags if t != "master"][-1]
+        raise UnknownGuiVersion(f"GUI {text}: no kohya_ss release has that tag (the newest "
+                                f"kohya-tune knows is {newest}); pass {newest}, or master for the "
+                                f"current code")
     newer = [t for t in tags if version_key(t) > key]
     where = f"between {best} and {newer[0]}" if newer else f"newer than {best}"
     return best, (f"GUI {text} is not a kohya_ss release ({where}): using {best}'s behaviour")
