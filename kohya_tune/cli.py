@@ -210,6 +210,18 @@ def steps(
                 typer.echo(steps_report.refusal_text(gathered), nl=False)
             err(f"kohya-tune: {refusal_text(gathered.refusals[0].error())}")
             raise typer.Exit(EXIT_FINDINGS)
+        missing = gathered.missing_error() if gathered.problem is None else None
+        if missing is not None:
+            # what can be known without the images, then the exit-2 error with the hint
+            if format == "json":
+                typer.echo(json.dumps(steps_report.unknown_json(gathered, str(missing)), indent=2,
+                                      ensure_ascii=False))
+            else:
+                from kohya_tune.output.terminal import Glyphs
+
+                typer.echo(steps_report.unknown_text(gathered, Glyphs()), nl=False)
+            err(f"kohya-tune: {missing}")
+            raise typer.Exit(EXIT_USAGE)
         report = steps_mod.report_from(gathered, disk=disk)
     except (documents.LoadError, PlanError, settings_mod.SettingsError) as exc:
         if format == "json":

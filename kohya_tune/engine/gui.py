@@ -51,6 +51,7 @@ class GuiLaunch:
     max_train_epochs: Any = None
     lr_warmup_steps: Any = None
     formula: str | None = None
+    formula_pending: str | None = None  # the formula with its unknown count (images not here)
     args: dict = field(default_factory=dict)
     num_processes: int | None = None
     notes: list[str] = field(default_factory=list)
@@ -539,6 +540,7 @@ class Formula:
     max_train_steps: Any = None       # train_model's max_train_steps after the step
     computed: bool = False
     text: str | None = None
+    pending: str | None = None        # the formula it would apply, when the count is unknown
     lr_warmup_steps: Any = None       # None: unknown (count unknown)
     notes: list[str] = field(default_factory=list)
 
@@ -577,6 +579,10 @@ def compute_steps(w: dict, tab: str, rel: GuiRelease, count: Count, dsconfig: bo
         if not count.counted:
             res.notes.append("max_train_steps would be computed from the image count, which is unknown")
             res.max_train_steps = None
+            reg = " * reg_factor" if f.get("reg") else ""
+            ga_part = f" / {ga}" if f.get("ga", True) else ""
+            res.pending = (f"ceil(T / {batch}{ga_part} * {epoch}{reg}), T = its own count of "
+                           f"the images (unknown here)")
         else:
             reg = count.reg_factor if f.get("reg") else None
             value = gui_steps(count.total_steps, batch, ga, epoch, reg, use_ga=f.get("ga", True))
@@ -851,8 +857,8 @@ def _send_toml(w: dict, tab: str, rel: GuiRelease, f: Formula, notes) -> dict:
         a = {k: v for k, v in raw.items() if v not in ["", False, None]}
     a["max_data_loader_n_workers"] = int(w.get("max_data_loader_n_workers", 0) or 0)
     if "epoch" in a:
-        notes.append(f"the TOML carries epoch = {a['epoch']}, which sd-scripts has no argument "
-                     f"for (ignored)")
+        notes.append(f"the args TOML the GUI writes for sd-scripts carries epoch = {a['epoch']}, "
+                     f"which sd-scripts has no argument for (ignored)")
     return dict(sorted(a.items()))
 
 
@@ -944,6 +950,7 @@ def gui_launch(config: dict, tab: str, version: str,
         steps = compute_steps(w, tab, rel, count, dsconfig)
         res.notes += steps.notes
         res.formula = steps.text
+        res.formula_pending = steps.pending
         if not steps.computed and steps.max_train_steps not in (None, "") and not dsconfig:
             how = ("typed in" if config.get("max_train_steps") is not None
                    else "(missing from the file: the widget keeps its default)")

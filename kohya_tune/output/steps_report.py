@@ -19,6 +19,7 @@ def gui_dict(gui) -> dict | None:
             "reg_factor": gui.reg_factor, "epoch": gui.epoch,
             "max_train_steps": gui.max_train_steps, "max_train_epochs": gui.max_train_epochs,
             "lr_warmup_steps": gui.lr_warmup_steps, "formula": gui.formula,
+            "formula_pending": gui.formula_pending,
             "num_processes": gui.num_processes, "notes": list(gui.notes),
             "migrations": list(getattr(gui, "migrations", []) or []),
             "version_source": None,
@@ -103,6 +104,17 @@ def to_json(report: StepReport) -> dict:
     return out
 
 
+def shown_path(path: str) -> str:
+    """A path as a user reads it: relative to the working folder when it lies below it."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return rel if not rel.startswith("..") else path
+
+
 def _bar(value: int, biggest: int, char: str = "█") -> str:
     if biggest <= 0:
         return ""
@@ -118,15 +130,20 @@ def to_text(report: StepReport, glyphs=None) -> str:
     lines: list[str] = []
     add = lines.append
     lines.extend(header_lines(plan))
+    add("")
+    lines.extend(answer_lines(report, glyphs.arrow if glyphs is not None else "→"))
+    add("")
+    add("How the trainer gets there:")
     if plan.dataset_doc is not None and plan.dataset_doc is not plan.config:
-        add(f"  datasets from {plan.dataset_doc.path}")
+        add(f"  datasets from {shown_path(plan.dataset_doc.path)}")
     for i, d in enumerate(report.datasets):
         dp = d.plan
         res = f"{dp.resolution[0]}x{dp.resolution[1]}" if dp.resolution else "-"
         bucket_mode = ("buckets off (one bucket)" if not dp.enable_bucket else
                        "buckets, no upscale" if dp.bucket_no_upscale else
                        f"buckets {dp.min_bucket_reso}-{dp.max_bucket_reso} step {dp.bucket_reso_steps}")
-        add("")
+        if i:
+            add("")
         add(f"Dataset {i}: batch_size {dp.batch_size}, resolution {res}, {bucket_mode}")
         for s in d.subsets:
             name = s.plan.folder_name or s.plan.image_dir
@@ -216,17 +233,115 @@ def gui_lines(plan, report) -> list[str]:
         add(f"  its own count: {gui.total_steps} image-steps, reg_factor {gui.reg_factor}")
     if gui.formula:
         add(f"  max_train_steps = {gui.formula}")
-    sent = [f"max_train_steps {gui.max_train_steps}" if gui.max_train_steps is not None
-            else "no max_train_steps"]
+    elif gui.formula_pending:
+        add(f"  max_train_steps = {gui.formula_pending}")
+    if gui.max_train_steps is not None:
+        sent = [f"max_train_steps {gui.max_train_steps}"]
+    elif gui.formula_pending:
+        sent = ["max_train_steps from that formula"]
+    else:
+        sent = ["no max_train_steps"]
     if gui.max_train_epochs is not None:
         sent.append(f"max_train_epochs {gui.max_train_epochs}")
     if gui.lr_warmup_steps is not None:
         sent.append(f"lr_warmup_steps {gui.lr_warmup_steps}")
     add("  sends: " + ", ".join(sent))
-    if report is not None and gui.epoch is not None and gui.epoch != report.num_train_epochs:
-        add(f"  you asked for epoch {gui.epoch}; the trainer runs {report.num_train_epochs} "
-            f"epochs ({report.max_train_steps} steps)")
     return lines
+
+
+def asked(plan) -> str:
+    """What the file asks for, in the words of the file given."""
+    gui = plan.gui
+    if gui is not None and gui.epoch not in (None, ""):
+        return f"GUI epoch {_num(gui.epoch)}"
+    args = plan.args
+    if args.get("max_train_epochs") is not None:
+        return f"max_train_epochs {_num(args['max_train_epochs'])}"
+    if args.get("max_train_steps") is not None:
+        return f"max_train_steps {_num(args['max_train_steps'])}"
+    return "no max_train_steps or max_train_epochs (sd-scripts' default: 1600 steps)"
+
+
+def _num(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def answer_lines(report: StepReport, arrow: str = "→") -> list[str]:
+    """The answer, before the working: what the file asks for and what the trainer really runs
+    ("GUI epoch 10 → the trainer runs 9 epochs (125 optimizer steps)")."""
+    E, S, U = report.num_train_epochs, report.max_train_steps, report.num_update_steps_per_epoch
+    last = report.last_epoch_steps
+    shape = (f"{U} per epoch" if not E or last == U else
+             f"{E - 1} epoch{'s' if E - 1 != 1 else ''} of {U}, then {last}")
+    out = [f"{asked(report.plan)} {arrow} the trainer runs {E} epoch{'s' if E != 1 else ''} "
+           f"({S} optimizer steps: {shape})"]
+    gui = report.plan.gui
+    if gui is not None and isinstance(gui.epoch, (int, float)) and not isinstance(gui.epoch, bool):
+        if report.steps_source == "max_train_steps" and (gui.epoch != E or last != U):
+            out.append(f"  the GUI sends max_train_steps {S} from its own image count; the "
+                       f"trainer's batches give {U} steps per epoch, so {S} steps end after "
+                       f"{E} epoch{'s' if E != 1 else ''}")
+    return out
+
+
+def unknown_text(facts, glyphs=None) -> str:
+    """The dataset is not on this machine: what can still be known (the GUI's side, and the
+    trainer's formulas with the unknown batch count named), before the exit-2 error."""
+    arrow = glyphs.arrow if glyphs is not None else "→"
+    plan = facts.plan
+    lines = header_lines(plan)
+    add = lines.append
+    names = ", ".join(dict.fromkeys(str(m[0]) for m in facts.missing))
+    add("")
+    add(f"{asked(plan)} {arrow} the trainer's epochs and steps depend on images not on this "
+        f"machine ({names})")
+    add("")
+    add("What the trainer computes, with N unknown:")
+    P = plan.num_processes
+    G = plan.args.get("gradient_accumulation_steps", 1) or 1
+    add("num_batches (all datasets)           N  = sum over datasets and buckets of "
+        "ceil(image-steps / batch_size)   [unknown: needs the images]")
+    add(f"num_batches_per_epoch (per process)  Nd = ceil(N / {P})   [{P} process"
+        f"{'es' if P != 1 else ''}: {plan.num_processes_source}]")
+    add(f"num_update_steps_per_epoch           U  = ceil(Nd / {G})   [gradient_accumulation_steps {G}]")
+    epochs, steps_ = plan.args.get("max_train_epochs"), plan.args.get("max_train_steps")
+    if epochs is not None:
+        add(f"max_train_steps                      S  = max_train_epochs {_num(epochs)} x "
+            f"ceil(N / {P} / {G})")
+        add(f"num_train_epochs                     E  = ceil(S / U) = {_num(epochs)}")
+    else:
+        if steps_ is not None:
+            how = "sent by the GUI" if plan.gui is not None else "set"
+            add(f"max_train_steps                      S  = {steps_} ({how})")
+        elif plan.gui is not None and plan.gui.formula_pending:
+            add("max_train_steps                      S  = what the GUI computes from its own "
+                "count of the same images (unknown)")
+        else:
+            add("max_train_steps                      S  = 1600 (neither max_train_steps nor "
+                "max_train_epochs reaches the trainer: its default)")
+        add("num_train_epochs                     E  = ceil(S / U)")
+    lines.extend(gui_lines(plan, None))
+    for note in plan.notes:
+        if plan.gui is not None and note == plan.gui.version_note:
+            continue
+        add(f"note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def unknown_json(facts, error: str) -> dict:
+    plan = facts.plan
+    gui = gui_dict(plan.gui)
+    if gui is not None:
+        gui["version_source"] = plan.gui_version_source
+    return {"config": plan.config.path, "error": error, "exit": 2,
+            "missing": list(dict.fromkeys(str(m[0]) for m in facts.missing)),
+            "sd_scripts": plan.sd.label, "script": plan.script, "gui": gui,
+            "trainer": {"num_processes": plan.num_processes,
+                        "gradient_accumulation_steps": plan.args.get("gradient_accumulation_steps", 1) or 1,
+                        "max_train_steps": plan.args.get("max_train_steps"),
+                        "max_train_epochs": plan.args.get("max_train_epochs"),
+                        "num_batches": None},
+            "notes": list(plan.notes)}
 
 
 def refusal_text(facts) -> str:
