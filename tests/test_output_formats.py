@@ -7,7 +7,7 @@ import urllib.parse
 
 import pytest
 
-from helpers import run_cli
+from helpers import run_cli, run_in_process
 
 ARGS = ('pretrained_model_name_or_path = "m"\noutput_dir = "out"\nresolution = "512,512"\n'
         'max_train_epochs = 1\nmax_train_steps = "1600"   # keep this comment\n'
@@ -231,3 +231,20 @@ def test_a_file_given_twice_is_reported_once(args_file):
     once = lint(args_file)
     twice = run_cli("lint", *SELECT, str(args_file), str(args_file.parent), cwd=args_file.parent)
     assert twice.stdout == once.stdout
+
+
+def test_readme_rules_table_is_the_rules_command():
+    """The README's table of rules lists every code `kohya-tune rules` lists, with the same
+    severity, name and summary, and no other."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("| code | severity | name | what it catches |")
+    table = readme[start:readme.index("\n\n", start)].splitlines()[2:]
+    documented = [tuple(cell.strip() for cell in row.strip("|").split(" | ")) for row in table]
+    listed = []
+    for line in run_in_process("rules").stdout.splitlines():
+        m = re.match(r"(KT\d+)\s+(\w+)\s+(\S+)\s+(.*)$", line)
+        listed.append((m[1], m[2], m[3], m[4].replace("|", "/")))
+    assert documented == listed
