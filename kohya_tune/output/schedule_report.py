@@ -105,7 +105,8 @@ def to_text(schedule: Schedule, *, unicode: bool = True, width: int = CHART_WIDT
     report, plan = schedule.report, schedule.plan
     lines: list[str] = []
     add = lines.append
-    head = f"{plan.config.path}: {plan.script}.py, sd-scripts {plan.sd.label}"
+    head = (f"{plan.config.path}: {plan.script}.py, sd-scripts {plan.sd.label}"
+            + (f" (profile {plan.sd.profile})" if plan.sd.profile != plan.sd.label else ""))
     if plan.gui is not None:
         head += f", as GUI {plan.gui.version} sends it"
     add(head)
