@@ -162,6 +162,16 @@ def validate_fixed(doc, new_text: str) -> None:
         raise rewrite.RewriteError("the fixed text would read as another kind of config")
 
 
+def skipped_line(path: str, why: str) -> str:
+    """"PATH:L:C: dataset rules skipped: why", the place said once."""
+    import re
+
+    m = re.match(re.escape(path) + r"(:\d+:\d+)?: (.*)$", why, re.S)
+    if m:
+        return f"{path}{m.group(1) or ''}: dataset rules skipped: {m.group(2)}"
+    return f"{path}: dataset rules skipped: {why}"
+
+
 def refusal_text(exc: TrainerRefusal) -> str:
     where = exc.origin.where() + ": " if getattr(exc, "origin", None) else ""
     if exc.message.startswith("the GUI "):
@@ -495,7 +505,7 @@ def lint(
         for info in r.infos:
             err(f"info: {info}")
         if verbose and r.dataset_missing:
-            err(f"info: {r.path}: dataset rules skipped: {r.dataset_missing}")
+            err(f"info: {skipped_line(r.path, r.dataset_missing)}")
         if r.skipped and show_skipped:
             err(f"{r.path}: skipped ({r.skipped})")
     presets = sum(r.preset for r in results)
@@ -505,7 +515,7 @@ def lint(
             f"dataset rules (KT3xx) need train_data_dir and its folders")
     if missing and not verbose:
         if len(missing) == 1:
-            err(f"info: {missing[0].path}: dataset rules skipped: {missing[0].dataset_missing}")
+            err(f"info: {skipped_line(missing[0].path, missing[0].dataset_missing)}")
         else:
             err(f"info: dataset rules skipped for {len(missing)} files whose dataset is not on this "
                 f"machine (map folders with --path-map FROM=TO; -v lists them)")

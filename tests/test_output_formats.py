@@ -248,3 +248,12 @@ def test_readme_rules_table_is_the_rules_command():
         m = re.match(r"(KT\d+)\s+(\w+)\s+(\S+)\s+(.*)$", line)
         listed.append((m[1], m[2], m[3], m[4].replace("|", "/")))
     assert documented == listed
+
+
+def test_dataset_rules_skipped_says_the_place_once(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps({"LoRA_type": "Standard", "train_data_dir": "gone",
+                                                 "epoch": 2, "train_batch_size": 1}), encoding="utf-8")
+    proc = run_cli("lint", "c.json", cwd=tmp_path)
+    line = next(l for l in proc.stderr.splitlines() if "dataset rules skipped" in l)
+    assert line.startswith("info: c.json:1:")
+    assert line.count("c.json") == 1 and "--path-map FROM=TO" in line
