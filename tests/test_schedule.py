@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import struct
 import sys
@@ -372,3 +373,21 @@ def test_gui_v24_json_schedules_like_the_toml_it_writes(tmp_path):
                            path_map=[("./test", str(tmp_path / "test"))])
     _same_schedule(gui, written)
     assert gui.args["sample_prompts"] == written.args["sample_prompts"] == "./test/output/prompt.txt"
+
+
+@pytest.mark.parametrize("version, folder", [("v21.5.11", ""), ("v22.6.2", "sample"),
+                                             ("v24.1.7", ""), ("v25.2.1", "sample")])
+def test_gui_prompt_file_folder_per_release(tmp_path, version, folder):
+    # class_sample_images.py L31: output_dir/prompt.txt in v24.x, output_dir/sample/prompt.txt
+    # from v25.0.0 (and v21.7 - v23: sampler_gui.py / class_sample_images.py L29-40); data:
+    # send.schedule prompt_dir in gui_behaviour.json
+    from kohya_tune import api
+    from kohya_tune.engine import gui_schedule
+
+    make_images(tmp_path / "img" / "2_cat", [[512, 512, 2]])
+    (tmp_path / "c.json").write_text(json.dumps({
+        "LoRA_type": "Standard", "train_data_dir": str(tmp_path / "img"), "output_dir": "out",
+        "epoch": 2, "train_batch_size": 1, "sample_every_n_epochs": 1, "sample_prompts": "a cat"}))
+    plan = api.plan(str(tmp_path / "c.json"), gui_version=version)
+    expected = os.path.join("out", folder, "prompt.txt") if folder else os.path.join("out", "prompt.txt")
+    assert gui_schedule.sent_args(plan)["sample_prompts"] == expected

@@ -1,7 +1,8 @@
-"""The schedule-related arguments a kohya_ss GUI release sends that `engine/gui.py` does not carry
-(yet): output name and folder, save format, learning rates per part and the network_train_*_only
+"""The schedule-related arguments a kohya_ss GUI release sends that `engine/gui.py` does not carry: output name and folder, save format, learning rates per part and the network_train_*_only
 flags the LoRA tab derives from them, optimizer and its arguments, scheduler power / arguments /
-type, the save_last_n_* and state options, and the sample prompt file it writes.
+type, the save_last_n_* and state options, and the sample prompt file it writes. Where releases
+differ is data (`send.schedule` in versions/data/gui_behaviour.json, each change cited); this
+module interprets it.
 
 `schedule.schedule_args` adds these only where `plan.args` (built by engine/gui.py) has no value,
 so they give way as soon as gui.py sends a key itself. Citations (kohya_ss, file:line at the tag):
@@ -36,7 +37,7 @@ from __future__ import annotations
 import math
 import os
 
-from kohya_tune.versions.profiles import version_key
+from kohya_tune.versions import gui_releases
 
 
 def _number(value):
@@ -61,9 +62,9 @@ def _split(text) -> list[str] | None:
 def sent_args(plan) -> dict:
     gui = plan.gui
     data = plan.config.data if isinstance(plan.config.data, dict) else {}
-    version = gui.version
-    toml = version_key(version) >= version_key("v24.0.0")
-    key = version_key(version)
+    rel = gui_releases.resolve(gui.version)
+    toml = rel.get("send.transport") == "toml"
+    sends = rel.get("send.schedule")  # gui_behaviour.json: what this release sends, cited
     out: dict = {}
 
     def keep(name, value):
@@ -82,40 +83,40 @@ def sent_args(plan) -> dict:
     keep("pretrained_model_name_or_path", data.get("pretrained_model_name_or_path"))
     keep("optimizer_type", data.get("optimizer") or "AdamW")
     keep("optimizer_args", _split(data.get("optimizer_args")))
-    if key >= version_key("v21.8.0"):
+    if sends["lr_scheduler_args"]:
         keep("lr_scheduler_args", _split(data.get("lr_scheduler_args")))
     power = data.get("lr_scheduler_power")
     if power not in (None, ""):
         value = _number(power)
         if value is not None:
             keep("lr_scheduler_power", value)
-    if key >= version_key("v25.0.0"):
+    if sends["lr_scheduler_type"]:
         keep("lr_scheduler_type", data.get("lr_scheduler_type") or None)
     for name in ("save_last_n_steps", "save_last_n_steps_state") + (
-            ("save_last_n_epochs", "save_last_n_epochs_state") if key >= version_key("v25.0.0") else ()):
+            ("save_last_n_epochs", "save_last_n_epochs_state") if sends["save_last_n_epochs"] else ()):
         value = data.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             out[name] = int(value)
     if data.get("save_state"):
         out["save_state"] = True
-    if key >= version_key("v24.0.0") and data.get("save_state_on_train_end"):
+    if sends["save_state_on_train_end"] and data.get("save_state_on_train_end"):
         out["save_state_on_train_end"] = True
     se, ss = data.get("sample_every_n_epochs") or 0, data.get("sample_every_n_steps") or 0
     if (se or ss) and isinstance(output_dir, str):
         # v21.5.11 sampler_gui.py L88: output_dir/prompt.txt; v21.7-v23 (sampler_gui.py /
         # class_sample_images.py L29-40): output_dir/sample/prompt.txt; v24.x create_prompt_file:
         # output_dir/prompt.txt; v25+: output_dir/sample/prompt.txt
-        sub = (version_key("v21.7.0") <= key < version_key("v24.0.0")) or key >= version_key("v25.0.0")
+        sub = sends["prompt_dir"] == "sample"
         out["sample_prompts"] = os.path.join(os.path.join(output_dir, "sample") if sub else output_dir,
                                              "prompt.txt")
     if gui.tab == "dreambooth":
         pct = data.get("stop_text_encoder_training")
         if isinstance(pct, (int, float)) and not isinstance(pct, bool):
-            if key >= version_key("v24.0.0"):
+            if sends["stop_text_encoder"] == "slider":
                 value = pct
             elif int(pct) == -1:
                 value = -1
-            elif key >= version_key("v23.0.0"):
+            elif sends["stop_text_encoder"] == "minus_one_only":
                 value = 0
             elif isinstance(gui.max_train_steps, int):
                 value = math.ceil(float(gui.max_train_steps) / 100 * int(pct))
@@ -123,7 +124,7 @@ def sent_args(plan) -> dict:
                 value = 0
             if value != 0:
                 out["stop_text_encoder_training"] = value
-        if key >= version_key("v23.0.0"):
+        if sends["dreambooth_te_lrs"]:
             names = ("learning_rate_te1", "learning_rate_te2") if data.get("sdxl") else ("learning_rate_te",)
             for name in names:
                 value = _number(data.get(name, 0))
@@ -143,7 +144,7 @@ def sent_args(plan) -> dict:
         unet = _number(data.get("unet_lr", 0))
         if te is not None and unet is not None:
             if te != 0:
-                if key >= version_key("v25.0.0"):
+                if sends["text_encoder_lr"] == "list":
                     t5 = _number(data.get("t5xxl_lr", 0)) or 0.0
                     out["text_encoder_lr"] = [te, t5] if te > 0 and t5 > 0 else [te, te]
                 else:
