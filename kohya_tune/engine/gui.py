@@ -648,7 +648,9 @@ def _warmup(w: dict, tab: str, rel: GuiRelease, res: Formula, count: Count, dsco
                 absolute = (pct_steps(mts) if pct != 0 else 0) if (mts and mts > 0) else 0
             elif how == "convert_unless_absolute":   # master LoRA
                 a, p = _as_float(absolute), _as_float(pct)
-                if mts and mts > 0 and not a > 0 and p != 0:
+                if not (mts and mts > 0):
+                    absolute = 0                      # `else: lr_warmup_steps = 0`
+                elif not a > 0 and p != 0:
                     absolute = round(p * int(mts) / 100)
                     pct = 0
             elif how == "zero_if_no_steps":   # TI: `else: lr_warmup_steps = 0`
