@@ -873,7 +873,8 @@ def _send_toml(w: dict, tab: str, rel: GuiRelease, f: Formula, notes) -> dict:
         "random_crop": w.get("random_crop", False),
         "learning_rate": w.get("learning_rate", None),
     }
-    if rules.get("drop") == "empty_or_false":   # v24.0.0-v24.0.3: zeros stay; toml.dump skips None
+    drop = (rules.get("drop_tab") or {}).get(tab, rules.get("drop"))
+    if drop == "empty_or_false":   # v24.0.0-v24.0.3 (DreamBooth v25+, fine-tune v26+): zeros stay
         a = {k: v for k, v in raw.items() if v != "" and v is not False and v is not None}
     else:
         a = {k: v for k, v in raw.items() if v not in ["", False, None]}
