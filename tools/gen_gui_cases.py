@@ -24,7 +24,9 @@ strings; a float epoch; nulls; two GPUs; DreamBooth with reg/empty/hidden/bad fo
 with and without flip_aug and typed steps, and without an lr_warmup key; textual inversion with a bad
 folder name; dataset_config with lr_warmup_steps (max_train_steps 0 or typed); the FLUX.1 checkbox
 with LoRA_type Standard / Flux1 and with SDXL as well; images directly in train_data_dir and a reg
-folder without N_name subfolders, and DreamBooth with images directly in train_data_dir (v25+).
+folder without N_name subfolders, and DreamBooth with images directly in train_data_dir (v25+);
+DreamBooth with lr_warmup 0; Kohya LoHa with and without SDXL, LoRA_type Lumina without its
+checkbox (v26+).
 """
 from __future__ import annotations
 
@@ -163,6 +165,14 @@ def write_specs(bases: str, out: str, TAGS: list[str], ONLY: set | None) -> None
             sc["flux-lora"] = ("the FLUX.1 checkbox on with LoRA_type Flux1, a model folder", c, DS, {"models/flux/.keep": ""})
             c = copy.deepcopy(c); c["sdxl"] = True
             sc["flux-and-sdxl"] = ("both the FLUX.1 and the SDXL checkboxes on, LoRA_type Flux1", c, DS, {"models/flux/.keep": ""})
+        if "lumina_checkbox" in base:
+            for sid, kind, sdxl, about in (("loha-sd15", "Kohya LoHa", False, "LoRA_type Kohya LoHa on the default SD 1.5 model"),
+                                           ("loha-sdxl", "Kohya LoHa", True, "LoRA_type Kohya LoHa with the SDXL base model and checkbox"),
+                                           ("lumina-type", "Lumina", False, "LoRA_type Lumina without the Lumina checkbox")):
+                c = L(); setn(c, base, "epoch", 2); c["LoRA_type"] = kind; c["sdxl"] = sdxl
+                if sdxl: c["pretrained_model_name_or_path"] = "stabilityai/stable-diffusion-xl-base-1.0"
+                if "max_train_steps" in base: c["max_train_steps"] = typed(base, "max_train_steps", 0)
+                sc[sid] = (about, c, DS)
         if v >= (25,):
             c = L(); setn(c, base, "epoch", 2)
             if "max_train_steps" in base: c["max_train_steps"] = typed(base, "max_train_steps", 0)
@@ -207,6 +217,9 @@ def write_specs(bases: str, out: str, TAGS: list[str], ONLY: set | None) -> None
         ds = {"img/5_a": [[512, 512, 4]], "img/2_empty": [], "img/.3_hidden": [[512, 512, 2]], "img/cat": [[512, 512, 2]], "reg/1_r": [[512, 512, 3]]}
         if not ONLY or "db-basic" in ONLY:
             mk(tag, "dreambooth", "db-basic", "reg dir, an empty folder, a hidden folder and a folder without repeat prefix", c, ds, tabopt="dreambooth")
+        if not ONLY or "db-no-warmup" in ONLY:
+            c0 = copy.deepcopy(c); setn(c0, base, "lr_warmup", 0)
+            mk(tag, "dreambooth", "db-no-warmup", "as db-basic with lr_warmup 0", c0, ds, tabopt="dreambooth")
         if v >= (25,) and (not ONLY or "db-flat" in ONLY):
             mk(tag, "dreambooth", "db-flat", "images directly in train_data_dir next to a folder without repeat prefix", c,
                {"img": [[512, 512, 3]], "img/cat": [[512, 512, 2]], "reg/1_r": [[512, 512, 3]]}, tabopt="dreambooth")
