@@ -423,3 +423,64 @@ def test_gui_version_in_header_and_body(tmp_path, monkeypatch):
     assert lines[0] == ("c.json: GUI v21.8.8 (lora tab) -> sdxl_train_network.py, sd-scripts v0.6.5")
     assert "GUI v21.8.8 (lora tab; --gui-version v21.8.8):" in lines
     assert "  launches sdxl_train_network.py" in lines
+
+
+def test_model_checkboxes_against_lora_type(tmp_path):
+    # v25.0.0 kohya_gui/lora_gui.py:977: the FLUX.1 checkbox needs LoRA_type Flux1, Flux1 OFT or a
+    # LyCORIS type; v26.0.0 kohya_gui/lora_gui.py:1316 LoRA_type Lumina needs its checkbox, :1323
+    # Kohya LoHa/LoKr need SDXL or Anima; v24.1.7 has no such check (and no FLUX.1 checkbox)
+    _make(tmp_path, {"img/5_a": _imgs(2)})
+    flux = dict(BASE, max_train_steps=0, flux1_checkbox=True, LoRA_type="Standard")
+    got = gui_launch(flux, "lora", "master", _resolver(tmp_path))
+    assert "LoRA type must be set to 'Flux1'" in got.refused and got.total_steps is None
+    assert "v26.0.0 kohya_gui/lora_gui.py:1280" in got.refused
+    assert "v25.0.0 kohya_gui/lora_gui.py:977" in gui_launch(flux, "lora", "v25.0.3", _resolver(tmp_path)).refused
+    for kind in ("Flux1", "LyCORIS/LoCon"):
+        got = gui_launch(dict(flux, LoRA_type=kind), "lora", "master", _resolver(tmp_path))
+        assert got.refused is None and got.script == "flux_train_network", kind
+    loha = dict(BASE, max_train_steps=0, LoRA_type="Kohya LoHa")
+    assert "requires SDXL or Anima" in gui_launch(loha, "lora", "master", _resolver(tmp_path)).refused
+    assert gui_launch(loha, "lora", "v25.2.2", _resolver(tmp_path)).refused is None
+    got = gui_launch(dict(loha, sdxl=True), "lora", "master", _resolver(tmp_path))
+    assert got.refused is None and got.script == "sdxl_train_network"
+    assert "not supported with Flux1" in gui_launch(dict(loha, sdxl=True, sd3_checkbox=True), "lora",
+                                                    "master", _resolver(tmp_path)).refused
+    # the FLUX.1 check comes first (lora_gui.py:1461)
+    assert "LoRA type must be set to 'Flux1'" in gui_launch(dict(loha, sdxl=True, flux1_checkbox=True),
+                                                            "lora", "master", _resolver(tmp_path)).refused
+    lumina = dict(BASE, max_train_steps=0, LoRA_type="Lumina")
+    assert "Lumina model checkbox must be checked" in gui_launch(lumina, "lora", "master",
+                                                                 _resolver(tmp_path)).refused
+    got = gui_launch(dict(lumina, lumina_checkbox=True), "lora", "master", _resolver(tmp_path))
+    assert got.refused is None and got.script == "lumina_train_network"
+    # the other tabs have no LoRA type
+    assert gui_launch(flux, "dreambooth", "master", _resolver(tmp_path)).refused is None
+
+
+def test_dataset_config_warmup_steps_master_and_v25(tmp_path):
+    # master kohya_gui/lora_gui.py:1622 dataset_config branch: max_train_steps > 0 keeps a set
+    # lr_warmup_steps (:1649 converts the percent only without one); else lr_warmup_steps = 0
+    # (:1654), and resolve_lr_warmup_steps (:1747) then sends the percent as a ratio.
+    # v25.2.2 kohya_gui/lora_gui.py:1107 converts the percent whenever max_train_steps > 0.
+    (tmp_path / "ds.toml").write_text("")
+    cfg = dict(BASE, dataset_config="ds.toml", train_data_dir="", lr_warmup=10, lr_warmup_steps=7)
+    assert gui_launch(dict(cfg, max_train_steps=0), "lora", "master", _resolver(tmp_path)).lr_warmup_steps == 0.1
+    assert gui_launch(dict(cfg, max_train_steps=400), "lora", "master", _resolver(tmp_path)).lr_warmup_steps == 7
+    assert gui_launch(dict(cfg, max_train_steps=0), "lora", "v25.2.2", _resolver(tmp_path)).lr_warmup_steps == 0.1
+    assert gui_launch(dict(cfg, max_train_steps=400), "lora", "v25.2.2", _resolver(tmp_path)).lr_warmup_steps == 40
+
+
+def test_zero_warmup_sent_per_tab(tmp_path):
+    # config_toml_data filters: LoRA `value not in ["", False, None]` drops 0 (0 == False; master
+    # kohya_gui/lora_gui.py:2565); DreamBooth from v25.0.0 (dreambooth_gui.py:1090) and fine-tune
+    # from v26.0.0 (finetune_gui.py:1449) filter by identity with False and keep it
+    _make(tmp_path, {"img/5_a": _imgs(2), "ft": _imgs(2)})
+    cfg = dict(BASE, max_train_steps=0, lr_warmup=0)
+    ft = {"image_folder": "ft", "train_dir": "t", "dataset_repeats": 1, "lr_warmup": 0,
+          "max_train_steps": 0, "epoch": 1, "train_batch_size": 1}
+    want = {("lora", "master"): None, ("dreambooth", "v24.1.7"): None, ("dreambooth", "v25.0.3"): 0,
+            ("dreambooth", "master"): 0, ("finetune", "v25.2.2"): None, ("finetune", "v26.0.0"): 0,
+            ("finetune", "master"): 0}
+    for (tab, tag), value in want.items():
+        got = gui_launch(ft if tab == "finetune" else cfg, tab, tag, _resolver(tmp_path))
+        assert got.refused is None and got.lr_warmup_steps == value, (tab, tag)

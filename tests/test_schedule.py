@@ -375,11 +375,12 @@ def test_gui_v24_json_schedules_like_the_toml_it_writes(tmp_path):
     assert gui.args["sample_prompts"] == written.args["sample_prompts"] == "./test/output/prompt.txt"
 
 
-@pytest.mark.parametrize("version, folder", [("v21.5.11", ""), ("v22.6.2", "sample"),
+@pytest.mark.parametrize("version, folder", [("v21.5.11", "sample"), ("v22.6.2", "sample"),
                                              ("v24.1.7", ""), ("v25.2.1", "sample")])
 def test_gui_prompt_file_folder_per_release(tmp_path, version, folder):
     # class_sample_images.py L31: output_dir/prompt.txt in v24.x, output_dir/sample/prompt.txt
-    # from v25.0.0 (and v21.7 - v23: sampler_gui.py / class_sample_images.py L29-40); data:
+    # from v25.0.0 (and v21.5 - v23: v21.5.0 library/sampler_gui.py:77, class_sample_images.py
+    # L29-40; the v21.5.11 GUI oracle sends --sample_prompts="model/sample/prompt.txt"); data:
     # send.schedule prompt_dir in gui_behaviour.json
     from kohya_tune import api
     from kohya_tune.engine import gui_schedule

@@ -21,7 +21,12 @@ steps); Adafactor (v21); an SDXL preset model with the checkbox off; a custom .s
 with it on; dataset_config with and without typed steps; warm-up steps and percent together;
 negative/zero/missing/hidden folder prefixes and .Jpg/.bmp/.JPEG/.webp files; numbers saved as
 strings; a float epoch; nulls; two GPUs; DreamBooth with reg/empty/hidden/bad folders; fine-tune
-with and without flip_aug and typed steps; textual inversion with a bad folder name.
+with and without flip_aug and typed steps, and without an lr_warmup key; textual inversion with a bad
+folder name; dataset_config with lr_warmup_steps (max_train_steps 0 or typed); the FLUX.1 checkbox
+with LoRA_type Standard / Flux1 and with SDXL as well; images directly in train_data_dir and a reg
+folder without N_name subfolders, and DreamBooth with images directly in train_data_dir (v25+);
+DreamBooth with lr_warmup 0; Kohya LoHa with and without SDXL, LoRA_type Lumina without its
+checkbox (v26+).
 """
 from __future__ import annotations
 
@@ -146,6 +151,36 @@ def write_specs(bases: str, out: str, TAGS: list[str], ONLY: set | None) -> None
             c = L(); c["dataset_config"] = "dataset.toml"; c["train_data_dir"] = ""; setn(c, base, "epoch", 6)
             c["max_train_steps"] = typed(base, "max_train_steps", 400)
             sc["dsconfig-steps"] = ("dataset_config set with max_train_steps 400", c, DS, {"dataset.toml": toml})
+        if "dataset_config" in base and "lr_warmup_steps" in base:
+            for sid, steps, about in (("dsconfig-warmup-steps", 0, "max_train_steps left at 0"),
+                                      ("dsconfig-warmup-steps-typed", 400, "max_train_steps 400")):
+                c = L(); c["dataset_config"] = "dataset.toml"; c["train_data_dir"] = ""; setn(c, base, "epoch", 6)
+                c["max_train_steps"] = typed(base, "max_train_steps", steps); c["lr_warmup_steps"] = 7
+                sc[sid] = (f"dataset_config set, lr_warmup_steps 7 with 10% warmup, {about}", c, DS, {"dataset.toml": toml})
+        if "flux1_checkbox" in base:
+            c = L(); setn(c, base, "epoch", 2); c["flux1_checkbox"] = True; c["pretrained_model_name_or_path"] = "models/flux"
+            if "max_train_steps" in base: c["max_train_steps"] = typed(base, "max_train_steps", 0)
+            sc["flux-standard"] = ("the FLUX.1 checkbox on with LoRA_type Standard, a model folder", c, DS, {"models/flux/.keep": ""})
+            c = copy.deepcopy(c); c["LoRA_type"] = "Flux1"
+            sc["flux-lora"] = ("the FLUX.1 checkbox on with LoRA_type Flux1, a model folder", c, DS, {"models/flux/.keep": ""})
+            c = copy.deepcopy(c); c["sdxl"] = True
+            sc["flux-and-sdxl"] = ("both the FLUX.1 and the SDXL checkboxes on, LoRA_type Flux1", c, DS, {"models/flux/.keep": ""})
+        if "lumina_checkbox" in base:
+            for sid, kind, sdxl, about in (("loha-sd15", "Kohya LoHa", False, "LoRA_type Kohya LoHa on the default SD 1.5 model"),
+                                           ("loha-sdxl", "Kohya LoHa", True, "LoRA_type Kohya LoHa with the SDXL base model and checkbox"),
+                                           ("lumina-type", "Lumina", False, "LoRA_type Lumina without the Lumina checkbox")):
+                c = L(); setn(c, base, "epoch", 2); c["LoRA_type"] = kind; c["sdxl"] = sdxl
+                if sdxl: c["pretrained_model_name_or_path"] = "stabilityai/stable-diffusion-xl-base-1.0"
+                if "max_train_steps" in base: c["max_train_steps"] = typed(base, "max_train_steps", 0)
+                sc[sid] = (about, c, DS)
+        if v >= (25,):
+            c = L(); setn(c, base, "epoch", 2)
+            if "max_train_steps" in base: c["max_train_steps"] = typed(base, "max_train_steps", 0)
+            sc["flat-folder"] = ("images directly in train_data_dir next to a folder without repeat prefix",
+                                 c, {"img": [[512, 512, 3]], "img/cat": [[512, 512, 2]]})
+            c = L(); c["reg_data_dir"] = "reg"; setn(c, base, "epoch", 2)
+            if "max_train_steps" in base: c["max_train_steps"] = typed(base, "max_train_steps", 0)
+            sc["reg-flat"] = ("a reg folder whose only subfolder has no repeat prefix", c, dict(DS, **{"reg/r": [[512, 512, 3]]}))
         if "lr_warmup_steps" in base:
             c = L(); c["lr_warmup_steps"] = 7; setn(c, base, "epoch", 3); c["max_train_steps"] = 0
             sc["warmup-both"] = ("lr_warmup_steps 7 and lr_warmup 10 both set", c, DS)
@@ -182,17 +217,26 @@ def write_specs(bases: str, out: str, TAGS: list[str], ONLY: set | None) -> None
         ds = {"img/5_a": [[512, 512, 4]], "img/2_empty": [], "img/.3_hidden": [[512, 512, 2]], "img/cat": [[512, 512, 2]], "reg/1_r": [[512, 512, 3]]}
         if not ONLY or "db-basic" in ONLY:
             mk(tag, "dreambooth", "db-basic", "reg dir, an empty folder, a hidden folder and a folder without repeat prefix", c, ds, tabopt="dreambooth")
+        if not ONLY or "db-no-warmup" in ONLY:
+            c0 = copy.deepcopy(c); setn(c0, base, "lr_warmup", 0)
+            mk(tag, "dreambooth", "db-no-warmup", "as db-basic with lr_warmup 0", c0, ds, tabopt="dreambooth")
+        if v >= (25,) and (not ONLY or "db-flat" in ONLY):
+            mk(tag, "dreambooth", "db-flat", "images directly in train_data_dir next to a folder without repeat prefix", c,
+               {"img": [[512, 512, 3]], "img/cat": [[512, 512, 2]], "reg/1_r": [[512, 512, 3]]}, tabopt="dreambooth")
         # ---------------- fine-tune ----------------
         base = nonull(json.load(open(f"{bases}/{tag}-finetune.json")))
-        for sid, flip, steps in (("ft-basic", False, None), ("ft-flip", True, None), ("ft-flip-steps", True, 101)):
+        for sid, flip, steps in (("ft-basic", False, None), ("ft-flip", True, None), ("ft-flip-steps", True, 101),
+                                 ("ft-no-warmup", False, None)):
             if ONLY and sid not in ONLY: continue
             if steps and "max_train_steps" not in base: continue
             c = copy.deepcopy(base); c.update({"image_folder": "img", "train_dir": "ft", "output_dir": "model", "logging_dir": "log", "output_name": "case"})
             setn(c, base, "dataset_repeats", 3); setn(c, base, "train_batch_size", 2); setn(c, base, "epoch", 3); c["flip_aug"] = flip
             c["lr_scheduler"] = "cosine"; setn(c, base, "lr_warmup", 10)
+            if sid == "ft-no-warmup":  # an older file without the key: the widget's default stays
+                c.pop("lr_warmup", None)
             if "max_train_steps" in base:
                 c["max_train_steps"] = typed(base, "max_train_steps", steps if steps is not None else 0) if (v >= (24,) or steps) else ""
-            mk(tag, "finetune", sid, f"image_folder with 7 images, dataset_repeats 3, batch 2, epoch 3, flip_aug {flip}, max_train_steps {steps}", c,
+            mk(tag, "finetune", sid, f"image_folder with 7 images, dataset_repeats 3, batch 2, epoch 3, flip_aug {flip}, max_train_steps {steps}" + (", no lr_warmup key" if "lr_warmup" not in c else ""), c,
                {"img": [[512, 512, 7]]}, files={"ft/meta_lat.json": META, "ft/meta_cap.json": META}, tabopt="finetune")
         # ---------------- TI ----------------
         base = nonull(json.load(open(f"{bases}/{tag}-ti.json")))

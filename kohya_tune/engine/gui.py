@@ -9,8 +9,9 @@ The GUI's own procedure (bmaltais/kohya_ss; re-implemented, not copied), one fun
 2. :func:`fire_events` -- the browser fires the ``change`` event of every widget whose value the
    load changed: a ``constant`` LR scheduler zeroes the warm-up (v24+), the model picker ticks or
    unticks the SDXL/v2/SD3/FLUX checkboxes.
-3. :func:`count_images` -- "Print training command" / "Start training": ``train_model`` counts the
-   images of each ``N_name`` folder (``total_steps``) and the reg factor.
+3. :func:`check_model`, :func:`count_images` -- "Print training command" / "Start training":
+   ``train_model`` checks the model checkboxes against the LoRA type, then counts the images of
+   each ``N_name`` folder (``total_steps``) and the reg factor.
 4. :func:`compute_steps` -- the max_train_steps formula and the warm-up.
 5. :func:`send` -- what reaches sd-scripts: command-line flags (v21-v23) or the TOML given to
    ``--config_file`` (v24+), the script the model checkboxes choose, ``accelerate``'s
@@ -417,7 +418,26 @@ def _safetensors_kind(found: pathlib.Path) -> str | None:
 
 
 # ----------------------------------------------------------------------------------------------
-# 3. image count
+# 3. train_model's checks, then the image count
+
+def _holds(pred: dict, w: dict) -> bool:
+    if "checked_any" in pred:
+        return any(bool(w.get(c)) for c in pred["checked_any"])
+    if "checked_none" in pred:
+        return not any(bool(w.get(c)) for c in pred["checked_none"])
+    kind = str(w.get("LoRA_type", ""))
+    return kind in pred.get("type_in", []) or (
+        bool(pred.get("type_contains")) and pred["type_contains"] in kind)
+
+
+def check_model(w: dict, tab: str, rel: GuiRelease) -> None:
+    """The model checkboxes against LoRA_type (check.model): train_model stops at the first
+    rule that fails, before it validates paths or counts images."""
+    for rule in rel.get("check.model", tab) or []:
+        if _holds(rule["if"], w) and not _holds(rule["ok"], w):
+            raise _Refused(rule["message"].replace("{LoRA_type}", str(w.get("LoRA_type"))) +
+                           f" ({rel.cite('check.model')})")
+
 
 @dataclass
 class Count:
@@ -648,7 +668,9 @@ def _warmup(w: dict, tab: str, rel: GuiRelease, res: Formula, count: Count, dsco
                 absolute = (pct_steps(mts) if pct != 0 else 0) if (mts and mts > 0) else 0
             elif how == "convert_unless_absolute":   # master LoRA
                 a, p = _as_float(absolute), _as_float(pct)
-                if mts and mts > 0 and not a > 0 and p != 0:
+                if not (mts and mts > 0):
+                    absolute = 0                      # `else: lr_warmup_steps = 0`
+                elif not a > 0 and p != 0:
                     absolute = round(p * int(mts) / 100)
                     pct = 0
             elif how == "zero_if_no_steps":   # TI: `else: lr_warmup_steps = 0`
@@ -851,7 +873,8 @@ def _send_toml(w: dict, tab: str, rel: GuiRelease, f: Formula, notes) -> dict:
         "random_crop": w.get("random_crop", False),
         "learning_rate": w.get("learning_rate", None),
     }
-    if rules.get("drop") == "empty_or_false":   # v24.0.0-v24.0.3: zeros stay; toml.dump skips None
+    drop = (rules.get("drop_tab") or {}).get(tab, rules.get("drop"))
+    if drop == "empty_or_false":   # v24.0.0-v24.0.3 (DreamBooth v25+, fine-tune v26+): zeros stay
         a = {k: v for k, v in raw.items() if v != "" and v is not False and v is not None}
     else:
         a = {k: v for k, v in raw.items() if v not in ["", False, None]}
@@ -882,7 +905,7 @@ def _num_processes(w: dict, rel: GuiRelease):
 STEPS = {
     "load": ("load.null", "load.update_my_data", "widgets", "gradio"),
     "events": ("events.lr_scheduler", "events.model", "models"),
-    "count": ("count.dataset_config", "count.preflight", "count.loop", "count.exts", "count.reg_factor"),
+    "count": ("check.model", "count.dataset_config", "count.preflight", "count.loop", "count.exts", "count.reg_factor"),
     "formula": ("formula.max_train_steps", "formula.flip_halving", "formula.adafactor", "formula.warmup"),
     "send": ("send.transport", "send.cli", "send.toml", "send.num_processes", "scripts"),
 }
@@ -941,6 +964,7 @@ def gui_launch(config: dict, tab: str, version: str,
                     and bool(w.get("dataset_config")))
         if w.get("dataset_config") and rel.get("count.dataset_config", tab) != "skips_count":
             res.notes.append("dataset_config is not a key of this GUI version: ignored")
+        check_model(w, tab, rel)
         count = Count()
         count = count_images(w, tab, rel, resolve_dir, count)
         res.notes += count.notes
