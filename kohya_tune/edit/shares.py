@@ -46,6 +46,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 FLOAT_SLACK = 1e-9   # relative margin on float bounds: they only order and prune, never decide
+ABS_SLACK = 1e-12    # and an absolute one: a bound computed in floats for an exact 0 is ~1e-16
+
+
+def _under(bound: float) -> float:
+    """A float lower bound lowered by the margins, so it never excludes an exact value."""
+    return max(0.0, bound * (1 - FLOAT_SLACK) - ABS_SLACK)
 
 
 @dataclass(frozen=True)
@@ -220,7 +226,7 @@ class _Problem:
             return None
         best = self.score(self._pick(total, doms, *found), aim)
         # bisection on floats to get close, then exact descent
-        low = self.lower_bounds([total])[total] * (1 - FLOAT_SLACK)
+        low = _under(self.lower_bounds([total])[total])
         high = float(best.error)
         for _ in range(60):
             if high - low <= 1e-12 * max(high, 1e-300):
@@ -249,7 +255,7 @@ class _Problem:
 
     def has_below(self, total: int, bound: Fraction, lower: float, aim: Fraction) -> bool:
         """Does this total have a choice with error below `bound`? (`lower`: its lb.)"""
-        if bound <= 0 or lower * (1 - FLOAT_SLACK) >= float(bound):
+        if bound <= 0 or _under(lower) >= float(bound):
             return False
         known = self._exact.get(total, False)
         if known is not False:
@@ -324,14 +330,14 @@ class _Problem:
         aim_f = float(aim)
         best: Choice | None = None
         for total in sorted(totals, key=lambda t: (bounds[t], abs(t - aim_f), t)):
-            if best is not None and bounds[total] * (1 - FLOAT_SLACK) >= float(best.error):
+            if best is not None and _under(bounds[total]) >= float(best.error):
                 break
             found = self.solve_total(total, aim, best.error if best is not None else None)
             if found is not None:
                 best = found
         if best is None:
             return None
-        limit = float(best.error) * (1 + FLOAT_SLACK)
+        limit = float(best.error) * (1 + FLOAT_SLACK) + ABS_SLACK
         ties = [t for t in totals if bounds[t] <= limit
                 and self._exact.get(t, False) in (False, best.error)]
         return self._tie_break(ties, best.error, aim)
@@ -348,7 +354,7 @@ class _Problem:
         around = range(max(around_low, self.smallest), min(around_high, self.largest) + 1)
         bounds = self.lower_bounds(around)
         # entries: (error or its lower bound, exact?, distance, total), the smallest first
-        heap = [(bounds[t] * (1 - FLOAT_SLACK), 0, abs(t - aim_f), t) for t in totals]
+        heap = [(_under(bounds[t]), 0, abs(t - aim_f), t) for t in totals]
         heapq.heapify(heap)
         popped: list = []      # totals whose exact best error came off the heap, sorted
         popped_error: dict = {}
