@@ -25,15 +25,16 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _version(value: bool) -> None:
+    # `kohya-tune --version` alone never gets here: __main__.main answers it before typer loads
     if value:
-        from kohya_tune import __version__
+        from kohya_tune import version_line
 
-        typer.echo(f"kohya-tune {__version__}")
+        typer.echo(version_line())
         raise typer.Exit(EXIT_OK)
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+def _root(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                        help="print the version and exit")) -> None:
     """Lint, explain and fix kohya_ss / sd-scripts training configs."""
 
