@@ -369,7 +369,6 @@ def lint(
 
     from kohya_tune.check import linter as linter_mod
     from kohya_tune.output import lint_report as report
-    from kohya_tune.edit import rewrite
     from kohya_tune.versions.profiles import UnknownVersion, sd_scripts as sd_profile
 
     try:
@@ -436,6 +435,8 @@ def lint(
     fixed_diags = [d for r in results for d in r.diagnostics if d.fix is not None and d.fix.safe]
     write_failed = False
     if fix or diff:
+        from kohya_tune.edit import rewrite  # only fixes need the rewriter
+
         fixes = linter_mod.collect_fixes(results)
         for path, edits in fixes.items():
             try:

@@ -63,3 +63,17 @@ def test_console_script_entry_point_is_the_fast_path():
 
     (entry,) = [e for e in metadata.entry_points(group="console_scripts") if e.name == "kohya-tune"]
     assert entry.value == "kohya_tune.__main__:main"
+
+
+def test_lint_imports_only_what_linting_needs(tmp_path):
+    # a plain lint loads no fix or balance machinery
+    code, out, mods = _modules_after(["lint", str(SAMPLE)])
+    assert code == 0 and "KT203" in out
+    assert not {m for m in mods if m.startswith(("kohya_tune.edit", "kohya_tune.output.steps_report"))}
+    # a GUI JSON the small schema check proves valid needs no jsonschema
+    assert "jsonschema" not in mods
+    other = tmp_path / "notes.json"
+    other.write_text('{"hello": 1}', encoding="utf-8")
+    code, _, mods = _modules_after(["lint", str(other)])
+    assert code == 0
+    assert "jsonschema" not in mods and "kohya_tune.engine.facts" not in mods
