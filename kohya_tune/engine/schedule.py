@@ -716,7 +716,7 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
     per_step: list[list[float]] = []
     if built.scheduler.kind == "adafactor":
         per_step = _adafactor_series(plan, report, profile, kwargs, built, len(groups))
-    else:
+    elif every_batch:
         factor = built.scheduler.factor
         for k in range(1, S + 1):
             step = lrs.scheduler_step_count(
@@ -728,8 +728,30 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
                 f = factor(step)
                 per_step.append([b * f for b in bases])
             except (TypeError, ValueError, ZeroDivisionError) as exc:
-                raise TrainerRefusal(f"{type(exc).__name__}: {exc} (in the LR scheduler at optimizer "
-                                     f"step {k})", plan.arg_origins.get("lr_warmup_steps")) from None
+                raise TrainerRefusal(_scheduler_failure(exc, k), plan.arg_origins.get("lr_warmup_steps")) from None
+    else:
+        # the same values as the loop above (scheduler_step_count without every_batch is
+        # (k - 1) * P): one call per step instead of three, since S can be hundreds of thousands
+        factor = built.scheduler.factor
+        steps = range(0, S * P, P)
+        append = per_step.append
+        k = 0
+        try:
+            if len(bases) == 1:
+                base = bases[0]
+                for k, step in enumerate(steps, 1):
+                    append([base * factor(step)])
+            elif len(bases) == 2:
+                first, second = bases
+                for k, step in enumerate(steps, 1):
+                    f = factor(step)
+                    append([first * f, second * f])
+            else:
+                for k, step in enumerate(steps, 1):
+                    f = factor(step)
+                    append([b * f for b in bases])
+        except (TypeError, ValueError, ZeroDivisionError) as exc:
+            raise TrainerRefusal(_scheduler_failure(exc, k), plan.arg_origins.get("lr_warmup_steps")) from None
     stop = None
     if facts.get("groups") == "db":
         value = args.get("stop_text_encoder_training")
@@ -743,6 +765,10 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
                    function=built.scheduler.function, scheduler_steps_per_step=P, every_batch=every_batch,
                    extra={**built.extra, "notes": notes}, stop_text_encoder_training=stop,
                    warmup_optimizer_steps=warm_steps)
+
+
+def _scheduler_failure(exc: Exception, k: int) -> str:
+    return f"{type(exc).__name__}: {exc} (in the LR scheduler at optimizer step {k})"
 
 
 def _adafactor_series(plan, report, profile, kwargs, built, n_groups) -> list[list[float]]:
