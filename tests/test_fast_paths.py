@@ -1,15 +1,22 @@
-"""The scan's fast paths give the answers of the slow ones: an image its folder listing showed
+"""The fast paths give the answers of the slow ones. The scan: an image its folder listing showed
 as a regular file is read without a stat, and every failure still reads as read_size words it
 (files changed after the listing, corrupt headers, links, names with the extension in another
-case). Speed is measured in benchmarks/bench_steps.py, not here."""
+case). The schedule lint computes without keeping the LR series: the same timetable and the
+same refusals as with it, on the recorded trainer cases. Speed is measured in benchmarks/."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+from pathlib import Path
 
 import pytest
 
 from helpers import make_images
-from kohya_tune.engine import images
+from kohya_tune import api
+from kohya_tune.engine import images, schedule
+from kohya_tune.engine.plan import TrainerRefusal
+from test_schedule_lr import FILES, write_case
 
 
 def _outcome(fn, *args):
@@ -46,3 +53,29 @@ def test_glob_reports_what_it_passes_over(tmp_path):
     expected_case = [] if images.CASE_INSENSITIVE_GLOB else ["0002.PNG"]
     assert passed.get("case", []) == expected_case
     assert passed["extension"] == ["0003.gif"] and passed["hidden"] == [".hidden.png"]
+
+
+def _timetable(report, lr_series):
+    try:
+        return schedule.compute(report, lr_series=lr_series)
+    except TrainerRefusal as exc:
+        return ("refused", exc.message)
+
+
+@pytest.mark.parametrize("path", FILES[::3], ids=[p.stem for p in FILES[::3]])
+def test_schedule_without_the_series_is_the_same_timetable(path, tmp_path):
+    doc = json.loads(Path(path).read_text())
+    for case in doc["cases"]:
+        config = write_case(tmp_path, case)
+        try:
+            report = api.steps(str(config), sd_scripts=doc["sd_scripts"], script=case["script"],
+                               num_processes=case["num_processes"])
+        except TrainerRefusal:
+            continue
+        full, lean = _timetable(report, True), _timetable(report, False)
+        if isinstance(full, tuple) or full.lr is None:
+            assert lean == full if isinstance(full, tuple) else lean.lr is None, case["id"]
+            continue
+        assert lean.lr.per_step == [] and len(full.lr.per_step) == report.max_train_steps
+        assert dataclasses.replace(lean.lr, per_step=full.lr.per_step) == full.lr, case["id"]
+        assert dataclasses.replace(lean, lr=full.lr) == full, case["id"]
