@@ -2,7 +2,7 @@
 against baselines measured in the same run.
 
     python benchmarks/bench_startup.py [--runs 15] [--config sample_configs/lora_gui.json]
-                                       [--check-jsonschema PATH] [--no-bytecode]
+                                       [--kohya-tune PATH] [--check-jsonschema PATH] [--no-bytecode]
 
 Goals (issues 8 and 11.7): `kohya-tune --version` <= 3x `python -c pass` (the same interpreter);
 `kohya-tune lint FILE` <= 0.4x `check-jsonschema --schemafile schemas/gui-lora.schema.json FILE`
@@ -13,6 +13,11 @@ Every command runs as its own process, all of them in turn, --runs times after o
 the times are medians. By default compiled bytecode is cached (as in an installed package, in a
 private temporary folder, on both sides); --no-bytecode measures every module compiled at each
 start instead. The section "bench_startup" of benchmarks/RESULTS.md is rewritten.
+
+--kohya-tune names the script of another installation, e.g. a regular (not editable) install in
+a scratch venv: an editable install adds its import hook to every start of its interpreter (both
+`python -c pass` and kohya-tune pay it, check-jsonschema does not). `python -c pass` is then run
+with that installation's interpreter.
 """
 from __future__ import annotations
 
@@ -41,6 +46,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--config", default="sample_configs/lora_gui.json")
     parser.add_argument("--schema", default="schemas/gui-lora.schema.json")
+    parser.add_argument("--kohya-tune", default=None,
+                        help="the kohya-tune script to measure (default: next to this interpreter)")
     parser.add_argument("--check-jsonschema", default=None,
                         help="the check-jsonschema program (default: found on PATH)")
     parser.add_argument("--no-bytecode", action="store_true")
@@ -48,14 +55,17 @@ def main() -> int:
     env = child_env(bytecode=not args.no_bytecode)
     config = str((ROOT / args.config).resolve())
     schema = str((ROOT / args.schema).resolve())
-    kt = console_script("kohya-tune")
+    kt = [str(Path(args.kohya_tune).absolute())] if args.kohya_tune else console_script("kohya-tune")
+    python = sys.executable
+    if args.kohya_tune:
+        python = str(Path(args.kohya_tune).absolute().parent / Path(sys.executable).name)
     cjs = args.check_jsonschema or shutil.which("check-jsonschema")
     note = machine_note()
 
     subjects = [
-        ("`python -c pass`", [sys.executable, "-c", "pass"], (0,)),
+        ("`python -c pass`", [python, "-c", "pass"], (0,)),
         ("`kohya-tune --version`", kt + ["--version"], (0,)),
-        ("`python -m kohya_tune --version`", [sys.executable, "-m", "kohya_tune", "--version"], (0,)),
+        ("`python -m kohya_tune --version`", [python, "-m", "kohya_tune", "--version"], (0,)),
         (f"`kohya-tune lint {args.config}`", kt + ["lint", config], (0, 1)),
     ]
     if cjs:
@@ -72,7 +82,7 @@ def main() -> int:
         f"- machine: {note}",
         f"- median of {args.runs} runs of each command, interleaved, after one warm-up each; "
         f"bytecode {'not cached (compiled at every start)' if args.no_bytecode else 'cached (as installed)'}",
-        f"- kohya-tune: {' '.join(kt)}",
+        f"- kohya-tune: {' '.join(kt)} (Python: {python})",
         "",
         "| command | median s | ratio |",
         "| --- | --- | --- |",
