@@ -60,6 +60,8 @@ class Disk:
         self._listings: dict[str, Listing] = {}
         self._sizes: dict[str, tuple] = {}
         self.progress = progress  # callable(done, total) or None
+        self._last_folder: str | None = None
+        self._last_files: set | None = None
 
     def listing(self, directory: str) -> Listing:
         hit = self._listings.get(directory)
@@ -78,12 +80,17 @@ class Disk:
 
     def _listed_file(self, path: str) -> bool:
         """Whether `path` is a regular file (or a link to one) of a folder this Disk listed: its
-        listing already answered what read_size would ask `os.stat`."""
+        listing already answered what read_size would ask `os.stat`. (The images of a folder
+        come one after another: the last folder's files are kept at hand.)"""
         head, sep, name = path.rpartition(os.sep)
         if not sep:
             return False
-        listing = self._listings.get(head) or self._listings.get(head + sep)
-        return listing is not None and listing.error is None and name in listing.files
+        if head != self._last_folder:
+            listing = self._listings.get(head) or self._listings.get(head + sep)
+            self._last_folder = head
+            self._last_files = listing.files if listing is not None and listing.error is None else None
+        files = self._last_files
+        return files is not None and name in files
 
     def after_renames(self, renames) -> "Disk":
         """A Disk for the same files after folders were renamed (`renames`: (old folder path,
