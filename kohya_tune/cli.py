@@ -46,7 +46,6 @@ def err(message: str) -> None:
 
 def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version, script,
                   num_processes, path_map) -> Settings:
-    from kohya_tune.engine import gui as gui_launch
     from kohya_tune.versions import profiles
 
     pm = settings_mod.parse_path_map(path_map) if path_map else []
@@ -54,6 +53,8 @@ def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version
         raise settings_mod.SettingsError("--num-processes must be at least 1")
     gui = gui_version or project.gui_version
     if gui:
+        from kohya_tune.engine import gui as gui_launch  # only a GUI version needs the GUI procedure
+
         try:
             # a version between two releases runs as the older one, with a note (gui_releases)
             gui_launch.profile_for(gui)
