@@ -12,7 +12,8 @@ separately: it is no dependency of kohya-tune; without it that ratio is skipped)
 Every command runs as its own process, all of them in turn, --runs times after one warm-up each;
 the times are medians. By default compiled bytecode is cached (as in an installed package, in a
 private temporary folder, on both sides); --no-bytecode measures every module compiled at each
-start instead. The section "bench_startup" of benchmarks/RESULTS.md is rewritten.
+start instead. The section "bench_startup" of benchmarks/RESULTS.md is rewritten ("-other-install"
+with --kohya-tune, "-no-bytecode" with --no-bytecode).
 
 --kohya-tune names the script of another installation, e.g. a regular (not editable) install in
 a scratch venv: an editable install adds its import hook to every start of its interpreter (both
@@ -97,7 +98,8 @@ def main() -> int:
     else:
         lines.append("- check-jsonschema is not installed here (not on PATH, no --check-jsonschema): "
                      "the lint ratio was skipped")
-    write_section("bench_startup" + ("-no-bytecode" if args.no_bytecode else ""), lines)
+    write_section("bench_startup" + ("-other-install" if args.kohya_tune else "")
+                  + ("-no-bytecode" if args.no_bytecode else ""), lines)
     print("\n".join(lines))
     return 0
 
