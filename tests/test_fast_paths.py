@@ -5,6 +5,7 @@ case). The schedule lint computes without keeping the LR series: the same timeta
 same refusals as with it, on the recorded trainer cases. Speed is measured in benchmarks/."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -79,3 +80,47 @@ def test_schedule_without_the_series_is_the_same_timetable(path, tmp_path):
         assert lean.lr.per_step == [] and len(full.lr.per_step) == report.max_train_steps
         assert dataclasses.replace(lean.lr, per_step=full.lr.per_step) == full.lr, case["id"]
         assert dataclasses.replace(lean, lr=full.lr) == full, case["id"]
+
+
+def _reference_aspects(tag: str) -> dict:
+    """Each aspect at a release, written plainly (deep copies everywhere): the data's meaning."""
+    from kohya_tune.versions import gui_releases
+
+    def merge(base, over):
+        if not isinstance(base, dict) or not isinstance(over, dict):
+            return copy.deepcopy(over)
+        out = copy.deepcopy(base)
+        for key, value in over.items():
+            if value is None:
+                out.pop(key, None)
+            elif isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merge(out[key], value)
+            else:
+                out[key] = copy.deepcopy(value)
+        return out
+
+    key = gui_releases.version_key(tag)
+    out = {}
+    for name, spec in copy.deepcopy(gui_releases._behaviour())["aspects"].items():
+        value = None
+        for change in spec["changes"]:
+            if gui_releases.version_key(change["since"]) > key:
+                break
+            if "value" in change:
+                value = change["value"]
+            if "merge" in change:
+                value = merge(value if value is not None else {}, change["merge"])
+        out[name] = value
+    return out
+
+
+def test_gui_release_aspects_are_the_data_and_each_caller_gets_its_own_copy():
+    from kohya_tune.versions import gui_releases
+
+    for tag in gui_releases.release_tags():
+        first = gui_releases.resolve(tag)
+        assert first.aspects == _reference_aspects(tag), tag
+        for value in first.aspects.values():   # a caller changing its copy changes nothing else
+            if isinstance(value, (dict, list)):
+                value.clear()
+        assert gui_releases.resolve(tag).aspects == _reference_aspects(tag), tag

@@ -134,17 +134,19 @@ def _clone(value):
 
 
 def _merge(base, over):
-    """Deep merge: dicts merge key by key, None deletes, anything else replaces."""
+    """Deep merge: dicts merge key by key, None deletes, anything else replaces. New dicts are
+    made only along the merged keys; the rest is shared with `base` and `over`, which are never
+    changed (resolve hands out a copy)."""
     if not isinstance(base, dict) or not isinstance(over, dict):
-        return _clone(over)
-    out = _clone(base)
+        return over
+    out = dict(base)
     for key, value in over.items():
         if value is None:
             out.pop(key, None)
         elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
-            out[key] = _clone(value)
+            out[key] = value
     return out
 
 
@@ -160,7 +162,7 @@ def _resolve(tag: str) -> tuple[dict, dict]:
             if version_key(change["since"]) > key:
                 break
             if "value" in change:
-                value = _clone(change["value"])
+                value = change["value"]  # shared with the data: resolve copies
             if "merge" in change:
                 value = _merge(value if value is not None else {}, change["merge"])
             applied.append((change["since"], change.get("cite", "")))
