@@ -41,7 +41,20 @@ def run_once(cmd, env, cwd=None, ok=(0,)) -> float:
     return elapsed
 
 
-def interleaved(fns, runs: int) -> list:
+class Timings(list):
+    """The median time of each function (a list), with every round kept in `.rounds`."""
+
+    def __init__(self, rounds: list):
+        super().__init__(statistics.median(t) for t in rounds)
+        self.rounds = rounds
+
+    def ratio(self, i: int, j: int) -> float:
+        """Median over the rounds of time i / time j, each pair measured one after the other:
+        steadier than a ratio of medians when the load of the machine drifts during the run."""
+        return statistics.median(a / b for a, b in zip(self.rounds[i], self.rounds[j]))
+
+
+def interleaved(fns, runs: int) -> Timings:
     """Median time of each function, running them in turn `runs` times after one warm-up each,
     so that a slow moment of the (shared) machine falls on every side alike."""
     for fn in fns:
@@ -53,7 +66,7 @@ def interleaved(fns, runs: int) -> list:
             if t is None:
                 raise AssertionError("a measured function returns its time")
             times[i].append(t)
-    return [statistics.median(t) for t in times]
+    return Timings(times)
 
 
 def timed(fn):

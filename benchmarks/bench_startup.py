@@ -76,12 +76,13 @@ def main() -> int:
     medians = interleaved(fns, args.runs)
     t = dict(zip([s[0] for s in subjects], medians))
     base = medians[0]
-    version_ratio = medians[1] / base
+    version_ratio = medians.ratio(1, 0)
     lines = [
         f"## Start-up ({time.strftime('%Y-%m-%d %H:%M')}, `benchmarks/bench_startup.py`)",
         "",
         f"- machine: {note}",
-        f"- median of {args.runs} runs of each command, interleaved, after one warm-up each; "
+        f"- median of {args.runs} runs of each command, interleaved, after one warm-up each (the "
+        f"ratios in bold: median of the per-round ratios); "
         f"bytecode {'not cached (compiled at every start)' if args.no_bytecode else 'cached (as installed)'}",
         f"- kohya-tune: {' '.join(kt)} (Python: {python})",
         "",
@@ -89,10 +90,10 @@ def main() -> int:
         "| --- | --- | --- |",
     ]
     for i, (label, _, _) in enumerate(subjects):
-        lines.append(f"| {label} | {medians[i]:.3f} | {medians[i] / base:.2f}x `python -c pass` |")
+        lines.append(f"| {label} | {medians[i]:.3f} | {medians.ratio(i, 0):.2f}x `python -c pass` |")
     lines += ["", f"- `kohya-tune --version` / `python -c pass`: **{version_ratio:.2f}** (goal <= 3)"]
     if cjs:
-        lint_ratio = medians[3] / medians[4]
+        lint_ratio = medians.ratio(3, 4)
         lines.append(f"- `kohya-tune lint` / `check-jsonschema` on the same file: **{lint_ratio:.2f}** "
                      f"(goal <= 0.4)")
     else:

@@ -121,9 +121,11 @@ def main() -> int:
     t0 = time.perf_counter()
     generate(root, args.images)
     gen = time.perf_counter() - t0
-    bare_in, bare_proc, steps, lint, library = interleaved(
+    timings = interleaved(
         [timed(lambda: bare_loop(root)), lambda: bare_loop_process(root), lambda: run_steps(root),
          lambda: run_lint(root), timed(lambda: library_steps(root))], args.runs)
+    bare_in, bare_proc, steps, lint, library = timings
+    r = timings.ratio  # median of the per-round ratios
     import kohya_tune
 
     lines = [
@@ -134,22 +136,23 @@ def main() -> int:
         f"- kohya-tune from {Path(kohya_tune.__file__).parent}",
         f"- dataset: {args.images} PNG images in 10 folders, {len(SIZES)} sizes, a caption each "
         f"(generated in {gen:.1f} s); median of {args.runs} runs of each, interleaved, after a "
-        f"warm-up; bytecode {'compiled at every start' if args.no_bytecode else 'cached (as installed)'}",
+        f"warm-up (ratios: median of the per-round ratios); bytecode "
+        f"{'compiled at every start' if args.no_bytecode else 'cached (as installed)'}",
         "",
         "| what | seconds | ratio to bare loop (own process) |",
         "| --- | --- | --- |",
         f"| bare loop: listdir + imagesize.get, own process | {bare_proc:.3f} | 1.00 |",
-        f"| bare loop, inside this process (no start-up) | {bare_in:.3f} | {bare_in / bare_proc:.2f} |",
-        f"| `kohya-tune steps config.toml --format json` (own process) | {steps:.3f} | **{steps / bare_proc:.2f}** (goal <= 1.5) |",
-        f"| `kohya-tune lint config.toml` (own process) | {lint:.3f} | {lint / bare_proc:.2f} |",
+        f"| bare loop, inside this process (no start-up) | {bare_in:.3f} | {r(0, 1):.2f} |",
+        f"| `kohya-tune steps config.toml --format json` (own process) | {steps:.3f} | **{r(2, 1):.2f}** (goal <= 1.5) |",
+        f"| `kohya-tune lint config.toml` (own process) | {lint:.3f} | {r(3, 1):.2f} |",
         "",
-        f"`lint` / `steps` on the same config: **{lint / steps:.2f}** (goal <= 1.1).",
+        f"`lint` / `steps` on the same config: **{r(3, 2):.2f}** (goal <= 1.1).",
         "",
         "| in this process (no interpreter start-up on either side) | seconds | ratio |",
         "| --- | --- | --- |",
         f"| bare loop | {bare_in:.3f} | 1.00 |",
         f"| library: `steps.compute(normalize.build_plan(documents.load(...)))` | {library:.3f} | "
-        f"**{library / bare_in:.2f}** |",
+        f"**{r(4, 0):.2f}** |",
         "",
         "The command pays a fixed start-up (Python, typer, the package) that the "
         "bare loop does not; the in-process row is the cost of the scan itself.",
