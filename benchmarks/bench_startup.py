@@ -78,7 +78,8 @@ def main() -> int:
     base = medians[0]
     version_ratio = medians.ratio(1, 0)
     lines = [
-        f"## Start-up ({time.strftime('%Y-%m-%d %H:%M')}, `benchmarks/bench_startup.py`)",
+        f"## Start-up, {'the installation given with --kohya-tune' if args.kohya_tune else 'this checkout'} "
+        f"({time.strftime('%Y-%m-%d %H:%M')}, `benchmarks/bench_startup.py`)",
         "",
         f"- machine: {note}",
         f"- median of {args.runs} runs of each command, interleaved, after one warm-up each (the "
