@@ -743,10 +743,21 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
         try:
             if not keep_series:
                 # every value computed as below (the same operations can fail), none stored
-                for k, step in enumerate(steps, 1):
-                    f = factor(step)
-                    for b in bases:
-                        b * f  # noqa: B018 - evaluated for the errors it may raise
+                if len(bases) == 1:
+                    base = bases[0]
+                    for k, step in enumerate(steps, 1):
+                        base * factor(step)  # noqa: B018 - evaluated for the errors it may raise
+                elif len(bases) == 2:
+                    first, second = bases
+                    for k, step in enumerate(steps, 1):
+                        f = factor(step)
+                        first * f  # noqa: B018
+                        second * f  # noqa: B018
+                else:
+                    for k, step in enumerate(steps, 1):
+                        f = factor(step)
+                        for b in bases:
+                            b * f  # noqa: B018
             elif len(bases) == 1:
                 base = bases[0]
                 for k, step in enumerate(steps, 1):
