@@ -1,24 +1,25 @@
 """Benchmark: `kohya-tune steps` and `kohya-tune lint` on a large dataset against a bare loop that
 lists the same folders and reads each image header with imagesize, measured in the same run.
 
-    python benchmarks/bench_steps.py [--images 24000] [--repeat 5] [--out benchmarks/results.md]
+    python benchmarks/bench_steps.py [--images 24000] [--runs 7] [--no-bytecode]
 
 Goals (issue "one scan, one set of facts"): `steps` as a whole command <= 1.5x the bare loop in
 its own process; `lint` <= 1.1x `steps` on the same config (the rules read the scan `steps`
 makes, they do not scan again).
 
 The dataset is generated once under benchmarks/data/ (git-ignored): valid PNG files of mixed
-sizes in N_name folders, each with a caption. Times are the best of --repeat runs, after one
-warm-up run of each, so both sides read from the page cache. `steps` runs as a subprocess (what a
-user runs, interpreter start-up included).
+sizes in N_name folders, each with a caption. Times are medians of --runs runs, all commands in
+turn after one warm-up run of each, so both sides read from the page cache and a slow moment of
+the shared machine falls on every side. `steps` runs as a subprocess (what a user runs,
+interpreter start-up included), with compiled bytecode cached as in an installed package (on
+both sides; --no-bytecode compiles at every start instead). The section "bench_steps" of
+benchmarks/RESULTS.md is rewritten.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import struct
-import subprocess
 import sys
 import time
 import zlib
@@ -26,7 +27,9 @@ from pathlib import Path
 
 import imagesize
 
-HERE = Path(__file__).resolve().parent
+from _results import HERE, child_env, interleaved, machine_note, run_once, timed, write_section
+
+ENV = child_env(bytecode=True)
 SIZES = [(512, 512), (768, 512), (512, 768), (640, 480), (480, 640), (1024, 1024), (1920, 1080),
          (1080, 1920), (300, 900), (1200, 800), (832, 1216), (4000, 3000)]
 
@@ -73,18 +76,13 @@ def bare_loop(root: Path) -> int:
     return total
 
 
-def run_steps(root: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "kohya_tune", "steps", "config.toml", "--format", "json"],
-                          cwd=root, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"kohya-tune steps failed: {proc.stderr}")
+def run_steps(root: Path) -> float:
+    return run_once([sys.executable, "-m", "kohya_tune", "steps", "config.toml", "--format", "json"],
+                    ENV, cwd=root)
 
 
-def run_lint(root: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "kohya_tune", "lint", "config.toml"],
-                          cwd=root, capture_output=True, text=True)
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"kohya-tune lint failed: {proc.stderr}")
+def run_lint(root: Path) -> float:
+    return run_once([sys.executable, "-m", "kohya_tune", "lint", "config.toml"], ENV, cwd=root, ok=(0, 1))
 
 
 def library_steps(root: Path) -> None:
@@ -100,74 +98,68 @@ def library_steps(root: Path) -> None:
         os.chdir(cwd)
 
 
-def interleaved(fns, repeat: int) -> list:
-    """Best time of each function, running them in turn `repeat` times after one warm-up each,
-    so that a slow moment of the machine does not land on one side only."""
-    for fn in fns:
-        fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return best
-
-
-def bare_loop_process(root: Path) -> None:
+def bare_loop_process(root: Path) -> float:
     """The bare loop in its own interpreter too, so start-up cost is on both sides."""
     code = ("import os, imagesize\nbase='img'\n"
             "for sub in os.listdir(base):\n f=os.path.join(base,sub)\n"
             " for n in os.listdir(f):\n  n.endswith('.png') and imagesize.get(os.path.join(f,n))\n")
-    subprocess.run([sys.executable, "-c", code], cwd=root, check=True)
+    return run_once([sys.executable, "-c", code], ENV, cwd=root)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=24000)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--out", default=str(HERE / "results.md"))
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--no-bytecode", action="store_true")
     args = parser.parse_args()
+    if args.no_bytecode:
+        ENV.clear()
+        ENV.update(child_env(bytecode=False))
+    note = machine_note()
     root = HERE / "data" / f"n{args.images}"
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     generate(root, args.images)
     gen = time.perf_counter() - t0
-    bare_in, bare_proc, steps, lint, library = interleaved(
-        [lambda: bare_loop(root), lambda: bare_loop_process(root), lambda: run_steps(root),
-         lambda: run_lint(root), lambda: library_steps(root)], args.repeat)
+    timings = interleaved(
+        [timed(lambda: bare_loop(root)), lambda: bare_loop_process(root), lambda: run_steps(root),
+         lambda: run_lint(root), timed(lambda: library_steps(root))], args.runs)
+    bare_in, bare_proc, steps, lint, library = timings
+    r = timings.ratio  # median of the per-round ratios
     import kohya_tune
 
     lines = [
-        f"# kohya-tune steps and lint benchmark ({time.strftime('%Y-%m-%d %H:%M')})",
+        f"## steps and lint on {args.images} images ({time.strftime('%Y-%m-%d %H:%M')}, "
+        f"`benchmarks/bench_steps.py`)",
         "",
-        f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load average before the run {os.getloadavg()[0]:.1f}",
+        f"- machine: {note}",
         f"- kohya-tune from {Path(kohya_tune.__file__).parent}",
         f"- dataset: {args.images} PNG images in 10 folders, {len(SIZES)} sizes, a caption each "
-        f"(generated in {gen:.1f} s); best of {args.repeat} runs after a warm-up",
+        f"(generated in {gen:.1f} s); median of {args.runs} runs of each, interleaved, after a "
+        f"warm-up (ratios: median of the per-round ratios); bytecode "
+        f"{'compiled at every start' if args.no_bytecode else 'cached (as installed)'}",
         "",
         "| what | seconds | ratio to bare loop (own process) |",
         "| --- | --- | --- |",
         f"| bare loop: listdir + imagesize.get, own process | {bare_proc:.3f} | 1.00 |",
-        f"| bare loop, inside this process (no start-up) | {bare_in:.3f} | {bare_in / bare_proc:.2f} |",
-        f"| `kohya-tune steps config.toml --format json` (own process) | {steps:.3f} | **{steps / bare_proc:.2f}** |",
-        f"| `kohya-tune lint config.toml` (own process) | {lint:.3f} | {lint / bare_proc:.2f} |",
+        f"| bare loop, inside this process (no start-up) | {bare_in:.3f} | {r(0, 1):.2f} |",
+        f"| `kohya-tune steps config.toml --format json` (own process) | {steps:.3f} | **{r(2, 1):.2f}** (goal <= 1.5) |",
+        f"| `kohya-tune lint config.toml` (own process) | {lint:.3f} | {r(3, 1):.2f} |",
         "",
-        f"`lint` / `steps` on the same config: **{lint / steps:.2f}** (goal <= 1.1).",
+        f"`lint` / `steps` on the same config: **{r(3, 2):.2f}** (goal <= 1.1).",
         "",
         "| in this process (no interpreter start-up on either side) | seconds | ratio |",
         "| --- | --- | --- |",
         f"| bare loop | {bare_in:.3f} | 1.00 |",
         f"| library: `steps.compute(normalize.build_plan(documents.load(...)))` | {library:.3f} | "
-        f"**{library / bare_in:.2f}** |",
+        f"**{r(4, 0):.2f}** |",
         "",
-        "The command pays a fixed start-up (Python, typer, the package: about 0.2 s here) that the "
+        "The command pays a fixed start-up (Python, typer, the package) that the "
         "bare loop does not; the in-process row is the cost of the scan itself.",
         "`steps` does more than the bare loop: it also checks every caption file the trainer reads "
         "(an empty one aborts training), assigns buckets and writes the report.",
     ]
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    write_section("bench_steps" + ("-no-bytecode" if args.no_bytecode else ""), lines)
     print("\n".join(lines))
     return 0
 

@@ -9,3 +9,8 @@ itself and the stages before it (tests/test_layout.py checks this):
 """
 
 __version__ = "0.1.0"
+
+
+def version_line() -> str:
+    """What `kohya-tune --version` prints."""
+    return f"kohya-tune {__version__}"

@@ -2,9 +2,10 @@
 
 Exit codes: 0 clean, 1 findings (or a config the trainer refuses), 2 usage or unreadable config,
 3 internal error (a bug: please report it).
-"""
-from __future__ import annotations
 
+No `from __future__ import annotations` here: typer reads every command's annotations on each
+start, and string annotations would have to be evaluated each time (about 10 ms).
+"""
 import json
 import os
 import sys
@@ -25,15 +26,16 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _version(value: bool) -> None:
+    # `kohya-tune --version` alone never gets here: __main__.main answers it before typer loads
     if value:
-        from kohya_tune import __version__
+        from kohya_tune import version_line
 
-        typer.echo(f"kohya-tune {__version__}")
+        typer.echo(version_line())
         raise typer.Exit(EXIT_OK)
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+def _root(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                        help="print the version and exit")) -> None:
     """Lint, explain and fix kohya_ss / sd-scripts training configs."""
 
@@ -44,7 +46,6 @@ def err(message: str) -> None:
 
 def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version, script,
                   num_processes, path_map) -> Settings:
-    from kohya_tune.engine import gui as gui_launch
     from kohya_tune.versions import profiles
 
     pm = settings_mod.parse_path_map(path_map) if path_map else []
@@ -52,6 +53,8 @@ def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version
         raise settings_mod.SettingsError("--num-processes must be at least 1")
     gui = gui_version or project.gui_version
     if gui:
+        from kohya_tune.engine import gui as gui_launch  # only a GUI version needs the GUI procedure
+
         try:
             # a version between two releases runs as the older one, with a note (gui_releases)
             gui_launch.profile_for(gui)
@@ -368,7 +371,6 @@ def lint(
 
     from kohya_tune.check import linter as linter_mod
     from kohya_tune.output import lint_report as report
-    from kohya_tune.edit import rewrite
     from kohya_tune.versions.profiles import UnknownVersion, sd_scripts as sd_profile
 
     try:
@@ -435,6 +437,8 @@ def lint(
     fixed_diags = [d for r in results for d in r.diagnostics if d.fix is not None and d.fix.safe]
     write_failed = False
     if fix or diff:
+        from kohya_tune.edit import rewrite  # only fixes need the rewriter
+
         fixes = linter_mod.collect_fixes(results)
         for path, edits in fixes.items():
             try:

@@ -10,11 +10,6 @@ from pathlib import Path
 
 from kohya_tune.load import files
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 KNOWN = {"select", "ignore", "per-file-ignores", "gui-version", "sd-scripts", "num-processes",
          "path-map", "script", "strict", "output-format"}
 
@@ -57,6 +52,11 @@ def find_settings_file(start: Path) -> tuple[Path, dict] | None:
 
 
 def _read(path: Path) -> dict:
+    # imported with the first settings file found: most folders have none
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -3,18 +3,22 @@
 The validator's "integer" means a Python int that is not a bool, and "number" an int or float
 that is not a bool: that is how TOML/JSON values reach sd-scripts (jsonschema's default would
 call 1.0 an integer).
+
+jsonschema finds and words every problem. Importing it costs more than the rest of a lint of
+one file, so `issues` first asks `decide`, a small exact evaluator of the few keywords the
+shipped schemas use (type, pattern, properties, additionalProperties, required, items, anyOf,
+not, local $ref): a document it proves valid has no issues, and jsonschema is not loaded. Any
+other outcome (invalid, or a keyword it does not know) goes to jsonschema as before.
 """
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-
-import jsonschema
-from jsonschema import Draft202012Validator
 
 from kohya_tune.load import documents
 
@@ -27,8 +31,14 @@ def _is_number(checker, value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-_TYPES = Draft202012Validator.TYPE_CHECKER.redefine_many({"integer": _is_int, "number": _is_number})
-Validator = jsonschema.validators.extend(Draft202012Validator, type_checker=_TYPES)
+@lru_cache(maxsize=1)
+def validator_class():
+    """Draft 2020-12 with the integer and number types above (jsonschema imported here)."""
+    import jsonschema
+    from jsonschema import Draft202012Validator
+
+    types = Draft202012Validator.TYPE_CHECKER.redefine_many({"integer": _is_int, "number": _is_number})
+    return jsonschema.validators.extend(Draft202012Validator, type_checker=types)
 
 SCHEMA_FILES = {
     ("gui", "lora"): "gui-lora.schema.json",
@@ -60,7 +70,129 @@ def schema_name(doc) -> str | None:
 
 @lru_cache(maxsize=None)
 def validator(name: str):
-    return Validator(load_schema(name))
+    return validator_class()(load_schema(name))
+
+
+# -- the fast exact check: True (valid), False (invalid) or None (not decided here)
+
+# keywords that only annotate: jsonschema ignores them, as it ignores any "x-" extension
+_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description", "default",
+                          "examples", "deprecated", "readOnly", "writeOnly"})
+# jsonschema's Draft 2020-12 type checker, with the integer and number above
+_TYPE_TESTS = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+}
+_PATTERNS: dict = {}
+
+
+def _search(pattern: str, text: str) -> bool:
+    # jsonschema's pattern keyword is re.search (jsonschema/_keywords.py)
+    compiled = _PATTERNS.get(pattern)
+    if compiled is None:
+        compiled = _PATTERNS[pattern] = re.compile(pattern)
+    return compiled.search(text) is not None
+
+
+def _and(results) -> bool | None:
+    """All must hold: False as soon as one fails, None when one is undecided."""
+    undecided = False
+    for result in results:
+        if result is False:
+            return False
+        if result is None:
+            undecided = True
+    return None if undecided else True
+
+
+def _ref(ref: str, root: dict):
+    if ref == "#":
+        return root
+    if ref.startswith("#/$defs/") and "/" not in ref[8:] and "~" not in ref[8:]:
+        return root.get("$defs", {}).get(ref[8:], None)
+    return None
+
+
+def decide(schema, instance, root=None, depth: int = 0) -> bool | None:
+    """Whether jsonschema (Draft 2020-12, the types above) finds `instance` valid against
+    `schema`: True or False where this evaluator is exact, None where the schema uses a keyword
+    it does not implement (or nests deeper than it follows)."""
+    root = schema if root is None else root
+    if schema is True:
+        return True
+    if schema is False:
+        return False
+    if not isinstance(schema, dict) or depth > 64:
+        return None
+    undecided = False
+    for keyword, value in schema.items():
+        if keyword in _ANNOTATIONS or keyword.startswith("x-"):
+            continue
+        result = _keyword(keyword, value, schema, instance, root, depth)
+        if result is False:
+            return False
+        if result is None:
+            undecided = True
+    return None if undecided else True
+
+
+def _keyword(keyword, value, schema, instance, root, depth) -> bool | None:
+    if keyword == "type":
+        names = value if isinstance(value, list) else [value]
+        tests = [_TYPE_TESTS.get(n) if isinstance(n, str) else None for n in names]
+        if None in tests:
+            return None
+        return any(test(instance) for test in tests)
+    if keyword == "pattern":
+        if not isinstance(value, str):
+            return None
+        return not isinstance(instance, str) or _search(value, instance)
+    if keyword == "properties":
+        if not isinstance(value, dict):
+            return None
+        if not isinstance(instance, dict):
+            return True
+        return _and(decide(sub, instance[key], root, depth + 1)
+                    for key, sub in value.items() if key in instance)
+    if keyword == "additionalProperties":
+        if "patternProperties" in schema:
+            return None
+        if not isinstance(instance, dict):
+            return True
+        known = schema.get("properties", {})
+        extras = [key for key in instance if key not in known]
+        if value is False:
+            return not extras
+        return _and(decide(value, instance[key], root, depth + 1) for key in extras)
+    if keyword == "required":
+        if not isinstance(value, list):
+            return None
+        return not isinstance(instance, dict) or all(key in instance for key in value)
+    if keyword == "items":
+        if "prefixItems" in schema:
+            return None
+        if not isinstance(instance, list):
+            return True
+        return _and(decide(value, item, root, depth + 1) for item in instance)
+    if keyword == "anyOf":
+        if not isinstance(value, list) or not value:
+            return None
+        results = [decide(sub, instance, root, depth + 1) for sub in value]
+        if True in results:
+            return True
+        return None if None in results else False
+    if keyword == "not":
+        result = decide(value, instance, root, depth + 1)
+        return None if result is None else not result
+    if keyword == "$ref":
+        target = _ref(value, root) if isinstance(value, str) else None
+        return None if target is None else decide(target, instance, root, depth + 1)
+    return None
 
 
 @dataclass
@@ -131,6 +263,8 @@ def issues(doc) -> list[SchemaIssue]:
     """Schema problems of a loaded document, each with the key path it is about."""
     name = schema_name(doc)
     if not name:
+        return []
+    if decide(load_schema(name), doc.data) is True:
         return []
     out: list[SchemaIssue] = []
     seen_unknown: set = set()

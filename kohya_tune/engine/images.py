@@ -60,6 +60,8 @@ class Disk:
         self._listings: dict[str, Listing] = {}
         self._sizes: dict[str, tuple] = {}
         self.progress = progress  # callable(done, total) or None
+        self._last_folder: str | None = None
+        self._last_files: set | None = None
 
     def listing(self, directory: str) -> Listing:
         hit = self._listings.get(directory)
@@ -70,8 +72,25 @@ class Disk:
     def size(self, path: str, reader: str) -> tuple[int, int]:
         hit = self._sizes.get(path)
         if hit is None:
-            hit = self._sizes[path] = read_size(path, reader)
+            if self._listed_file(path):
+                hit = self._sizes[path] = read_listed_size(path, reader)
+            else:
+                hit = self._sizes[path] = read_size(path, reader)
         return hit
+
+    def _listed_file(self, path: str) -> bool:
+        """Whether `path` is a regular file (or a link to one) of a folder this Disk listed: its
+        listing already answered what read_size would ask `os.stat`. (The images of a folder
+        come one after another: the last folder's files are kept at hand.)"""
+        head, sep, name = path.rpartition(os.sep)
+        if not sep:
+            return False
+        if head != self._last_folder:
+            listing = self._listings.get(head) or self._listings.get(head + sep)
+            self._last_folder = head
+            self._last_files = listing.files if listing is not None and listing.error is None else None
+        files = self._last_files
+        return files is not None and name in files
 
     def after_renames(self, renames) -> "Disk":
         """A Disk for the same files after folders were renamed (`renames`: (old folder path,
@@ -121,18 +140,19 @@ def glob_images(listing: Listing, extensions: list[str]) -> tuple[list[str], dic
     names = listing.names
     if CASE_INSENSITIVE_GLOB:
         lowered = tuple(e.lower() for e in extensions)
-        found = [prefix + n for n in names if n[:1] != "." and n.lower().endswith(lowered)]
+        hits = [n for n in names if n[:1] != "." and n.lower().endswith(lowered)]
     else:
         exts = tuple(extensions)
-        found = [prefix + n for n in names if n[:1] != "." and n.endswith(exts)]
+        hits = [n for n in names if n[:1] != "." and n.endswith(exts)]
+    found = [prefix + n for n in hits]
     not_found: dict = {}
     if len(found) != len(names):
         known = {e.lower() for e in extensions}
         image_like = tuple(known | set(OTHER_IMAGE_EXTENSIONS))
-        matched = set(found)
+        matched = set(hits)
         for name in names:
             lower = name.lower()
-            if prefix + name in matched or not lower.endswith(image_like):
+            if not lower.endswith(image_like) or name in matched:
                 continue
             if name.startswith("."):
                 reason = "hidden"
@@ -176,6 +196,20 @@ def read_size(path: str, reader: str = "imagesize_pil") -> tuple[int, int]:
         # PIL reads the same size from any header imagesize can parse (neither rotates by EXIF)
         return w, h
     return _pil_size(path, reader)
+
+
+def read_listed_size(path: str, reader: str = "imagesize_pil") -> tuple[int, int]:
+    """read_size for a file a folder listing found to be a regular file: the same answer
+    without the `os.stat` (one system call per image, a fifth of a scan). Whenever imagesize
+    does not read a size, read_size runs from the start, so every failure is reported as it
+    always was (a file removed since the listing: "cannot open")."""
+    try:
+        w, h = imagesize.get(path)
+    except Exception:  # noqa: BLE001 - read_size says what it is
+        return read_size(path, reader)
+    if w > 0 and h > 0 or reader == "imagesize":
+        return w, h
+    return read_size(path, reader)
 
 
 def _pil_size(path: str, reader: str) -> tuple[int, int]:

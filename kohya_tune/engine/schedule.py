@@ -253,7 +253,10 @@ def _loads_sd_format(plan: Plan, args: dict, notes: list[str]) -> bool:
 # the timetable
 
 
-def compute(report: StepReport) -> Schedule:
+def compute(report: StepReport, lr_series: bool = True) -> Schedule:
+    """The run's timetable. With `lr_series` False (lint, whose rules read no LR value) the LR at
+    every step is still computed, so a scheduler that fails mid-run refuses as it does with the
+    series, but not kept: `lr.per_step` is then empty."""
     plan = report.plan
     profile_name, profile = schedules.schedule_profile(plan.sd.label)
     args = schedule_args(plan, report, profile)
@@ -355,7 +358,7 @@ def compute(report: StepReport) -> Schedule:
     samples = _samples(plan, args, profile, facts, epochs, S, epoch_of, notes)
     lr, lr_note = None, None
     try:
-        lr = lr_facts(plan, report, profile, args, facts)
+        lr = lr_facts(plan, report, profile, args, facts, keep_series=lr_series)
     except _NotModelled as exc:
         lr_note = str(exc)
     return Schedule(report=report, profile=profile_name, args=args, epochs=epochs, checkpoints=checkpoints,
@@ -665,7 +668,8 @@ def _groups(plan: Plan, profile: dict, args: dict, facts: dict, notes: list[str]
     raise _NotModelled(f"the parameter groups of {plan.script}.py are not modelled")
 
 
-def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: dict) -> LrFacts:
+def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: dict,
+             keep_series: bool = True) -> LrFacts:
     notes: list[str] = []
     if args.get("lr_scheduler_type"):
         warm = args.get("lr_warmup_steps")
@@ -716,7 +720,7 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
     per_step: list[list[float]] = []
     if built.scheduler.kind == "adafactor":
         per_step = _adafactor_series(plan, report, profile, kwargs, built, len(groups))
-    else:
+    elif every_batch:
         factor = built.scheduler.factor
         for k in range(1, S + 1):
             step = lrs.scheduler_step_count(
@@ -728,8 +732,49 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
                 f = factor(step)
                 per_step.append([b * f for b in bases])
             except (TypeError, ValueError, ZeroDivisionError) as exc:
-                raise TrainerRefusal(f"{type(exc).__name__}: {exc} (in the LR scheduler at optimizer "
-                                     f"step {k})", plan.arg_origins.get("lr_warmup_steps")) from None
+                raise TrainerRefusal(_scheduler_failure(exc, k), plan.arg_origins.get("lr_warmup_steps")) from None
+    else:
+        # the same values as the loop above (scheduler_step_count without every_batch is
+        # (k - 1) * P): one call per step instead of three, since S can be hundreds of thousands
+        factor = built.scheduler.factor
+        steps = range(0, S * P, P)
+        append = per_step.append
+        k = 0
+        try:
+            if not keep_series:
+                # every value computed as below (the same operations can fail), none stored
+                if len(bases) == 1:
+                    base = bases[0]
+                    for k, step in enumerate(steps, 1):
+                        base * factor(step)  # noqa: B018 - evaluated for the errors it may raise
+                elif len(bases) == 2:
+                    first, second = bases
+                    for k, step in enumerate(steps, 1):
+                        f = factor(step)
+                        first * f  # noqa: B018
+                        second * f  # noqa: B018
+                else:
+                    for k, step in enumerate(steps, 1):
+                        f = factor(step)
+                        for b in bases:
+                            b * f  # noqa: B018
+            elif len(bases) == 1:
+                base = bases[0]
+                for k, step in enumerate(steps, 1):
+                    append([base * factor(step)])
+            elif len(bases) == 2:
+                first, second = bases
+                for k, step in enumerate(steps, 1):
+                    f = factor(step)
+                    append([first * f, second * f])
+            else:
+                for k, step in enumerate(steps, 1):
+                    f = factor(step)
+                    append([b * f for b in bases])
+        except (TypeError, ValueError, ZeroDivisionError) as exc:
+            raise TrainerRefusal(_scheduler_failure(exc, k), plan.arg_origins.get("lr_warmup_steps")) from None
+    if not keep_series:
+        per_step = []
     stop = None
     if facts.get("groups") == "db":
         value = args.get("stop_text_encoder_training")
@@ -743,6 +788,10 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
                    function=built.scheduler.function, scheduler_steps_per_step=P, every_batch=every_batch,
                    extra={**built.extra, "notes": notes}, stop_text_encoder_training=stop,
                    warmup_optimizer_steps=warm_steps)
+
+
+def _scheduler_failure(exc: Exception, k: int) -> str:
+    return f"{type(exc).__name__}: {exc} (in the LR scheduler at optimizer step {k})"
 
 
 def _adafactor_series(plan, report, profile, kwargs, built, n_groups) -> list[list[float]]:

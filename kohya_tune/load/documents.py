@@ -19,10 +19,14 @@ from kohya_tune.load import files
 from kohya_tune.load.positions import (Duplicate, LineIndex, Span, json_scan, structure_problem,
                                        toml_error, toml_scan)
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+
+def _tomllib():
+    """The TOML parser, imported with the first TOML file (a JSON lint does without it)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    return tomllib
 
 GUI = "gui"
 ARGS = "args"
@@ -183,6 +187,7 @@ def parse_toml(path: str, text: str) -> tuple[Any, dict, dict]:
     body = text[1:] if text.startswith("\ufeff") else text
     index = LineIndex(text)
     scan, scan_problem = toml_scan(text)
+    tomllib = _tomllib()
     try:
         data = tomllib.loads(body)
     except tomllib.TOMLDecodeError as exc:

@@ -17,7 +17,6 @@ below it, and says so (:attr:`GuiRelease.note`).
 """
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -124,18 +123,30 @@ class GuiRelease:
         return entries[-1][1] if entries else ""
 
 
+def _clone(value):
+    """A deep copy of JSON data (dicts, lists and scalars): what copy.deepcopy gives for it, at a
+    fraction of the cost (each resolve hands out its own copy of every aspect)."""
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
+
+
 def _merge(base, over):
-    """Deep merge: dicts merge key by key, None deletes, anything else replaces."""
+    """Deep merge: dicts merge key by key, None deletes, anything else replaces. New dicts are
+    made only along the merged keys; the rest is shared with `base` and `over`, which are never
+    changed (resolve hands out a copy)."""
     if not isinstance(base, dict) or not isinstance(over, dict):
-        return copy.deepcopy(over)
-    out = copy.deepcopy(base)
+        return over
+    out = dict(base)
     for key, value in over.items():
         if value is None:
             out.pop(key, None)
         elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = value
     return out
 
 
@@ -151,7 +162,7 @@ def _resolve(tag: str) -> tuple[dict, dict]:
             if version_key(change["since"]) > key:
                 break
             if "value" in change:
-                value = copy.deepcopy(change["value"])
+                value = change["value"]  # shared with the data: resolve copies
             if "merge" in change:
                 value = _merge(value if value is not None else {}, change["merge"])
             applied.append((change["since"], change.get("cite", "")))
@@ -163,7 +174,7 @@ def _resolve(tag: str) -> tuple[dict, dict]:
 def resolve(version: str) -> GuiRelease:
     tag, note = canonical(version)
     aspects, cites = _resolve(tag)
-    return GuiRelease(tag=tag, requested=version, note=note, aspects=copy.deepcopy(aspects),
+    return GuiRelease(tag=tag, requested=version, note=note, aspects=_clone(aspects),
                       cites=cites, info=release_info(tag))
 
 

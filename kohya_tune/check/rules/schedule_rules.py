@@ -12,7 +12,9 @@ from kohya_tune.check.rules.steps_rules import GUI_AND_ARGS, first_keypath
 
 
 def timetable(ctx):
-    """The Schedule of this config, computed once per file (None when the trainer refuses it)."""
+    """The Schedule of this config, computed once per file (None when the trainer refuses it).
+    No rule reads the LR of each step, so the series is evaluated but not kept (lr.per_step is
+    empty): on a long run keeping it costs more than the dataset scan."""
     if "schedule" not in ctx.extra:
         from kohya_tune.engine import schedule
         from kohya_tune.engine.plan import TrainerRefusal
@@ -21,7 +23,7 @@ def timetable(ctx):
 
         try:
             numbers.check_schedulable(ctx.report)
-            ctx.extra["schedule"] = schedule.compute(ctx.report)
+            ctx.extra["schedule"] = schedule.compute(ctx.report, lr_series=False)
         except TrainerRefusal:
             ctx.extra["schedule"] = None
     return ctx.extra["schedule"]
