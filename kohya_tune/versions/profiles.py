@@ -94,6 +94,28 @@ def sd_scripts(label: str | None) -> SdScripts:
     return SdScripts(label=label, profile=profile, data=merged)
 
 
+def script_checks(sd: SdScripts, script: str) -> dict:
+    """What `script` of this sd-scripts version checks before and after building its datasets
+    (data: sd_scripts_profiles.json "script_checks"): {"before": [...], "after": [...]}, the
+    entry of the newest tag at or below the version (the oldest entry for a script a GUI's
+    bundled copy has before its first tag)."""
+    table = load_data("sd_scripts_profiles.json")["script_checks"]
+    entries = table["scripts"].get(script) or []
+    if not entries:
+        return {"before": [], "after": []}
+    key = version_key(sd.label)
+    chosen = entries[0]
+    for entry in entries:
+        if version_key(entry["since"]) <= key:
+            chosen = entry
+    return chosen
+
+
+def check_message(name: str) -> str:
+    """The trainer's text of a script check (sd_scripts_profiles.json script_checks.messages)."""
+    return load_data("sd_scripts_profiles.json")["script_checks"]["messages"][name]
+
+
 def paired_sd_scripts(gui_version: str) -> str | None:
     """The sd-scripts tag a GUI release runs (its bundled copy or submodule commit, mapped to the
     nearest sd-scripts tag at or below it; data: gui_releases.json)."""
@@ -131,7 +153,8 @@ SCRIPT_FAMILIES = {
     "train_textual_inversion": "ti", "sdxl_train_textual_inversion": "ti",
     "train_textual_inversion_XTI": "ti",
     "train_control_net": "cn", "train_controlnet": "cn", "sdxl_train_control_net": "cn",
-    "sdxl_train_control_net_lllite": "cn", "flux_train_control_net": "cn",
+    "sdxl_train_control_net_lllite": "cn", "sdxl_train_control_net_lllite_old": "cn",
+    "flux_train_control_net": "cn",
 }
 
 # ConfigSanitizer(dreambooth, finetuning, controlnet, dropout) per family

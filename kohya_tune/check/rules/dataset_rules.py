@@ -163,7 +163,7 @@ class TrainerRefuses(Rule):
             if _is_bucket_message(message):
                 return
         standalone = ctx.doc.kind == DATASET
-        if standalone and "Invalid user config" in message and \
+        if standalone and "Invalid user config" in (getattr(refusal, "note", None) or "") and \
                 _rule_active(ctx, "KT1", prefix=True):
             return  # the schema rules (KT1xx) report it at the offending key
         if standalone and "resolution is required" in message:
