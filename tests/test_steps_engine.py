@@ -26,6 +26,20 @@ def test_fine_tune_train_resolution_forces_buckets_before_v0_10(tmp_path):
     _, old = steps_json(tmp_path, "config.toml", "--script", "fine_tune", "--sd-scripts", "v0.6.5")
     assert old["trainer"]["buckets"] == {"512x512": 12, "640x384": 9}
     assert old["trainer"]["num_batches"] == 11
+    # HEAD ignores train_resolution; fine_tune sets no latents caching strategy without
+    # cache_latents (fine_tune.py HEAD L61-65), and the dataset asks it for its cache suffix
+    # (train_util.py L2287-2290; oracle case trainer-ft-sizes-stems)
+    _, new = steps_json(tmp_path, "config.toml", "--script", "fine_tune", "--sd-scripts", "v0.10.1")
+    assert new["error"] == "AttributeError: 'NoneType' object has no attribute 'cache_suffix'"
+    # with the strategy, a stem key is joined to image_dir as it is: img/0000 does not exist,
+    # and make_buckets opens it to read its size (oracle case trainer-ft-sizes-stems-cached)
+    (tmp_path / "config.toml").write_text(ARGS + 'in_json = "meta.json"\ntrain_batch_size = 2\n'
+                                                 'dataset_repeats = 3\nmax_train_epochs = 2\n'
+                                                 'cache_latents = true\n')
+    _, new = steps_json(tmp_path, "config.toml", "--script", "fine_tune", "--sd-scripts", "v0.10.1")
+    assert new["error"] == "FileNotFoundError: [Errno 2] No such file or directory: 'img/0000'"
+    md = {f"{i:04d}.png": {"caption": "x"} for i in range(7)}
+    (tmp_path / "meta.json").write_text(json.dumps(md))
     _, new = steps_json(tmp_path, "config.toml", "--script", "fine_tune", "--sd-scripts", "v0.10.1")
     assert new["trainer"]["buckets"] == {"512x512": 21}
     assert new["trainer"]["num_train_images"] == 21

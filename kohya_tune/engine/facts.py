@@ -367,7 +367,12 @@ def _subset(plan: Plan, facts: Facts, dfacts: DatasetFacts, s_index: int, splan:
         facts.missing.append((str(splan.image_dir), splan.origin))
         sf.state, sf.reason = MISSING, "folder not found here"
         return sf
-    images, sizes, cached_captions = _discover(plan, sf)
+    try:
+        images, sizes, cached_captions = _discover(plan, sf)
+    except TrainerRefusal as exc:
+        facts.refusals.append(Refusal(exc.message, exc.origin, f"dataset {dfacts.index}", exc.note))
+        sf.state, sf.reason = NO_IMAGES, "the trainer stops reading this subset"
+        return sf
     if dplan.validation_split > 0.0 and not splan.is_reg:
         if not images:
             # split_train_val unpacks zip(*[]) (HEAD L164): an empty subset stops the trainer
@@ -439,7 +444,63 @@ def _discover(plan: Plan, sf: SubsetFacts):
         sf.not_found = {"from metadata_cache.json": [cache_file]}
         return images, sizes, captions
     images, sf.not_found = img.glob_images(sf.listing, plan.sd.image_extensions)
-    return images, [None] * len(images), None
+    sizes = [None] * len(images)
+    suffix = _cache_suffix(plan)
+    if suffix and images:
+        try:
+            sizes = _sizes_from_cache_names(images, sf, suffix)
+        except (ValueError, IndexError) as exc:
+            # get_image_size_from_disk_cache_path on a name without "_WxH" (strategy_base.py
+            # L412-414): the trainer stops while building the dataset
+            raise TrainerRefusal(f"{type(exc).__name__}: {exc}", splan.origin,
+                                 note=f"a latents cache file name in {sf.directory} that ends "
+                                      f"with {suffix} has no _WIDTHxHEIGHT size part") from None
+    return images, sizes, None
+
+
+def _cache_suffix(plan: Plan) -> str | None:
+    """v0.10.0+: the latents cache suffix when the script has set its caching strategy before
+    building the datasets (data: npz_size_names, script_checks latents_strategy/cache_suffix)."""
+    if not plan.sd.get("npz_size_names"):
+        return None
+    entry = profiles.script_checks(plan.sd, plan.script)
+    if entry.get("latents_strategy") == "cache_latents" and not _cache_latents(plan):
+        return None
+    return entry.get("cache_suffix")
+
+
+def _sizes_from_cache_names(images: list, sf: SubsetFacts, suffix: str) -> list:
+    """load_dreambooth_dir's cache-name sizes (HEAD train_util.py L2002-2034): the cache files
+    (glob '*' + suffix, in listing order, stably sorted by the path before its last two '_'),
+    walked once; an image takes the size in the name of the first cache whose path starts with
+    the image's path without extension (a string prefix: a neighbour's cache can match), the
+    walk stops at the first name beyond it. Paths as the trainer writes them (image_dir + name),
+    so the sort sees the same characters."""
+    trainer_dir = str(sf.plan.image_dir) if sf.plan.image_dir is not None else sf.listing.directory
+    names = [n for n in sf.listing.names if n[:1] != "." and n.endswith(suffix)]
+    if not names:
+        return [None] * len(images)
+    npz = [os.path.join(trainer_dir, n) for n in names]
+    npz.sort(key=lambda p: p.rsplit("_", maxsplit=2)[0])
+    sizes: list = []
+    i = 0
+    for image in images:
+        path = os.path.join(trainer_dir, os.path.basename(image))
+        n = len(os.path.splitext(path)[0])
+        found = None
+        while i < len(npz):
+            if npz[i][:n] > path[:n]:
+                break
+            if npz[i][:n] == path[:n]:
+                found = npz[i]
+                break
+            i += 1
+        if found is None:
+            sizes.append(None)
+            continue
+        w, h = os.path.splitext(found)[0].split("_")[-2].split("x")
+        sizes.append((int(w), int(h)))
+    return sizes
 
 
 def split_train_val(images, sizes, dplan: DatasetPlan, rng: random.Random, *, training: bool):
@@ -553,7 +614,10 @@ def _validation_dataset(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: im
         splan = sf.plan
         if splan.is_reg or sf.directory is None or sf.listing is None or splan.image_dir in seen:
             continue
-        images, sizes, cached = _discover(plan, copy.copy(sf))
+        try:
+            images, sizes, cached = _discover(plan, copy.copy(sf))
+        except TrainerRefusal:
+            continue  # already refused while building the training dataset
         if not images:
             continue
         val, _ = split_train_val(images, sizes, dplan, rng, training=False)
@@ -864,20 +928,22 @@ def _ft_buckets(plan: Plan, facts: Facts, dfacts: DatasetFacts, entries: dict, d
                 profile=bucket_profile(plan), dataset="fine_tune")
             dfacts.bucket_warnings = list(assigner.warnings)
             for entry_key, (size, path, repeats) in entries.items():
+                # make_buckets reads every size not known yet, bucketing or not (HEAD
+                # train_util.py L993-995)
+                if size is None:
+                    if path is None or not os.path.exists(path):
+                        shown = dfacts.ft_trainer_paths.get(entry_key, path or entry_key)
+                        raise TrainerRefusal(
+                            f"FileNotFoundError: [Errno 2] No such file or directory: {shown!r}",
+                            dplan.origin, note="the image of a metadata entry is not there: "
+                                               "make_buckets opens it to read its size")
+                    try:
+                        size = disk.size(path, reader)
+                    except img.ImageSizeError as exc:
+                        raise TrainerRefusal(exc.message, dplan.origin, exc.note) from None
                 if not dplan.enable_bucket:
                     key = tuple(dplan.resolution)
                 else:
-                    if size is None:
-                        if path is None or not os.path.exists(path):
-                            shown = dfacts.ft_trainer_paths.get(entry_key, path or entry_key)
-                            raise TrainerRefusal(
-                                f"FileNotFoundError: [Errno 2] No such file or directory: {shown!r}",
-                                dplan.origin, note="the image of a metadata entry is not there: "
-                                                   "make_buckets opens it to read its size")
-                        try:
-                            size = disk.size(path, reader)
-                        except img.ImageSizeError as exc:
-                            raise TrainerRefusal(exc.message, dplan.origin, exc.note) from None
                     key = assigner.bucket_for(size[0], size[1])
                 counts[key] = counts.get(key, 0) + repeats
     except bucketing.BucketError as exc:
