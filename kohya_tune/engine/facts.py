@@ -565,6 +565,9 @@ def _check_conditioning(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: im
     """ControlNetDataset: every image needs a conditioning image with the same stem, and no
     conditioning image may be left over (HEAD train_util.py L2455-2492)."""
     exts = plan.sd.image_extensions
+    if plan.sd.get("cn_pairing") == "basename":
+        _check_conditioning_by_name(plan, facts, dfacts, disk)
+        return
     missing: list = []
     paired: set = set()
     dirs: list = []
@@ -598,6 +601,46 @@ def _check_conditioning(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: im
         facts.refusals.append(Refusal(
             f"AssertionError: extra conditioning data for {len(extra)} images / "
             f"余分な制御用画像があります: {extra}", dfacts.plan.origin, stage))
+
+
+def _check_conditioning_by_name(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: img.Disk) -> None:
+    """ControlNetDataset up to v0.8.5: the conditioning image is conditioning_data_dir/<the
+    image's file name> (any existing file); every image of the conditioning folders must be one
+    of those (v0.8.4 train_util.py L1815-1845; profile switch cn_pairing)."""
+    missing: list = []
+    paired: set = set()
+    extra: list = []
+    for sf in dfacts.subsets:
+        cond = sf.plan.conditioning_data_dir
+        if not sf.used or not cond:
+            continue
+        found = resolve_dir(cond, plan, base=_base(plan))
+        if found is None:
+            continue  # "not directory": no pairing
+        names = set(disk.listing(str(found)).names)
+        for image in sf.images:
+            name = os.path.basename(image)
+            if name not in names:
+                missing.append(name)
+            paired.add(os.path.join(str(cond), name))
+    for sf in dfacts.subsets:
+        cond = sf.plan.conditioning_data_dir
+        found = resolve_dir(cond, plan, base=_base(plan)) if cond else None
+        if found is None:
+            continue
+        for path in img.glob_images(disk.listing(str(found)), plan.sd.image_extensions)[0]:
+            shown = os.path.join(str(cond), os.path.basename(path))
+            if shown not in paired:
+                extra.append(shown)
+    stage = f"dataset {dfacts.index}"
+    if missing:
+        facts.refusals.append(Refusal(
+            f"AssertionError: missing conditioning data for {len(missing)} images: {missing}",
+            dfacts.plan.origin, stage))
+    if extra:
+        facts.refusals.append(Refusal(
+            f"AssertionError: extra conditioning data for {len(extra)} images: {extra}",
+            dfacts.plan.origin, stage))
 
 
 def _validation_dataset(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: img.Disk,
@@ -815,7 +858,9 @@ def _ft_image_path(plan: Plan, splan: SubsetPlan, key: str) -> str | None:
     exists, else `glob_images(image_dir, key)` (J23 FineTuningDataset); from v0.10.0:
     image_dir/key for a relative key (HEAD L2270-2283)."""
     image_dir = splan.image_dir
-    resolved = resolve_dir(image_dir, plan, base=plan.config.directory) if image_dir else None
+    # image_dir "" is the current folder (os.path.join("", key) is the key itself)
+    resolved = (resolve_dir(image_dir or ".", plan, base=plan.config.directory)
+                if image_dir is not None else None)
     if plan.sd.get("ft_train_resolution"):
         if os.path.exists(key):
             return key
@@ -874,9 +919,17 @@ def _construct_ft(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: img.Disk
                 stage, note=f"{plan.script} sets its latents caching strategy only with "
                             f"cache_latents, and the fine-tuning dataset needs it"))
             continue
+        try:
+            cache_sizes = _ft_cache_sizes(plan, splan, metadata, disk)
+        except (ValueError, IndexError) as exc:
+            facts.refusals.append(Refusal(f"{type(exc).__name__}: {exc}", splan.origin, stage,
+                                          note="a latents cache file name without a _WIDTHxHEIGHT part"))
+            continue
         for key, md in metadata.items():
             md = md if isinstance(md, dict) else {}
             size = md.get("train_resolution") if plan.sd.get("ft_train_resolution") else md.get("image_size")
+            if size is None and key in cache_sizes:
+                size = cache_sizes[key]
             path = _ft_image_path(plan, splan, key)
             if path is None and plan.sd.get("ft_train_resolution"):
                 facts.refusals.append(Refusal(f"AssertionError: no image / 画像がありません: {key}",
@@ -890,6 +943,45 @@ def _construct_ft(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: img.Disk
         T += len(metadata) * splan.num_repeats
     dfacts.num_train_images = T
     _ft_buckets(plan, facts, dfacts, entries, disk)
+
+
+def _ft_cache_sizes(plan: Plan, splan: SubsetPlan, metadata: dict, disk: img.Disk) -> dict:
+    """v0.10.0+ FineTuningDataset (HEAD train_util.py L2270-2356): the cache files
+    ('*' + suffix) of image_dir and of the folder of every absolute key, longest name first;
+    each key without image_size, longest first, takes the first cache whose path starts with
+    the key without its extension (a string prefix on the path as written: a relative key
+    matches only when image_dir is ""), which is then used up. Returns key -> (w, h)."""
+    suffix = _cache_suffix(plan)
+    if plan.sd.get("ft_train_resolution") or not suffix:
+        return {}
+    dirs = []
+    if splan.image_dir is not None:
+        dirs.append(str(splan.image_dir))
+    for key in metadata:
+        if os.path.isabs(key) and os.path.dirname(key) not in dirs:
+            dirs.append(os.path.dirname(key))
+    candidates = []
+    for d in dirs:
+        found = resolve_dir(d or ".", plan, base=_base(plan))
+        if found is None:
+            continue
+        listing = disk.listing(str(found))
+        candidates.extend(os.path.join(d, n) for n in listing.names
+                          if n[:1] != "." and n.endswith(suffix))
+    candidates.sort(key=lambda p: len(os.path.basename(p)), reverse=True)
+    out: dict = {}
+    for key in sorted(metadata, key=len, reverse=True):
+        md = metadata[key] if isinstance(metadata[key], dict) else {}
+        if md.get("image_size") is not None:
+            continue
+        stem = os.path.splitext(key)[0]
+        match = next((c for c in candidates if c.startswith(stem)), None)
+        if match is None:
+            continue
+        candidates.remove(match)
+        w, h = os.path.splitext(match)[0].split("_")[-2].split("x")
+        out[key] = (int(w), int(h))
+    return out
 
 
 def _ft_buckets(plan: Plan, facts: Facts, dfacts: DatasetFacts, entries: dict, disk: img.Disk) -> None:
