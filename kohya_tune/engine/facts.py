@@ -800,6 +800,19 @@ def _script_checks(plan: Plan, facts: Facts) -> None:
             facts.refusals.append(Refusal(message, origin, step))
 
 
+def bucket_steps_error(plan: Plan, dplan: DatasetPlan) -> str | None:
+    """The first verify_bucket_reso_steps(N) of the script (data: script_checks) this dataset
+    fails, as the assertion text; None when it passes (bucketing off, ControlNet-style)."""
+    steps = dplan.bucket_reso_steps
+    if dplan.kind == "cn" or not dplan.enable_bucket or not isinstance(steps, int) or steps == 0:
+        return None
+    for step in profiles.script_checks(plan.sd, plan.script).get("after", []):
+        kind, _, arg = step.partition(":")
+        if kind == "V" and steps % int(arg) != 0:
+            return bucketing.reso_steps_message(steps, int(arg))
+    return None
+
+
 def _cache_latents(plan: Plan) -> bool:
     """cache_latents after verify_training_args (cache_latents_to_disk turns it on, v0.6.3+)."""
     if normalize.truthy(plan.args.get("cache_latents")):

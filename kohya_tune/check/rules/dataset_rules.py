@@ -829,11 +829,7 @@ def bucket_findings(ctx) -> list:
         res = dplan.resolution
         lo, hi, steps = dplan.min_bucket_reso, dplan.max_bucket_reso, dplan.bucket_reso_steps
         where = f"dataset {d_index}: " if len(plan.datasets) > 1 else ""
-        try:
-            message = bucketing.bucket_reso_steps_error(steps, script=script, profile=profile,
-                                                        enable_bucket=True)
-        except KeyError:
-            message = None
+        message = facts_mod.bucket_steps_error(plan, dplan)
         if steps == 0:
             out.append((d_index, "bucket_reso_steps", f"{where}bucket_reso_steps is 0: the trainer "
                         f"stops with ZeroDivisionError", "error"))
