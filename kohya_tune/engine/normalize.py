@@ -266,6 +266,7 @@ def build_datasets(plan: Plan, disk=None) -> None:
     `disk` (images.Disk) lists the folders, shared with the scan that follows."""
     ns = namespace(plan)
     origin = plan.arg_origins.get
+    verify_training_args(plan)
     ns["resolution"] = parse_resolution(ns.get("resolution"), origin("resolution"))
     ns["face_crop_aug_range"] = parse_face_crop(ns.get("face_crop_aug_range"),
                                                 origin("face_crop_aug_range"))
@@ -403,6 +404,17 @@ def build_datasets(plan: Plan, disk=None) -> None:
                 folder_name=subset_config.get("_folder_name"),
                 resolved=subset_config.get("_resolved"), values=svalues, sources=sources))
         plan.datasets.append(dplan)
+
+
+def verify_training_args(plan: Plan) -> None:
+    """`train_util.verify_training_args`, the first thing every script runs: the version's
+    argument combinations it refuses, in its order (profile data verify_training_args)."""
+    tests = {"set": lambda v: v is not None, "unset": lambda v: v is None,
+             "true": truthy, "false": lambda v: not truthy(v)}
+    for check in plan.sd.get("verify_training_args") or []:
+        if all(tests[want](plan.args.get(key)) for key, want in check["when"].items()):
+            first = next(iter(check["when"]))
+            raise TrainerRefusal(check["message"], plan.arg_origins.get(first))
 
 
 def truthy(value) -> bool:
