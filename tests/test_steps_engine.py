@@ -178,3 +178,19 @@ def test_controlnet_needs_one_conditioning_image_per_image(tmp_path):
     make_images(tmp_path / "cond", [[512, 512, 2]], start=3)  # 0003 back, plus an extra 0004
     proc, out = steps_json(tmp_path, "c.toml", "--script", "train_control_net")
     assert proc.returncode == 1 and "extra conditioning data for 1 images" in out["error"]
+
+
+def test_refusal_message_is_the_trainers_and_the_explanation_is_apart(tmp_path):
+    # sanitize_argparse_namespace (sd-scripts HEAD library/config_util.py L380-389) re-raises
+    # voluptuous' MultipleInvalid under the argparse name; the logged line is not part of it
+    make_images(tmp_path / "img" / "2_x", [[512, 512, 2]])
+    (tmp_path / "config.toml").write_text(ARGS + "train_batch_size = 2.0\n")
+    proc, out = steps_json(tmp_path, "config.toml")
+    assert proc.returncode == 1
+    assert out["error"] == "MultipleInvalid: expected int for object value @ data['train_batch_size']"
+    assert "Invalid cmdline parsed arguments" in out["note"] and "2.0" in out["note"]
+    text = run_cli("steps", "config.toml", cwd=tmp_path)
+    lines = text.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("the trainer stops with"))
+    assert lines[first].endswith("MultipleInvalid: expected int for object value @ data['train_batch_size']")
+    assert lines[first + 1].strip().startswith("(the trainer logs")
