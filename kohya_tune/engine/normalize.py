@@ -86,7 +86,8 @@ def build_plan(doc: Document, settings: Settings) -> Plan:
     if sd_paired:
         sd = profiles.with_scripts(sd, gui.sd_scripts.get("scripts"),
                                    f"GUI {gui.version}'s {gui.sd_scripts.get('ships')} sd-scripts "
-                                   f"{gui.sd_scripts.get('commit')}")
+                                   f"{gui.sd_scripts.get('commit')}",
+                                   commit=gui.sd_scripts.get("commit"))
     if doc.kind == documents.GUI:
         args = dict(gui.args)
         script = settings.script or gui.script
@@ -455,8 +456,9 @@ def cache_te(plan: Plan) -> bool:
     """cache_text_encoder_outputs as the scripts with a text-encoder cache check see it: every
     one of them turns it on when cache_text_encoder_outputs_to_disk is set (sdxl_train_util.py
     verify_sdxl_training_args v0.7.0 L360-361; flux_train.py HEAD L69-73, ...)."""
+    to_disk = profiles.script_checks(plan.sd, plan.script).get("te_to_disk", True)
     return truthy(plan.args.get("cache_text_encoder_outputs")) or \
-        truthy(plan.args.get("cache_text_encoder_outputs_to_disk"))
+        (to_disk and truthy(plan.args.get("cache_text_encoder_outputs_to_disk")))
 
 
 def argument_check_fails(plan: Plan, name: str) -> bool:

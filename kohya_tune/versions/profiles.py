@@ -100,6 +100,12 @@ def script_checks(sd: SdScripts, script: str) -> dict:
     entry of the newest tag at or below the version (the oldest entry for a script a GUI's
     bundled copy has before its first tag)."""
     table = load_data("sd_scripts_profiles.json")["script_checks"]
+    commit = sd.get("bundle_commit")
+    if commit:
+        for group in table.get("bundled", {}).get("groups", []):
+            if any(commit.startswith(c) or c.startswith(commit) for c in group["commits"]) \
+                    and script in group["scripts"]:
+                return dict(group["scripts"][script], te_to_disk=group.get("te_to_disk", True))
     entries = table["scripts"].get(script) or []
     if not entries:
         return {"before": [], "after": []}
@@ -124,12 +130,16 @@ def paired_sd_scripts(gui_version: str) -> str | None:
     return gui_releases.sd_scripts_of(gui_version).get("tag")
 
 
-def with_scripts(sd: SdScripts, scripts: list[str] | None, source: str) -> SdScripts:
+def with_scripts(sd: SdScripts, scripts: list[str] | None, source: str,
+                 commit: str | None = None) -> SdScripts:
     """The same profile with the training scripts a GUI release ships (a bundled copy between two
-    tags can have scripts its tag-below lacks, e.g. the SDXL scripts of GUI v21.8)."""
+    tags can have scripts its tag-below lacks, e.g. the SDXL scripts of GUI v21.8); `commit`:
+    that copy's commit, whose scripts may check less than the next tag (script_checks
+    "bundled")."""
     if not scripts or set(scripts) <= set(sd.scripts):
         return sd
-    data = dict(sd.data, scripts=sorted(set(sd.scripts) | set(scripts)), scripts_source=source)
+    data = dict(sd.data, scripts=sorted(set(sd.scripts) | set(scripts)), scripts_source=source,
+                bundle_commit=commit)
     return SdScripts(label=sd.label, profile=sd.profile, data=data)
 
 
