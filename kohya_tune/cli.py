@@ -179,7 +179,8 @@ def refusal_text(exc: TrainerRefusal) -> str:
     where = exc.origin.where() + ": " if getattr(exc, "origin", None) else ""
     if exc.message.startswith("the GUI "):
         return f"{where}{exc.message}: the trainer is never started"
-    return f"{where}the trainer would refuse this config: {exc.message}"
+    note = f"\n  ({exc.note})" if getattr(exc, "note", None) else ""
+    return f"{where}the trainer would refuse this config: {exc.message}{note}"
 
 
 # ------------------------------------------------------------------------------------------
@@ -749,7 +750,7 @@ def balance(
         raise typer.Exit(EXIT_USAGE)
     except TrainerRefusal as exc:
         if format == "json":
-            typer.echo(json.dumps({"config": config, "error": exc.message,
+            typer.echo(json.dumps({"config": config, "error": exc.message, "note": exc.note,
                                    "where": exc.origin.where() if exc.origin else None}))
         err(f"kohya-tune: {refusal_text(exc)}")
         raise typer.Exit(EXIT_FINDINGS)

@@ -38,9 +38,15 @@ def write_case(root: Path, case: dict) -> Path:
         folder = root / f"ft{n}"
         if not folder.exists():
             make_images(folder, [[64, 64, n]])
-            meta = {f"{i:04d}": {"caption": "x", "train_resolution": [64, 64]} for i in range(n)}
+            # absolute image paths as keys: found as they are up to v0.9.1 and used as they are
+            # from v0.10.0 (a stem key would be image_dir/0000, which does not exist there)
+            meta = {str(folder / f"{i:04d}.png"): {"caption": "x", "train_resolution": [64, 64]}
+                    for i in range(n)}
             (root / f"meta{n}.json").write_text(json.dumps(meta))
-        config.update(train_data_dir=str(folder), in_json=str(root / f"meta{n}.json"))
+        # v0.10.0+ fine_tune sets its latents caching strategy only with cache_latents, and the
+        # fine-tuning dataset needs one (fine_tune.py HEAD L61-65, train_util.py L2287-2290)
+        config.update(train_data_dir=str(folder), in_json=str(root / f"meta{n}.json"),
+                      cache_latents=True)
     else:
         folder = root / f"img{n}"
         if not folder.exists():

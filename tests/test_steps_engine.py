@@ -26,6 +26,20 @@ def test_fine_tune_train_resolution_forces_buckets_before_v0_10(tmp_path):
     _, old = steps_json(tmp_path, "config.toml", "--script", "fine_tune", "--sd-scripts", "v0.6.5")
     assert old["trainer"]["buckets"] == {"512x512": 12, "640x384": 9}
     assert old["trainer"]["num_batches"] == 11
+    # HEAD ignores train_resolution; fine_tune sets no latents caching strategy without
+    # cache_latents (fine_tune.py HEAD L61-65), and the dataset asks it for its cache suffix
+    # (train_util.py L2287-2290; oracle case trainer-ft-sizes-stems)
+    _, new = steps_json(tmp_path, "config.toml", "--script", "fine_tune", "--sd-scripts", "v0.10.1")
+    assert new["error"] == "AttributeError: 'NoneType' object has no attribute 'cache_suffix'"
+    # with the strategy, a stem key is joined to image_dir as it is: img/0000 does not exist,
+    # and make_buckets opens it to read its size (oracle case trainer-ft-sizes-stems-cached)
+    (tmp_path / "config.toml").write_text(ARGS + 'in_json = "meta.json"\ntrain_batch_size = 2\n'
+                                                 'dataset_repeats = 3\nmax_train_epochs = 2\n'
+                                                 'cache_latents = true\n')
+    _, new = steps_json(tmp_path, "config.toml", "--script", "fine_tune", "--sd-scripts", "v0.10.1")
+    assert new["error"] == "FileNotFoundError: [Errno 2] No such file or directory: 'img/0000'"
+    md = {f"{i:04d}.png": {"caption": "x"} for i in range(7)}
+    (tmp_path / "meta.json").write_text(json.dumps(md))
     _, new = steps_json(tmp_path, "config.toml", "--script", "fine_tune", "--sd-scripts", "v0.10.1")
     assert new["trainer"]["buckets"] == {"512x512": 21}
     assert new["trainer"]["num_train_images"] == 21
@@ -45,7 +59,8 @@ def test_validation_split_counts_after_the_split_and_never_splits_reg(tmp_path):
     assert out["trainer"]["num_train_images"] == 8 * 10 + 6 * 3  # 98, as the reference measured
     assert out["trainer"]["num_reg_images"] == 5
     _, old = steps_json(tmp_path, "dataset.toml", "--sd-scripts", "v0.8.7")
-    assert old["error"].startswith("voluptuous MultipleInvalid: extra keys not allowed")
+    assert old["error"] == ("MultipleInvalid: extra keys not allowed @ "
+                            "data['datasets'][0]['validation_split']")
 
 
 def test_empty_caption_file_is_a_refusal(tmp_path):
@@ -163,3 +178,19 @@ def test_controlnet_needs_one_conditioning_image_per_image(tmp_path):
     make_images(tmp_path / "cond", [[512, 512, 2]], start=3)  # 0003 back, plus an extra 0004
     proc, out = steps_json(tmp_path, "c.toml", "--script", "train_control_net")
     assert proc.returncode == 1 and "extra conditioning data for 1 images" in out["error"]
+
+
+def test_refusal_message_is_the_trainers_and_the_explanation_is_apart(tmp_path):
+    # sanitize_argparse_namespace (sd-scripts HEAD library/config_util.py L380-389) re-raises
+    # voluptuous' MultipleInvalid under the argparse name; the logged line is not part of it
+    make_images(tmp_path / "img" / "2_x", [[512, 512, 2]])
+    (tmp_path / "config.toml").write_text(ARGS + "train_batch_size = 2.0\n")
+    proc, out = steps_json(tmp_path, "config.toml")
+    assert proc.returncode == 1
+    assert out["error"] == "MultipleInvalid: expected int for object value @ data['train_batch_size']"
+    assert "Invalid cmdline parsed arguments" in out["note"] and "2.0" in out["note"]
+    text = run_cli("steps", "config.toml", cwd=tmp_path)
+    lines = text.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("the trainer stops with"))
+    assert lines[first].endswith("MultipleInvalid: expected int for object value @ data['train_batch_size']")
+    assert lines[first + 1].strip().startswith("(the trainer logs")

@@ -338,6 +338,12 @@ def adjust_min_max_bucket_reso_by_steps(
 # --------------------------------------------------------------------------------------------
 # bucket_reso_steps divisibility (v0.7.0+)
 # --------------------------------------------------------------------------------------------
+def reso_steps_message(bucket_reso_steps: int, min_steps: int) -> str:
+    """verify_bucket_reso_steps' assertion text (HEAD train_util.py L1093-1097)."""
+    return (f"bucket_reso_steps is {bucket_reso_steps}. it must be divisible by {min_steps}.\n"
+            f"bucket_reso_stepsが{bucket_reso_steps}です。{min_steps}で割り切れる必要があります")
+
+
 def bucket_reso_steps_error(
     bucket_reso_steps: Optional[int], *, script: str, profile: str | BucketProfile, enable_bucket: bool = True
 ) -> Optional[str]:
@@ -353,10 +359,7 @@ def bucket_reso_steps_error(
         return None
     for min_steps in prof.min_steps_by_script[script]:
         if bucket_reso_steps % min_steps != 0:
-            return (
-                f"bucket_reso_steps is {bucket_reso_steps}. it must be divisible by {min_steps}.\n"
-                f"bucket_reso_stepsが{bucket_reso_steps}です。{min_steps}で割り切れる必要があります"
-            )
+            return reso_steps_message(bucket_reso_steps, min_steps)
     return None
 
 

@@ -11,10 +11,17 @@ from dataclasses import dataclass
 
 from kohya_tune.versions import profiles
 
+# voluptuous.Invalid raised by validate_flex_dataset, word for word ("fine tunin" and the final
+# "。" included): v0.6.5 config_util.py L239, HEAD L331-333; voluptuous adds " @ data[...]"
 MIXED_MESSAGE = ("DreamBooth subset and fine tuning subset cannot be mixed in the same dataset. "
-                 "Please split them into separate datasets. / DreamBoothのサブセットとfine tuning"
+                 "Please split them into separate datasets. / DreamBoothのサブセットとfine tunin"
                  "のサブセットを同一のデータセットに混在させることはできません。別々のデータセットに"
-                 "分割してください")
+                 "分割してください。")
+# what sanitize_user_config / sanitize_argparse_namespace log before re-raising (HEAD
+# config_util.py L375, L385-387): a log line, not part of the exception
+USER_CONFIG_LOG = "Invalid user config / ユーザ設定の形式が正しくないようです"
+NAMESPACE_LOG = ("Invalid cmdline parsed arguments. This should be a bug. / コマンドラインの"
+                 "パース結果が正しくないようです。プログラムのバグの可能性が高いです。")
 
 
 @dataclass
@@ -47,6 +54,8 @@ def type_ok(value, vtype: str) -> bool:
         return isinstance(value, dict)
     if vtype == "Any(float, int)":
         return isinstance(value, (int, float))
+    if vtype == "Any(None, int)":
+        return value is None or isinstance(value, int)
     if vtype.startswith("ExactSequence"):
         inner = "float" if "float" in vtype else "int"
         return (isinstance(value, (list, tuple)) and len(value) == 2
@@ -56,13 +65,31 @@ def type_ok(value, vtype: str) -> bool:
     return True
 
 
+def type_error(vtype: str, where: str) -> str:
+    """voluptuous' own text for a value of the wrong type (`where` is "dictionary value" for a
+    dataset config, "object value" for the argparse namespace). `Any(a, b)` reports its first
+    alternative's error, a literal `None` as "not a valid value"; `ExactSequence([float, float])`
+    given something else reports "expected float" at the key itself (oracle cases
+    trainer-norm-resolution-toml-*, trainer-norm-toml-face-crop-ints,
+    trainer-norm-args-caption-dropout-str, trainer-norm-args-max-token-float)."""
+    first = vtype
+    if vtype.startswith("Any(") or vtype.startswith("ExactSequence(["):
+        first = vtype.split("(", 1)[1].lstrip("[").split(",")[0].strip().rstrip(")]")
+    if first == "None":
+        return f"not a valid value for {where}"
+    return f"expected {first} for {where}"
+
+
 def type_word(vtype: str) -> str:
+    """The type in words, for kohya-tune's own explanations."""
     if vtype.startswith("Any(int, ExactSequence"):
         return "int or a list of two ints"
     if vtype.startswith("ExactSequence"):
         return "a list of two " + ("floats" if "float" in vtype else "ints")
     if vtype == "Any(float, int)":
         return "float or int"
+    if vtype == "Any(None, int)":
+        return "int"
     return vtype
 
 
@@ -104,9 +131,11 @@ def namespace_types(sd_version: str, support: dict) -> dict:
     against: the [general] keys (config_util.py ConfigSanitizer.argparse_schema, v0.10.1
     L330-345). `resolution` and `face_crop_aug_range` are left out: prepare_dataset_args has
     turned them into tuples before the check."""
-    out = {name: spec["type"] for name, spec in _allowed(keys_table(), support, "general", sd_version).items()}
+    table = keys_table()
+    out = {name: spec["type"] for name, spec in _allowed(table, support, "general", sd_version).items()}
     out.pop("resolution", None)
     out.pop("face_crop_aug_range", None)
+    out.update({k: v for k, v in table.get("argparse_specific", {}).items() if not k.startswith("_")})
     return out
 
 
@@ -137,7 +166,7 @@ def problems(data, sd_version: str, support: dict) -> list[Problem]:
                 continue
             vtype = allowed[key]["type"]
             if not type_ok(value, vtype):
-                out.append(Problem(kp, "type", f"expected {type_word(vtype)} for dictionary value "
+                out.append(Problem(kp, "type", f"{type_error(vtype, 'dictionary value')} "
                                                f"@ {data_path(kp)}", key))
 
     for key, value in data.items():
@@ -167,7 +196,9 @@ def problems(data, sd_version: str, support: dict) -> list[Problem]:
         subsets_ok = [s for s in subsets if isinstance(s, dict)]
         has_meta = [("metadata_file" in s) for s in subsets_ok]
         is_cn = bool(support.get("cn")) and all("conditioning_data_dir" in s for s in subsets_ok) and subsets_ok
-        if is_cn:
+        if support.get("cn_only"):
+            kind = "controlnet"  # train_db with masked_loss (HEAD config_util.py L335-339)
+        elif is_cn:
             kind = "controlnet"
         elif all(has_meta) and subsets_ok and support.get("ft"):
             kind = "finetuning"
@@ -176,7 +207,7 @@ def problems(data, sd_version: str, support: dict) -> list[Problem]:
         elif not any(has_meta) and support.get("cn"):
             kind = "controlnet"
         elif any(has_meta) and not all(has_meta):
-            out.append(Problem(dpath, "mixed", MIXED_MESSAGE))
+            out.append(Problem(dpath, "mixed", f"{MIXED_MESSAGE} @ {data_path(dpath)}"))
             continue
         elif all(has_meta) and subsets_ok and not support.get("ft"):
             kind = "dreambooth"  # the DB schema then reports metadata_file as an extra key
@@ -196,13 +227,15 @@ def problems(data, sd_version: str, support: dict) -> list[Problem]:
     return out
 
 
-def check_user_config(doc, sd, support: dict, script: str) -> None:
+def check_user_config(doc, sd, support: dict, script: str, data=None, origin=None) -> None:
     """Raise TrainerRefusal with the trainer's message for the first problem, as sd-scripts
-    stops at `sanitize_user_config`."""
+    stops at `sanitize_user_config` (`data`: a config the trainer generates itself, reported at
+    `origin`)."""
     from kohya_tune.engine.plan import Origin, TrainerRefusal
 
-    found = problems(doc.data, sd.profile, support)
+    found = problems(doc.data if data is None else data, sd.profile, support)
     if found:
         first = found[0]
-        raise TrainerRefusal(f"voluptuous MultipleInvalid: {first.message} (Invalid user config / "
-                             f"ユーザ設定の形式が正しくないようです)", Origin(doc, first.keypath))
+        raise TrainerRefusal(f"MultipleInvalid: {first.message}",
+                             Origin(doc, first.keypath) if doc is not None else origin,
+                             note=f"the trainer logs \"{USER_CONFIG_LOG}\" first")

@@ -37,6 +37,7 @@ from kohya_tune.engine import images as img
 from kohya_tune.engine import normalize
 from kohya_tune.engine.plan import (DatasetPlan, Origin, Plan, PlanError, SubsetPlan,
                                     TrainerRefusal, resolve_dir, resolve_file)
+from kohya_tune.versions import profiles
 
 # subset states
 REGISTERED = "registered"
@@ -50,6 +51,10 @@ NO_DATA_MESSAGE = (
     "No data found. Please verify arguments (train_data_dir must be the parent of folders "
     "with images) / 画像がありません。引数指定を確認してください（train_data_dirには画像が"
     "あるフォルダではなく、画像があるフォルダの親フォルダを指定する必要があります）")
+# FineTuningDataset without bucket info in the metadata (v0.6.5 train_util.py L1349-1351, up to
+# v0.9.1; v0.10.0 no longer asserts: profile switch ft_train_resolution)
+FT_RESOLUTION_REQUIRED = ("AssertionError: if metadata doesn't have bucket info, resolution is "
+                          "required / メタデータにbucket情報がない場合はresolutionを指定してください")
 RESOLUTION_REQUIRED = "AssertionError: resolution is required / resolution（解像度）を指定してください"
 DATASET_KINDS = {"db": "dreambooth", "ft": "fine_tune", "cn": "controlnet"}
 
@@ -60,9 +65,10 @@ class Refusal:
     message: str
     origin: Origin | None = None
     stage: str = ""        # where in the run: script, gui, config, dataset N, buckets N, ...
+    note: str | None = None  # kohya-tune's explanation, kept apart from the trainer's message
 
     def error(self) -> TrainerRefusal:
-        return TrainerRefusal(self.message, self.origin)
+        return TrainerRefusal(self.message, self.origin, self.note)
 
 
 @dataclass
@@ -155,6 +161,9 @@ class DatasetFacts:
     max_bucket_reso: int | None = None
     entries: list = field(default_factory=list)  # registered images: [size, path, repeats, subset]
     validation_images: int = 0
+    ft_trainer_paths: dict = field(default_factory=dict)  # fine-tuning: found path -> the trainer's
+    precalculated_buckets: bool = False  # fine-tuning metadata with bucket info (<= v0.9.1):
+                                         # bucket_reso_steps is None, verify_bucket_reso_steps passes
 
 
 @dataclass
@@ -216,10 +225,7 @@ def gather(plan: Plan, disk: img.Disk | None = None, progress=None) -> Facts:
         _validation_dataset(plan, facts, dfacts, disk, rng)
     for dfacts in facts.datasets:
         _make_buckets(plan, facts, dfacts, disk)
-    if not any(d.entries for d in facts.datasets) and not facts.missing:
-        facts.refusals.append(Refusal(NO_DATA_MESSAGE, _data_origin(plan), "after datasets"))
-    for dfacts in facts.datasets:
-        _verify_bucket_reso_steps(plan, facts, dfacts)
+    _script_checks(plan, facts)
     facts.complete = True
     return facts
 
@@ -246,7 +252,7 @@ def _blueprint(plan: Plan, facts: Facts, disk: img.Disk) -> bool:
     try:
         normalize.build_datasets(plan, disk)
     except TrainerRefusal as exc:
-        facts.refusals.append(Refusal(exc.message, exc.origin, "config"))
+        facts.refusals.append(Refusal(exc.message, exc.origin, "config", exc.note))
         return False
     except PlanError as exc:
         facts.problem = exc
@@ -291,6 +297,17 @@ def _construct(plan: Plan, facts: Facts, d_index: int, dplan: DatasetPlan, disk:
     (images, captions), then reg balancing."""
     dfacts = DatasetFacts(index=d_index, plan=dplan)
     stage = f"dataset {d_index}"
+    interpolation = dplan.values.get("resize_interpolation") if dplan.values else None
+    allowed = plan.sd.get("resize_interpolations")
+    if allowed is not None and interpolation is not None and interpolation not in allowed:
+        facts.refusals.append(Refusal(
+            f'AssertionError: Resize interpolation "{interpolation}" is not a valid interpolation',
+            dplan.origin, stage, note="valid: " + ", ".join(allowed)))
+    if dplan.kind == "cn" and plan.sd.get("cn_random_crop_assert") and any(
+            normalize.truthy(sp.values.get("random_crop")) for sp in dplan.subsets):
+        facts.refusals.append(Refusal(
+            "AssertionError: random_crop is not supported in ControlNetDataset / "
+            "random_cropはControlNetDatasetではサポートされていません", dplan.origin, stage))
     if dplan.kind == "ft":
         _construct_ft(plan, facts, dfacts, disk)
         return dfacts
@@ -350,14 +367,20 @@ def _subset(plan: Plan, facts: Facts, dfacts: DatasetFacts, s_index: int, splan:
         facts.missing.append((str(splan.image_dir), splan.origin))
         sf.state, sf.reason = MISSING, "folder not found here"
         return sf
-    images, sizes, cached_captions = _discover(plan, sf)
+    try:
+        images, sizes, cached_captions = _discover(plan, sf)
+    except TrainerRefusal as exc:
+        facts.refusals.append(Refusal(exc.message, exc.origin, f"dataset {dfacts.index}", exc.note))
+        sf.state, sf.reason = NO_IMAGES, "the trainer stops reading this subset"
+        return sf
     if dplan.validation_split > 0.0 and not splan.is_reg:
         if not images:
             # split_train_val unpacks zip(*[]) (HEAD L164): an empty subset stops the trainer
             facts.refusals.append(Refusal(
-                "ValueError: not enough values to unpack (expected 2, got 0) (split_train_val on "
-                f"subset {splan.image_dir!r}, which has no image, with validation_split "
-                f"{dplan.validation_split})", splan.origin, f"dataset {dfacts.index}"))
+                "ValueError: not enough values to unpack (expected 2, got 0)", splan.origin,
+                f"dataset {dfacts.index}",
+                note=f"split_train_val on subset {splan.image_dir!r}, which has no image, with "
+                     f"validation_split {dplan.validation_split}"))
         else:
             kept = split_train_val(images, sizes, dplan, rng, training=True)
             if cached_captions is not None:
@@ -421,7 +444,63 @@ def _discover(plan: Plan, sf: SubsetFacts):
         sf.not_found = {"from metadata_cache.json": [cache_file]}
         return images, sizes, captions
     images, sf.not_found = img.glob_images(sf.listing, plan.sd.image_extensions)
-    return images, [None] * len(images), None
+    sizes = [None] * len(images)
+    suffix = _cache_suffix(plan)
+    if suffix and images:
+        try:
+            sizes = _sizes_from_cache_names(images, sf, suffix)
+        except (ValueError, IndexError) as exc:
+            # get_image_size_from_disk_cache_path on a name without "_WxH" (strategy_base.py
+            # L412-414): the trainer stops while building the dataset
+            raise TrainerRefusal(f"{type(exc).__name__}: {exc}", splan.origin,
+                                 note=f"a latents cache file name in {sf.directory} that ends "
+                                      f"with {suffix} has no _WIDTHxHEIGHT size part") from None
+    return images, sizes, None
+
+
+def _cache_suffix(plan: Plan) -> str | None:
+    """v0.10.0+: the latents cache suffix when the script has set its caching strategy before
+    building the datasets (data: npz_size_names, script_checks latents_strategy/cache_suffix)."""
+    if not plan.sd.get("npz_size_names"):
+        return None
+    entry = profiles.script_checks(plan.sd, plan.script)
+    if entry.get("latents_strategy") == "cache_latents" and not _cache_latents(plan):
+        return None
+    return entry.get("cache_suffix")
+
+
+def _sizes_from_cache_names(images: list, sf: SubsetFacts, suffix: str) -> list:
+    """load_dreambooth_dir's cache-name sizes (HEAD train_util.py L2002-2034): the cache files
+    (glob '*' + suffix, in listing order, stably sorted by the path before its last two '_'),
+    walked once; an image takes the size in the name of the first cache whose path starts with
+    the image's path without extension (a string prefix: a neighbour's cache can match), the
+    walk stops at the first name beyond it. Paths as the trainer writes them (image_dir + name),
+    so the sort sees the same characters."""
+    trainer_dir = str(sf.plan.image_dir) if sf.plan.image_dir is not None else sf.listing.directory
+    names = [n for n in sf.listing.names if n[:1] != "." and n.endswith(suffix)]
+    if not names:
+        return [None] * len(images)
+    npz = [os.path.join(trainer_dir, n) for n in names]
+    npz.sort(key=lambda p: p.rsplit("_", maxsplit=2)[0])
+    sizes: list = []
+    i = 0
+    for image in images:
+        path = os.path.join(trainer_dir, os.path.basename(image))
+        n = len(os.path.splitext(path)[0])
+        found = None
+        while i < len(npz):
+            if npz[i][:n] > path[:n]:
+                break
+            if npz[i][:n] == path[:n]:
+                found = npz[i]
+                break
+            i += 1
+        if found is None:
+            sizes.append(None)
+            continue
+        w, h = os.path.splitext(found)[0].split("_")[-2].split("x")
+        sizes.append((int(w), int(h)))
+    return sizes
 
 
 def split_train_val(images, sizes, dplan: DatasetPlan, rng: random.Random, *, training: bool):
@@ -486,6 +565,9 @@ def _check_conditioning(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: im
     """ControlNetDataset: every image needs a conditioning image with the same stem, and no
     conditioning image may be left over (HEAD train_util.py L2455-2492)."""
     exts = plan.sd.image_extensions
+    if plan.sd.get("cn_pairing") == "basename":
+        _check_conditioning_by_name(plan, facts, dfacts, disk)
+        return
     missing: list = []
     paired: set = set()
     dirs: list = []
@@ -521,6 +603,46 @@ def _check_conditioning(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: im
             f"余分な制御用画像があります: {extra}", dfacts.plan.origin, stage))
 
 
+def _check_conditioning_by_name(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: img.Disk) -> None:
+    """ControlNetDataset up to v0.8.5: the conditioning image is conditioning_data_dir/<the
+    image's file name> (any existing file); every image of the conditioning folders must be one
+    of those (v0.8.4 train_util.py L1815-1845; profile switch cn_pairing)."""
+    missing: list = []
+    paired: set = set()
+    extra: list = []
+    for sf in dfacts.subsets:
+        cond = sf.plan.conditioning_data_dir
+        if not sf.used or not cond:
+            continue
+        found = resolve_dir(cond, plan, base=_base(plan))
+        if found is None:
+            continue  # "not directory": no pairing
+        names = set(disk.listing(str(found)).names)
+        for image in sf.images:
+            name = os.path.basename(image)
+            if name not in names:
+                missing.append(name)
+            paired.add(os.path.join(str(cond), name))
+    for sf in dfacts.subsets:
+        cond = sf.plan.conditioning_data_dir
+        found = resolve_dir(cond, plan, base=_base(plan)) if cond else None
+        if found is None:
+            continue
+        for path in img.glob_images(disk.listing(str(found)), plan.sd.image_extensions)[0]:
+            shown = os.path.join(str(cond), os.path.basename(path))
+            if shown not in paired:
+                extra.append(shown)
+    stage = f"dataset {dfacts.index}"
+    if missing:
+        facts.refusals.append(Refusal(
+            f"AssertionError: missing conditioning data for {len(missing)} images: {missing}",
+            dfacts.plan.origin, stage))
+    if extra:
+        facts.refusals.append(Refusal(
+            f"AssertionError: extra conditioning data for {len(extra)} images: {extra}",
+            dfacts.plan.origin, stage))
+
+
 def _validation_dataset(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: img.Disk,
                         rng: random.Random) -> None:
     """v0.10.0+: a dataset with 0 < validation_split <= 1 is built a second time as the
@@ -535,7 +657,10 @@ def _validation_dataset(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: im
         splan = sf.plan
         if splan.is_reg or sf.directory is None or sf.listing is None or splan.image_dir in seen:
             continue
-        images, sizes, cached = _discover(plan, copy.copy(sf))
+        try:
+            images, sizes, cached = _discover(plan, copy.copy(sf))
+        except TrainerRefusal:
+            continue  # already refused while building the training dataset
         if not images:
             continue
         val, _ = split_train_val(images, sizes, dplan, rng, training=False)
@@ -592,8 +717,8 @@ def _make_buckets(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: img.Disk
                 key = assigner.bucket_for(size[0], size[1])
             except bucketing.BucketError as exc:
                 facts.refusals.append(Refusal(
-                    f"{exc.trainer_exception}: {exc.message} (image {first_path[size]}, "
-                    f"{size[0]}x{size[1]})", dplan.origin, stage))
+                    f"{exc.trainer_exception}: {exc.message}", dplan.origin, stage,
+                    note=f"image {first_path[size]}, {size[0]}x{size[1]}"))
                 return
             counts[key] = counts.get(key, 0) + repeats
     dfacts.buckets = counts
@@ -622,7 +747,7 @@ def _read_sizes(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: img.Disk, 
                 if exc.unknown:
                     facts.problem = facts.problem or PlanError(exc.message)
                 else:
-                    facts.refusals.append(Refusal(exc.message, dfacts.plan.origin, stage))
+                    facts.refusals.append(Refusal(exc.message, dfacts.plan.origin, stage, exc.note))
                 continue
         else:
             size = (size[0], size[1])
@@ -632,19 +757,86 @@ def _read_sizes(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: img.Disk, 
     return out
 
 
-def _verify_bucket_reso_steps(plan: Plan, facts: Facts, dfacts: DatasetFacts) -> None:
-    """`assert_extra_args`: verify_bucket_reso_steps(N) of the script (v0.7.0+), on every
-    dataset of the group, after the empty-dataset stop."""
-    dplan = dfacts.plan
-    try:
-        message = bucketing.bucket_reso_steps_error(
-            dplan.bucket_reso_steps, script=f"{plan.script}.py", profile=bucket_profile(plan),
-            enable_bucket=dplan.enable_bucket)
-    except KeyError:
-        return
-    if message:
-        facts.refusals.append(Refusal(f"AssertionError: {message}", dplan.origin,
-                                      "assert_extra_args"))
+def _script_checks(plan: Plan, facts: Facts) -> None:
+    """What the script checks once its datasets are built, in its own order (data:
+    sd_scripts_profiles.json script_checks, SPEC A.3): the empty-dataset stop with the script's
+    text, the latent-cache and text-encoder-cache checks, verify_bucket_reso_steps(N) and the
+    SDXL / network asserts of assert_extra_args. ControlNet-style datasets never fail L, T or V
+    (ControlNetDataset keeps its subsets and bucket_reso_steps in a delegate, HEAD L2374-2500)."""
+    checked = [d for d in facts.datasets if d.plan.kind != "cn"]
+    for step in profiles.script_checks(plan.sd, plan.script).get("after", []):
+        kind, _, arg = step.partition(":")
+        message = None
+        origin = None
+        if kind == "E":
+            if not any(d.entries for d in facts.datasets) and not facts.missing:
+                message, origin = profiles.check_message(step), _data_origin(plan)
+        elif kind == "L":
+            if _cache_latents(plan) and any(
+                    normalize.truthy(sf.plan.values.get("color_aug"))
+                    or normalize.truthy(sf.plan.values.get("random_crop"))
+                    for d in checked for sf in d.subsets if sf.used):
+                message = profiles.check_message(step)
+                origin = plan.arg_origins.get("cache_latents") or plan.arg_origins.get("cache_latents_to_disk")
+        elif kind == "T":
+            dropout_ok = arg.startswith("anima")
+            if normalize.cache_te(plan) and any(
+                    _te_uncacheable(sf.plan.values, dropout_ok)
+                    for d in checked for sf in d.subsets if sf.used):
+                message = profiles.check_message(step)
+                origin = (plan.arg_origins.get("cache_text_encoder_outputs")
+                          or plan.arg_origins.get("cache_text_encoder_outputs_to_disk"))
+        elif kind == "V":
+            for dfacts in checked:
+                steps = dfacts.plan.bucket_reso_steps
+                if dfacts.plan.enable_bucket and not dfacts.precalculated_buckets and \
+                        steps is not None and steps % int(arg) != 0:
+                    message = f"AssertionError: {bucketing.reso_steps_message(steps, int(arg))}"
+                    origin = dfacts.plan.origin or plan.arg_origins.get("bucket_reso_steps")
+                    break
+        elif normalize.argument_check_fails(plan, step):
+            message = profiles.check_message(step)
+        if message:
+            facts.refusals.append(Refusal(message, origin, step))
+
+
+def bucket_steps_error(plan: Plan, dplan: DatasetPlan) -> str | None:
+    """The first verify_bucket_reso_steps(N) of the script (data: script_checks) this dataset
+    fails, as the assertion text; None when it passes (bucketing off, ControlNet-style)."""
+    steps = dplan.bucket_reso_steps
+    if dplan.kind == "cn" or not dplan.enable_bucket or not isinstance(steps, int) or steps == 0:
+        return None
+    for step in profiles.script_checks(plan.sd, plan.script).get("after", []):
+        kind, _, arg = step.partition(":")
+        if kind == "V" and steps % int(arg) != 0:
+            return bucketing.reso_steps_message(steps, int(arg))
+    return None
+
+
+def _cache_latents(plan: Plan) -> bool:
+    """cache_latents after verify_training_args (cache_latents_to_disk turns it on, v0.6.3+)."""
+    if normalize.truthy(plan.args.get("cache_latents")):
+        return True
+    return bool(plan.sd.get("cache_latents_to_disk_implies_cache_latents")) and \
+        normalize.truthy(plan.args.get("cache_latents_to_disk"))
+
+
+def _no_latents_strategy(plan: Plan) -> bool:
+    """v0.10.0+: the script sets no LatentsCachingStrategy before its datasets (data:
+    script_checks latents_strategy)."""
+    entry = profiles.script_checks(plan.sd, plan.script)
+    return entry.get("latents_strategy") == "cache_latents" and not _cache_latents(plan)
+
+
+def _te_uncacheable(values: dict, dropout_ok: bool) -> bool:
+    """BaseDataset.is_text_encoder_output_cacheable's per-subset test (HEAD train_util.py
+    L1102-1113)."""
+    def num(name):
+        value = values.get(name)
+        return value if isinstance(value, (int, float)) else 0
+    return bool((num("caption_dropout_rate") > 0 and not dropout_ok)
+                or normalize.truthy(values.get("shuffle_caption"))
+                or num("token_warmup_step") > 0 or num("caption_tag_dropout_rate") > 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -679,7 +871,9 @@ def _ft_image_path(plan: Plan, splan: SubsetPlan, key: str) -> str | None:
     exists, else `glob_images(image_dir, key)` (J23 FineTuningDataset); from v0.10.0:
     image_dir/key for a relative key (HEAD L2270-2283)."""
     image_dir = splan.image_dir
-    resolved = resolve_dir(image_dir, plan, base=plan.config.directory) if image_dir else None
+    # image_dir "" is the current folder (os.path.join("", key) is the key itself)
+    resolved = (resolve_dir(image_dir or ".", plan, base=plan.config.directory)
+                if image_dir is not None else None)
     if plan.sd.get("ft_train_resolution"):
         if os.path.exists(key):
             return key
@@ -729,20 +923,78 @@ def _construct_ft(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: img.Disk
             sf.state, sf.reason = NO_IMAGES, "no image entries in the metadata: ignored"
             continue
         seen.add(splan.metadata_file)
+        if not plan.sd.get("ft_train_resolution") and _no_latents_strategy(plan) and (
+                splan.image_dir is not None or any(os.path.isabs(k) for k in metadata)):
+            # v0.10.0+: the cache names are globbed with strategy.cache_suffix (HEAD
+            # train_util.py L2287-2290), and this script sets no strategy without cache_latents
+            facts.refusals.append(Refusal(
+                "AttributeError: 'NoneType' object has no attribute 'cache_suffix'", splan.origin,
+                stage, note=f"{plan.script} sets its latents caching strategy only with "
+                            f"cache_latents, and the fine-tuning dataset needs it"))
+            continue
+        try:
+            cache_sizes = _ft_cache_sizes(plan, splan, metadata, disk)
+        except (ValueError, IndexError) as exc:
+            facts.refusals.append(Refusal(f"{type(exc).__name__}: {exc}", splan.origin, stage,
+                                          note="a latents cache file name without a _WIDTHxHEIGHT part"))
+            continue
         for key, md in metadata.items():
             md = md if isinstance(md, dict) else {}
             size = md.get("train_resolution") if plan.sd.get("ft_train_resolution") else md.get("image_size")
+            if size is None and key in cache_sizes:
+                size = cache_sizes[key]
             path = _ft_image_path(plan, splan, key)
             if path is None and plan.sd.get("ft_train_resolution"):
                 facts.refusals.append(Refusal(f"AssertionError: no image / 画像がありません: {key}",
                                               splan.origin, stage))
                 continue
             entries[key] = (tuple(size) if size else None, path, splan.num_repeats)
+            if splan.image_dir is not None and not plan.sd.get("ft_train_resolution"):
+                dfacts.ft_trainer_paths[key] = key if os.path.isabs(key) else os.path.join(splan.image_dir, key)
             sf.images.append(path or key)
             dfacts.entries.append([entries[key][0], path, splan.num_repeats, sf])
         T += len(metadata) * splan.num_repeats
     dfacts.num_train_images = T
     _ft_buckets(plan, facts, dfacts, entries, disk)
+
+
+def _ft_cache_sizes(plan: Plan, splan: SubsetPlan, metadata: dict, disk: img.Disk) -> dict:
+    """v0.10.0+ FineTuningDataset (HEAD train_util.py L2270-2356): the cache files
+    ('*' + suffix) of image_dir and of the folder of every absolute key, longest name first;
+    each key without image_size, longest first, takes the first cache whose path starts with
+    the key without its extension (a string prefix on the path as written: a relative key
+    matches only when image_dir is ""), which is then used up. Returns key -> (w, h)."""
+    suffix = _cache_suffix(plan)
+    if plan.sd.get("ft_train_resolution") or not suffix:
+        return {}
+    dirs = []
+    if splan.image_dir is not None:
+        dirs.append(str(splan.image_dir))
+    for key in metadata:
+        if os.path.isabs(key) and os.path.dirname(key) not in dirs:
+            dirs.append(os.path.dirname(key))
+    candidates = []
+    for d in dirs:
+        found = resolve_dir(d or ".", plan, base=_base(plan))
+        if found is None:
+            continue
+        listing = disk.listing(str(found))
+        candidates.extend(os.path.join(d, n) for n in listing.names
+                          if n[:1] != "." and n.endswith(suffix))
+    candidates.sort(key=lambda p: len(os.path.basename(p)), reverse=True)
+    out: dict = {}
+    for key in sorted(metadata, key=len, reverse=True):
+        md = metadata[key] if isinstance(metadata[key], dict) else {}
+        if md.get("image_size") is not None:
+            continue
+        stem = os.path.splitext(key)[0]
+        match = next((c for c in candidates if c.startswith(stem)), None)
+        if match is None:
+            continue
+        candidates.remove(match)
+        w, h = os.path.splitext(match)[0].split("_")[-2].split("x")
+        out[key] = (int(w), int(h))
+    return out
 
 
 def _ft_buckets(plan: Plan, facts: Facts, dfacts: DatasetFacts, entries: dict, disk: img.Disk) -> None:
@@ -758,6 +1010,7 @@ def _ft_buckets(plan: Plan, facts: Facts, dfacts: DatasetFacts, entries: dict, d
             # bucket info in the metadata: bucketing is on, with exactly those resolutions
             if dplan.bucket_no_upscale:
                 raise TrainerRefusal(f"AssertionError: {bucketing.FT_NO_UPSCALE_MESSAGE}", dplan.origin)
+            dfacts.precalculated_buckets = True
             assigner = bucketing.BucketAssigner.for_train_resolution(
                 [v[0] for v in entries.values()], profile=bucket_profile(plan))
             for size, _, repeats in entries.values():
@@ -765,32 +1018,44 @@ def _ft_buckets(plan: Plan, facts: Facts, dfacts: DatasetFacts, entries: dict, d
                 counts[key] = counts.get(key, 0) + repeats
         else:
             if dplan.resolution is None:
-                raise TrainerRefusal("AssertionError: if metadata doesn't have bucket info, "
-                                     "resolution is required", dplan.origin)
+                if plan.sd.get("ft_train_resolution"):
+                    raise TrainerRefusal(FT_RESOLUTION_REQUIRED, dplan.origin)
+                if dplan.enable_bucket and plan.sd.get("ft_missing_resolution_error"):
+                    raise TrainerRefusal(plan.sd.get("ft_missing_resolution_error"), dplan.origin,
+                                         note="resolution is not set and the metadata's sizes "
+                                              "are not used from v0.10.0")
+                raise TrainerRefusal(FT_RESOLUTION_REQUIRED, dplan.origin,
+                                     note="kohya-tune's reading: this sd-scripts has no assert "
+                                          "here, but cannot bucket without a resolution")
             assigner = bucketing.BucketAssigner(
                 dplan.resolution, dplan.enable_bucket, dplan.bucket_no_upscale,
                 dplan.min_bucket_reso, dplan.max_bucket_reso, dplan.bucket_reso_steps,
                 profile=bucket_profile(plan), dataset="fine_tune")
             dfacts.bucket_warnings = list(assigner.warnings)
-            for size, path, repeats in entries.values():
+            for entry_key, (size, path, repeats) in entries.items():
+                # make_buckets reads every size not known yet, bucketing or not (HEAD
+                # train_util.py L993-995)
+                if size is None:
+                    if path is None or not os.path.exists(path):
+                        shown = dfacts.ft_trainer_paths.get(entry_key, path or entry_key)
+                        raise TrainerRefusal(
+                            f"FileNotFoundError: [Errno 2] No such file or directory: {shown!r}",
+                            dplan.origin, note="the image of a metadata entry is not there: "
+                                               "make_buckets opens it to read its size")
+                    try:
+                        size = disk.size(path, reader)
+                    except img.ImageSizeError as exc:
+                        raise TrainerRefusal(exc.message, dplan.origin, exc.note) from None
                 if not dplan.enable_bucket:
                     key = tuple(dplan.resolution)
                 else:
-                    if size is None:
-                        if path is None or not os.path.exists(path):
-                            raise TrainerRefusal(f"cannot read the size of {path or 'an image'}: the "
-                                                 f"image of a metadata entry is not there", dplan.origin)
-                        try:
-                            size = disk.size(path, reader)
-                        except img.ImageSizeError as exc:
-                            raise TrainerRefusal(exc.message, dplan.origin) from None
                     key = assigner.bucket_for(size[0], size[1])
                 counts[key] = counts.get(key, 0) + repeats
     except bucketing.BucketError as exc:
         facts.refusals.append(Refusal(f"{exc.trainer_exception}: {exc.message}", dplan.origin, stage))
         return
     except TrainerRefusal as exc:
-        facts.refusals.append(Refusal(exc.message, exc.origin, stage))
+        facts.refusals.append(Refusal(exc.message, exc.origin, stage, exc.note))
         return
     dfacts.buckets = counts
     dfacts.num_batches = sum(math.ceil(c / dplan.batch_size) for c in counts.values())

@@ -30,10 +30,11 @@ class ImageSizeError(Exception):
     """The size of an image cannot be read; `message` says what the trainer would do.
     `unknown`: this machine cannot tell (PIL, the trainer's fallback, is not installed here)."""
 
-    def __init__(self, message: str, unknown: bool = False):
+    def __init__(self, message: str, unknown: bool = False, note: str | None = None):
         super().__init__(message)
         self.message = message
         self.unknown = unknown
+        self.note = note  # kohya-tune's explanation, apart from the trainer's exception text
 
 
 @dataclass
@@ -187,8 +188,9 @@ def read_size(path: str, reader: str = "imagesize_pil") -> tuple[int, int]:
     except Exception as exc:  # noqa: BLE001 - imagesize 1.4.1 lets struct.error, IndexError...
         if reader != "pil":
             # imagesize 1.4.1 lets a short or corrupt header escape; so does the trainer
-            raise ImageSizeError(f"{type(exc).__name__}: {exc} (reading the header of {path}: "
-                                 f"the file is truncated or corrupt)") from None
+            raise ImageSizeError(f"{type(exc).__name__}: {exc}",
+                                 note=f"reading the header of {path}: the file is truncated or "
+                                      f"corrupt") from None
         w, h = -1, -1
     if reader == "imagesize":
         return w, h
@@ -225,4 +227,4 @@ def _pil_size(path: str, reader: str) -> tuple[int, int]:
     except Exception as exc:  # noqa: BLE001 - any failure here is the trainer's failure too
         if reader == "imagesize_pil":
             return 0, 0  # HEAD: "failed to get image size" warning, then (0, 0)
-        raise ImageSizeError(f"{type(exc).__name__}: {exc} (opening {path})") from None
+        raise ImageSizeError(f"{type(exc).__name__}: {exc}", note=f"opening {path}") from None

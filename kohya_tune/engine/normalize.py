@@ -42,10 +42,16 @@ ARG_DEFAULTS = {
 # dataclass defaults (HEAD config_util.py L55-139)
 SUBSET_DEFAULTS = {"num_repeats": 1, "is_reg": False, "class_tokens": None,
                    "caption_extension": ".caption", "cache_info": False, "image_dir": None,
-                   "metadata_file": None, "conditioning_data_dir": None}
+                   "metadata_file": None, "conditioning_data_dir": None,
+                   # what is_latent_cacheable / is_text_encoder_output_cacheable look at
+                   # (HEAD train_util.py L1099-1113)
+                   "color_aug": False, "random_crop": False, "shuffle_caption": False,
+                   "caption_dropout_rate": 0.0, "token_warmup_step": 0,
+                   "caption_tag_dropout_rate": 0.0}
 DATASET_DEFAULTS = {"batch_size": 1, "enable_bucket": False, "min_bucket_reso": 256,
                     "max_bucket_reso": 1024, "bucket_reso_steps": 64, "bucket_no_upscale": False,
-                    "resolution": None, "validation_split": 0.0, "validation_seed": None}
+                    "resolution": None, "validation_split": 0.0, "validation_seed": None,
+                    "resize_interpolation": None}
 
 ARG_TO_CONFIG = {"train_batch_size": "batch_size", "dataset_repeats": "num_repeats"}
 # where a subset value was found, in fallback order (subset, dataset, [general], arguments)
@@ -80,7 +86,8 @@ def build_plan(doc: Document, settings: Settings) -> Plan:
     if sd_paired:
         sd = profiles.with_scripts(sd, gui.sd_scripts.get("scripts"),
                                    f"GUI {gui.version}'s {gui.sd_scripts.get('ships')} sd-scripts "
-                                   f"{gui.sd_scripts.get('commit')}")
+                                   f"{gui.sd_scripts.get('commit')}",
+                                   commit=gui.sd_scripts.get("commit"))
     if doc.kind == documents.GUI:
         args = dict(gui.args)
         script = settings.script or gui.script
@@ -209,27 +216,49 @@ def namespace(plan: Plan) -> dict:
     return ns
 
 
-def parse_resolution(value, origin: Origin | None) -> tuple[int, int] | None:
-    """`prepare_dataset_args`: the option is a string "W,H" or "S" (HEAD train_util.py L5409)."""
-    if value is None:
-        return None
-    if (isinstance(value, (list, tuple)) and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-        return int(value[0]), int(value[1])
+RESOLUTION_ASSERT = ("resolution must be 'size' or 'width,height' / resolution（解像度）は'サイズ'または"
+                     "'幅','高さ'で指定してください: {value}")
+FACE_CROP_ASSERT = ("face_crop_aug_range must be two floats / face_crop_aug_rangeは'下限,上限'で指定して"
+                    "ください: {value}")
+
+
+def _split_numbers(value, convert, name: str, origin: Origin | None) -> tuple:
+    """`tuple(convert(r) for r in value.split(","))` as prepare_dataset_args writes it; a value
+    from a config file reaches it unconverted, so anything but a string has no `split`."""
     if not isinstance(value, str):
         raise TrainerRefusal(
-            f"AttributeError: '{type(value).__name__}' object has no attribute 'split' "
-            f"(resolution must be a string such as \"512,512\" in a --config_file TOML)", origin)
+            f"AttributeError: '{type(value).__name__}' object has no attribute 'split'", origin,
+            note=f"{name} comes from the config file as it is written; prepare_dataset_args "
+                 f"expects a string such as \"512,512\"")
     try:
-        parts = tuple(int(r) for r in value.split(","))
-    except (ValueError, OverflowError):
-        raise TrainerRefusal(f"ValueError: invalid literal for int() in resolution {value!r}",
-                             origin) from None
+        return tuple(convert(r) for r in value.split(","))
+    except (ValueError, OverflowError) as exc:
+        raise TrainerRefusal(f"{type(exc).__name__}: {exc}", origin,
+                             note=f"prepare_dataset_args converts each part of {name} "
+                                  f"with {convert.__name__}()") from None
+
+
+def parse_resolution(value, origin: Origin | None) -> tuple[int, int] | None:
+    """`prepare_dataset_args` (HEAD train_util.py L5409-5415, v0.6.5 L2990-2996, the same at
+    every tag): "W,H" or "S" becomes a pair, anything else is refused with Python's own error."""
+    if value is None:
+        return None
+    parts = _split_numbers(value, int, "resolution", origin)
     if len(parts) == 1:
         parts = (parts[0], parts[0])
     if len(parts) != 2:
-        raise TrainerRefusal(f"AssertionError: resolution must be 'size' or 'width,height': {parts}",
-                             origin)
+        raise TrainerRefusal(f"AssertionError: {RESOLUTION_ASSERT.format(value=parts)}", origin)
+    return parts
+
+
+def parse_face_crop(value, origin: Origin | None) -> tuple[float, float] | None:
+    """`prepare_dataset_args` (HEAD train_util.py L5417-5423, v0.6.5 L2998-3004): two floats,
+    the first not above the second."""
+    if value is None:
+        return None
+    parts = _split_numbers(value, float, "face_crop_aug_range", origin)
+    if not (len(parts) == 2 and parts[0] <= parts[1]):
+        raise TrainerRefusal(f"AssertionError: {FACE_CROP_ASSERT.format(value=parts)}", origin)
     return parts
 
 
@@ -238,9 +267,13 @@ def build_datasets(plan: Plan, disk=None) -> None:
     `disk` (images.Disk) lists the folders, shared with the scan that follows."""
     ns = namespace(plan)
     origin = plan.arg_origins.get
+    verify_training_args(plan)
     ns["resolution"] = parse_resolution(ns.get("resolution"), origin("resolution"))
+    ns["face_crop_aug_range"] = parse_face_crop(ns.get("face_crop_aug_range"),
+                                                origin("face_crop_aug_range"))
     family = profiles.script_family(plan.script)
-    support = profiles.SANITIZER_SUPPORT[family]
+    support = sanitizer_support(plan, ns)
+    script_checks_before(plan)
     argparse_config = {ARG_TO_CONFIG.get(k, k): v for k, v in ns.items()}
 
     if plan.config.kind == documents.DATASET:
@@ -259,15 +292,16 @@ def build_datasets(plan: Plan, disk=None) -> None:
         # network trainers do when --in_json is given; train_db.py never reads it
         plan.mode = "in_json"
         if ns.get("in_json") is None:
-            raise TrainerRefusal("voluptuous MultipleInvalid: expected str for dictionary value @ "
-                                 "data['datasets'][0]['subsets'][0]['metadata_file'] (fine_tune "
-                                 "needs in_json or dataset_config)", origin("train_data_dir"))
+            raise TrainerRefusal("MultipleInvalid: expected str for dictionary value @ "
+                                 "data['datasets'][0]['subsets'][0]['metadata_file']",
+                                 origin("train_data_dir"),
+                                 note="fine_tune needs in_json or dataset_config")
         for key, config_key in (("in_json", "metadata_file"), ("train_data_dir", "image_dir")):
             value = ns.get(key)
             if value is not None and not isinstance(value, str):
-                raise TrainerRefusal(f"voluptuous MultipleInvalid: expected str for dictionary "
-                                     f"value @ data['datasets'][0]['subsets'][0]['{config_key}'] "
-                                     f"({key} = {value!r} from the config file)", origin(key))
+                raise TrainerRefusal(f"MultipleInvalid: expected str for dictionary "
+                                     f"value @ data['datasets'][0]['subsets'][0]['{config_key}']",
+                                     origin(key), note=f"{key} = {value!r} from the config file")
         user_config = {"datasets": [{"subsets": [{"image_dir": ns.get("train_data_dir"),
                                                   "metadata_file": ns["in_json"]}]}]}
     elif family == "cn":
@@ -291,13 +325,25 @@ def build_datasets(plan: Plan, disk=None) -> None:
     # first, then the argparse namespace
     if plan.dataset_doc is not None:
         dataset_schema.check_user_config(plan.dataset_doc, plan.sd, support, plan.script)
+    elif plan.mode == "folders" and family != "cn":
+        # the subsets generate_dreambooth_subsets_config_by_subdirs writes (HEAD config_util.py
+        # L635: image_dir, num_repeats, is_reg, class_tokens) are sanitized like a user config
+        generated = {"datasets": [{"subsets": [{k: v for k, v in sub.items() if not k.startswith("_")}
+                                               for sub in user_config["datasets"][0]["subsets"]]}]}
+        dataset_schema.check_user_config(None, plan.sd, support, plan.script, data=generated,
+                                         origin=_folder_origin(plan, {}))
     dataset_argparse_check(plan, ns)
 
     general = user_config.get("general", {}) or {}
     for d_index, dataset_config in enumerate(user_config.get("datasets", []) or []):
         subsets = dataset_config.get("subsets", []) or []
         is_db = all("metadata_file" not in s for s in subsets)
-        is_cn = all("conditioning_data_dir" in s for s in subsets)
+        # the ControlNet dataset class: the ControlNet scripts, train_db with masked_loss, or
+        # (with masked_loss) a dataset whose every subset has conditioning_data_dir
+        # (config_util.py HEAD L317-339, L533-545)
+        is_cn = family == "cn" or bool(support.get("cn_only")) or (
+            bool(subsets) and bool(support.get("cn"))
+            and all("conditioning_data_dir" in s for s in subsets))
         kind = "cn" if is_cn else ("db" if is_db else "ft")
         chain = [dataset_config, general, argparse_config]
         d_origin = Origin(plan.dataset_doc, ("datasets", d_index)) if plan.dataset_doc else None
@@ -344,6 +390,10 @@ def build_datasets(plan: Plan, disk=None) -> None:
                 sources["num_repeats"] = "folder name"
             if sources.get("num_repeats") == "argument":
                 sources["num_repeats"] = "dataset_repeats argument"
+            ext = svalues["caption_extension"]
+            if plan.sd.get("caption_dot") and isinstance(ext, str) and ext and not ext.startswith("."):
+                # DreamBoothSubset / ControlNetSubset add the dot (v0.6.5 train_util.py L351-352)
+                svalues["caption_extension"] = "." + ext
             s_origin = (Origin(plan.dataset_doc, ("datasets", d_index, "subsets", s_index))
                         if plan.dataset_doc else _folder_origin(plan, subset_config))
             dplan.subsets.append(SubsetPlan(
@@ -355,6 +405,73 @@ def build_datasets(plan: Plan, disk=None) -> None:
                 folder_name=subset_config.get("_folder_name"),
                 resolved=subset_config.get("_resolved"), values=svalues, sources=sources))
         plan.datasets.append(dplan)
+
+
+def verify_training_args(plan: Plan) -> None:
+    """`train_util.verify_training_args`, the first thing every script runs: the version's
+    argument combinations it refuses, in its order (profile data verify_training_args)."""
+    tests = {"set": lambda v: v is not None, "unset": lambda v: v is None,
+             "true": truthy, "false": lambda v: not truthy(v)}
+    for check in plan.sd.get("verify_training_args") or []:
+        if all(tests[want](plan.args.get(key)) for key, want in check["when"].items()):
+            first = next(iter(check["when"]))
+            raise TrainerRefusal(check["message"], plan.arg_origins.get(first))
+
+
+def truthy(value) -> bool:
+    """A flag as `if args.x:` reads it: values from a config file are not converted, so the
+    string "false" is true."""
+    try:
+        return bool(value)
+    except Exception:  # noqa: BLE001 - an object whose truth value raises: not a TOML value
+        return True
+
+
+def sanitizer_support(plan: Plan, ns: dict) -> dict:
+    """The dataset kinds the script's ConfigSanitizer accepts; with masked_loss (v0.8.6+) the
+    network trainers, sdxl_train, train_db and the TI scripts accept ControlNet-style datasets
+    too, and train_db takes the ControlNet schema for every dataset (HEAD config_util.py
+    L335-339; profile switch masked_loss_widening)."""
+    family = profiles.script_family(plan.script)
+    support = dict(profiles.SANITIZER_SUPPORT[family])
+    if plan.sd.get("masked_loss_widening") and family in ("network", "big", "db", "ti") \
+            and truthy(ns.get("masked_loss")):
+        support["cn"] = True
+        if not support.get("ft"):
+            support["cn_only"] = True
+    return support
+
+
+def script_checks_before(plan: Plan) -> None:
+    """The script's own asserts right after the arguments, before any dataset work
+    (sd_scripts_profiles.json script_checks "before")."""
+    for name in profiles.script_checks(plan.sd, plan.script).get("before", []):
+        if argument_check_fails(plan, name):
+            message = profiles.check_message(name)
+            key = {"sdxl_v2": "v2"}.get(name, "weighted_captions")
+            raise TrainerRefusal(message, plan.arg_origins.get(key))
+
+
+def cache_te(plan: Plan) -> bool:
+    """cache_text_encoder_outputs as the scripts with a text-encoder cache check see it: every
+    one of them turns it on when cache_text_encoder_outputs_to_disk is set (sdxl_train_util.py
+    verify_sdxl_training_args v0.7.0 L360-361; flux_train.py HEAD L69-73, ...)."""
+    to_disk = profiles.script_checks(plan.sd, plan.script).get("te_to_disk", True)
+    return truthy(plan.args.get("cache_text_encoder_outputs")) or \
+        (to_disk and truthy(plan.args.get("cache_text_encoder_outputs_to_disk")))
+
+
+def argument_check_fails(plan: Plan, name: str) -> bool:
+    """Whether an argument-only assert of a script (sdxl_*, unet_only) fires."""
+    if name == "sdxl_v2":
+        return truthy(plan.args.get("v2"))
+    if name == "sdxl_weighted":
+        return truthy(plan.args.get("weighted_captions"))
+    if name == "sdxl_train_weighted_te":
+        return truthy(plan.args.get("weighted_captions")) and cache_te(plan)
+    if name == "unet_only":
+        return cache_te(plan) and not truthy(plan.args.get("network_train_unet_only"))
+    raise KeyError(name)
 
 
 def check_batch_size(dplan: DatasetPlan, chain: list, d_origin: Origin | None, plan: Plan) -> None:
@@ -369,11 +486,14 @@ def check_batch_size(dplan: DatasetPlan, chain: list, d_origin: Origin | None, p
     if plan.dataset_doc is None or not any(c.get("batch_size") is not None for c in chain[:2]):
         origin = plan.arg_origins.get("train_batch_size", d_origin)
     if batch == 0:
-        raise TrainerRefusal("ZeroDivisionError: division by zero (batch_size is 0: make_buckets "
-                             "divides each bucket's image count by it, train_util.py L1079)", origin)
-    raise TrainerRefusal(f"No data found (batch_size {batch} is negative: every bucket gets "
-                         f"ceil(n / {batch}) < 1 batches, train_util.py L1079, so the dataset is "
-                         f"empty)", origin)
+        raise TrainerRefusal("ZeroDivisionError: division by zero", origin,
+                             note="batch_size is 0: make_buckets divides each bucket's image "
+                                  "count by it (train_util.py L1079)")
+    empty = next((step for step in profiles.script_checks(plan.sd, plan.script).get("after", [])
+                  if step.startswith("E:")), "E:network")
+    raise TrainerRefusal(profiles.check_message(empty), origin,
+                         note=f"batch_size {batch} is negative: every bucket gets ceil(n / {batch}) "
+                              f"< 1 batches (train_util.py L1079), so the dataset is empty")
 
 
 def check_validation_split(dplan: DatasetPlan, subsets: list, d_origin: Origin | None, plan: Plan) -> None:
@@ -387,9 +507,9 @@ def check_validation_split(dplan: DatasetPlan, subsets: list, d_origin: Origin |
     if not any(not bool((s or {}).get("is_reg")) for s in subsets) and subsets:
         return
     origin = d_origin if plan.dataset_doc is not None else plan.arg_origins.get("validation_split", d_origin)
-    raise TrainerRefusal("OverflowError: cannot convert float infinity to integer (validation_split "
-                         "is infinite: split_train_val computes math.ceil(len(paths) * (1 - "
-                         "validation_split)), train_util.py L173)", origin)
+    raise TrainerRefusal("OverflowError: cannot convert float infinity to integer", origin,
+                         note="validation_split is infinite: split_train_val computes "
+                              "math.ceil(len(paths) * (1 - validation_split)) (train_util.py L173)")
 
 
 def _folder_origin(plan: Plan, subset_config: dict) -> Origin | None:
@@ -399,10 +519,11 @@ def _folder_origin(plan: Plan, subset_config: dict) -> Origin | None:
 
 
 def dataset_argparse_check(plan: Plan, ns: dict) -> None:
-    """`sanitize_argparse_namespace`: the namespace's dataset options must have the schema's
-    types, or the trainer stops with "Invalid cmdline parsed arguments" (config_util.py L380).
-    Values from a config file reach it unconverted, so a string, a list or a float where the
-    schema wants an int stops the trainer here."""
+    """`sanitize_argparse_namespace` (HEAD config_util.py L380-389): the namespace's options
+    must have the schema's types (`[general]` keys, ARGPARSE_SPECIFIC_SCHEMA, and
+    train_batch_size / dataset_repeats with batch_size / num_repeats' types), checked under
+    their argparse names. Values from a config file reach it unconverted, so a string, a list
+    or a float where the schema wants an int stops the trainer here."""
     family = profiles.script_family(plan.script)
     types = dataset_schema.namespace_types(plan.sd.profile, profiles.SANITIZER_SUPPORT[family])
     order = ["train_batch_size", "dataset_repeats", "min_bucket_reso", "max_bucket_reso",
@@ -410,18 +531,14 @@ def dataset_argparse_check(plan: Plan, ns: dict) -> None:
     names = order + sorted(k for k in ns if k not in order)
     for name in names:
         value = ns.get(name)
-        config_name = ARG_TO_CONFIG.get(name, name)
-        vtype = types.get(config_name)
+        vtype = types.get(name) or types.get(ARG_TO_CONFIG.get(name, ""))
         if value is None or vtype is None or dataset_schema.type_ok(value, vtype):
             continue
-        if vtype == "bool":
-            raise TrainerRefusal(
-                f"voluptuous MultipleInvalid: expected bool for object value @ data['{name}']",
-                plan.arg_origins.get(name))
         raise TrainerRefusal(
-            f"voluptuous MultipleInvalid: expected {dataset_schema.type_word(vtype)} for object "
-            f"value @ data['{config_name}'] (Invalid cmdline parsed arguments; the value "
-            f"{value!r} comes from the config file unconverted)", plan.arg_origins.get(name))
+            f"MultipleInvalid: {dataset_schema.type_error(vtype, 'object value')} @ data['{name}']",
+            plan.arg_origins.get(name),
+            note=f"the trainer logs \"{dataset_schema.NAMESPACE_LOG}\" first; the value "
+                 f"{value!r} comes from the config file unconverted")
 
 
 def folder_subsets(plan: Plan, ns: dict, disk=None) -> list[dict]:

@@ -36,12 +36,17 @@ class PlanError(Exception):
 
 
 class TrainerRefusal(Exception):
-    """What the trainer itself would refuse, with its own reason. Exit code 1."""
+    """What the trainer itself would refuse, with its own reason. Exit code 1.
 
-    def __init__(self, message: str, origin: "Origin | None" = None):
+    `message` is exactly what the trainer prints (`Type: text`, its own key names); `note` is
+    kohya-tune's explanation (what was logged before it, where the value came from), shown apart
+    from the message, never appended to it."""
+
+    def __init__(self, message: str, origin: "Origin | None" = None, note: str | None = None):
         super().__init__(message)
         self.message = message
         self.origin = origin
+        self.note = note
 
 
 @dataclass(frozen=True)

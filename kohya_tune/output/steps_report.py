@@ -364,6 +364,8 @@ def refusal_lines(facts, limit: int = 5) -> list[str]:
             continue
         head = "the trainer stops with" if i == 0 else "then, once that is fixed"
         out.append(f"{head}: {where}{refusal.message}")
+        if getattr(refusal, "note", None):
+            out.append(f"  ({refusal.note})")
     if len(facts.refusals) > limit:
         out.append(f"... and {len(facts.refusals) - limit} more refusal(s)")
     return out
@@ -375,9 +377,9 @@ def refusal_json(facts) -> dict:
     gui = gui_dict(plan.gui)
     if gui is not None:
         gui["version_source"] = plan.gui_version_source
-    return {"config": plan.config.path, "error": first.message,
+    return {"config": plan.config.path, "error": first.message, "note": first.note,
             "where": first.origin.where() if first.origin is not None else None,
             "sd_scripts": plan.sd.label, "script": plan.script, "gui": gui,
-            "refusals": [{"message": r.message, "stage": r.stage,
+            "refusals": [{"message": r.message, "stage": r.stage, "note": r.note,
                           "where": r.origin.where() if r.origin is not None else None}
                          for r in facts.refusals]}

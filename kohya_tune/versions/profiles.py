@@ -94,6 +94,34 @@ def sd_scripts(label: str | None) -> SdScripts:
     return SdScripts(label=label, profile=profile, data=merged)
 
 
+def script_checks(sd: SdScripts, script: str) -> dict:
+    """What `script` of this sd-scripts version checks before and after building its datasets
+    (data: sd_scripts_profiles.json "script_checks"): {"before": [...], "after": [...]}, the
+    entry of the newest tag at or below the version (the oldest entry for a script a GUI's
+    bundled copy has before its first tag)."""
+    table = load_data("sd_scripts_profiles.json")["script_checks"]
+    commit = sd.get("bundle_commit")
+    if commit:
+        for group in table.get("bundled", {}).get("groups", []):
+            if any(commit.startswith(c) or c.startswith(commit) for c in group["commits"]) \
+                    and script in group["scripts"]:
+                return dict(group["scripts"][script], te_to_disk=group.get("te_to_disk", True))
+    entries = table["scripts"].get(script) or []
+    if not entries:
+        return {"before": [], "after": []}
+    key = version_key(sd.label)
+    chosen = entries[0]
+    for entry in entries:
+        if version_key(entry["since"]) <= key:
+            chosen = entry
+    return chosen
+
+
+def check_message(name: str) -> str:
+    """The trainer's text of a script check (sd_scripts_profiles.json script_checks.messages)."""
+    return load_data("sd_scripts_profiles.json")["script_checks"]["messages"][name]
+
+
 def paired_sd_scripts(gui_version: str) -> str | None:
     """The sd-scripts tag a GUI release runs (its bundled copy or submodule commit, mapped to the
     nearest sd-scripts tag at or below it; data: gui_releases.json)."""
@@ -102,12 +130,16 @@ def paired_sd_scripts(gui_version: str) -> str | None:
     return gui_releases.sd_scripts_of(gui_version).get("tag")
 
 
-def with_scripts(sd: SdScripts, scripts: list[str] | None, source: str) -> SdScripts:
+def with_scripts(sd: SdScripts, scripts: list[str] | None, source: str,
+                 commit: str | None = None) -> SdScripts:
     """The same profile with the training scripts a GUI release ships (a bundled copy between two
-    tags can have scripts its tag-below lacks, e.g. the SDXL scripts of GUI v21.8)."""
+    tags can have scripts its tag-below lacks, e.g. the SDXL scripts of GUI v21.8); `commit`:
+    that copy's commit, whose scripts may check less than the next tag (script_checks
+    "bundled")."""
     if not scripts or set(scripts) <= set(sd.scripts):
         return sd
-    data = dict(sd.data, scripts=sorted(set(sd.scripts) | set(scripts)), scripts_source=source)
+    data = dict(sd.data, scripts=sorted(set(sd.scripts) | set(scripts)), scripts_source=source,
+                bundle_commit=commit)
     return SdScripts(label=sd.label, profile=sd.profile, data=data)
 
 
@@ -131,7 +163,8 @@ SCRIPT_FAMILIES = {
     "train_textual_inversion": "ti", "sdxl_train_textual_inversion": "ti",
     "train_textual_inversion_XTI": "ti",
     "train_control_net": "cn", "train_controlnet": "cn", "sdxl_train_control_net": "cn",
-    "sdxl_train_control_net_lllite": "cn", "flux_train_control_net": "cn",
+    "sdxl_train_control_net_lllite": "cn", "sdxl_train_control_net_lllite_old": "cn",
+    "flux_train_control_net": "cn",
 }
 
 # ConfigSanitizer(dreambooth, finetuning, controlnet, dropout) per family

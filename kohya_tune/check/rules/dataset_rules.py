@@ -163,7 +163,7 @@ class TrainerRefuses(Rule):
             if _is_bucket_message(message):
                 return
         standalone = ctx.doc.kind == DATASET
-        if standalone and "Invalid user config" in message and \
+        if standalone and "Invalid user config" in (getattr(refusal, "note", None) or "") and \
                 _rule_active(ctx, "KT1", prefix=True):
             return  # the schema rules (KT1xx) report it at the offending key
         if standalone and "resolution is required" in message:
@@ -829,11 +829,7 @@ def bucket_findings(ctx) -> list:
         res = dplan.resolution
         lo, hi, steps = dplan.min_bucket_reso, dplan.max_bucket_reso, dplan.bucket_reso_steps
         where = f"dataset {d_index}: " if len(plan.datasets) > 1 else ""
-        try:
-            message = bucketing.bucket_reso_steps_error(steps, script=script, profile=profile,
-                                                        enable_bucket=True)
-        except KeyError:
-            message = None
+        message = facts_mod.bucket_steps_error(plan, dplan)
         if steps == 0:
             out.append((d_index, "bucket_reso_steps", f"{where}bucket_reso_steps is 0: the trainer "
                         f"stops with ZeroDivisionError", "error"))
