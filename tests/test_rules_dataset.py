@@ -455,3 +455,20 @@ def test_kt300_gui_preset_without_folder_is_one_summary_line(tmp_path):
     assert not codes(json.loads(proc.stdout), "KT300")
     assert proc.stderr.count("GUI preset") == 1 and "2 GUI presets" in proc.stderr
     assert "dataset rules skipped" not in proc.stderr
+
+
+def test_missing_subset_dir_beside_present_ones_is_skipped_as_the_trainer_does(tmp_path):
+    # DreamBoothDataset load_dreambooth_dir: "not directory" -> the subset is skipped (HEAD
+    # train_util.py L1973-1975); when nothing of the dataset is here it stays exit 2
+    make_images(tmp_path / "img", [[512, 512, 2]])
+    (tmp_path / "dataset.toml").write_text(
+        '[general]\nresolution = 512\n\n[[datasets]]\n[[datasets.subsets]]\nimage_dir = "img"\n\n'
+        '[[datasets.subsets]]\nimage_dir = "nothere"\n', encoding="utf-8")
+    proc = run_cli("lint", "dataset.toml", cwd=tmp_path)
+    assert "KT303" in proc.stdout and "does not exist while the rest of the dataset is here" in proc.stdout
+    steps = run_cli("steps", "dataset.toml", "--format", "json", cwd=tmp_path)
+    assert steps.returncode == 0 and json.loads(steps.stdout)["trainer"]["num_batches"] == 2
+    (tmp_path / "dataset.toml").write_text(
+        '[general]\nresolution = 512\n\n[[datasets]]\n[[datasets.subsets]]\nimage_dir = "gone"\n',
+        encoding="utf-8")
+    assert run_cli("steps", "dataset.toml", cwd=tmp_path).returncode == 2

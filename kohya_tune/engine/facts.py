@@ -46,6 +46,8 @@ REPEATS_BELOW_ONE = "repeats_below_one"
 DUPLICATE = "duplicate"                  # the same image_dir (metadata_file) is already registered
 MISSING = "missing"                      # the folder (or metadata file) is not on this machine
 NO_IMAGES = "no_images"                  # the trainer's search finds nothing (or no metadata entry)
+NOT_A_DIRECTORY = "not_directory"        # image_dir missing while the rest of the dataset is here:
+                                         # the trainer warns "not directory" and skips it
 
 NO_DATA_MESSAGE = (
     "No data found. Please verify arguments (train_data_dir must be the parent of folders "
@@ -81,6 +83,7 @@ class SubsetFacts:
     reason: str | None = None      # why the trainer ignores it, in words
     duplicate_of: int | None = None
     directory: str | None = None   # the folder found here
+    refusal_slot: int | None = None  # MISSING image_dir: where its refusal goes, if any
     listing: img.Listing | None = None
     images: list = field(default_factory=list)       # full paths the trainer registers
     held_out: list = field(default_factory=list)     # validation images (v0.10.0+)
@@ -221,6 +224,7 @@ def gather(plan: Plan, disk: img.Disk | None = None, progress=None) -> Facts:
     for d_index, dplan in enumerate(plan.datasets):
         facts.datasets.append(_construct(plan, facts, d_index, dplan, disk, rng))
     _skipped_folders(plan, facts, disk)
+    _missing_subset_dirs(plan, facts)
     for dfacts in facts.datasets:
         _validation_dataset(plan, facts, dfacts, disk, rng)
     for dfacts in facts.datasets:
@@ -228,6 +232,32 @@ def gather(plan: Plan, disk: img.Disk | None = None, progress=None) -> Facts:
     _script_checks(plan, facts)
     facts.complete = True
     return facts
+
+
+def _missing_subset_dirs(plan: Plan, facts: Facts) -> None:
+    """An image_dir that is not here while other folders of the config are: the dataset is on
+    this machine, so the trainer run here meets it too. DreamBoothDataset's load_dreambooth_dir
+    warns "not directory" and skips the subset; in v0.8.6 and v0.8.7 its caller unpacks three
+    values from the two that branch returns and stops (profile switch missing_subset_dir). When
+    no folder of the config is here, the dataset is elsewhere: exit 2 (--path-map) as before."""
+    subsets = list(facts.subsets())
+    gone = [sf for sf in subsets if sf.state == MISSING and sf.refusal_slot is not None]
+    if not gone or plan.missing_dirs or not any(sf.directory is not None for sf in subsets):
+        return
+    names = {str(sf.plan.image_dir) for sf in gone}
+    facts.missing = [m for m in facts.missing if str(m[0]) not in names]
+    if facts.missing:
+        return
+    crash = plan.sd.get("missing_subset_dir") == "unpack_error"
+    for sf in reversed(gone):
+        sf.state = NOT_A_DIRECTORY
+        sf.reason = "the folder does not exist: the trainer skips this subset (\"not directory\")"
+        if crash:
+            facts.refusals.insert(sf.refusal_slot, Refusal(
+                "ValueError: not enough values to unpack (expected 3, got 2)", sf.plan.origin,
+                f"dataset {sf.dataset}",
+                f"image_dir {sf.plan.image_dir!r} does not exist (sd-scripts {plan.sd.label}'s "
+                f"'not directory' branch returns two values where three are unpacked)"))
 
 
 def _start(plan: Plan, facts: Facts) -> bool:
@@ -366,6 +396,7 @@ def _subset(plan: Plan, facts: Facts, dfacts: DatasetFacts, s_index: int, splan:
     if sf.directory is None:
         facts.missing.append((str(splan.image_dir), splan.origin))
         sf.state, sf.reason = MISSING, "folder not found here"
+        sf.refusal_slot = len(facts.refusals)
         return sf
     try:
         images, sizes, cached_captions = _discover(plan, sf)

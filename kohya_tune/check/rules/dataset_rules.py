@@ -340,6 +340,13 @@ class SubsetWithoutImages(Rule):
     def check(self, ctx):
         plan = _touch(ctx)
         for sf in subsets(ctx):
+            if sf.state == facts_mod.NOT_A_DIRECTORY:
+                yield ctx.origin_diagnostic(
+                    self, f"{_kind_word(sf)} folder {lit(_label(sf))} does not exist while the rest "
+                          f"of the dataset is here: the trainer skips this subset (\"not "
+                          f"directory\"); if it is on the training machine, map it with --path-map "
+                          f"FROM=TO", _subset_origin(plan, sf.plan))
+                continue
             if sf.state != facts_mod.NO_IMAGES:
                 continue
             other = [n for files in sf.not_found.values() for n in files]
