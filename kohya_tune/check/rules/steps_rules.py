@@ -116,7 +116,7 @@ class MaxEpochsOverride(Rule):
     Bad (args TOML):
 
         max_train_steps = 3000
-        max_train_epochs = 12     # wins: 12 epochs of 80 steps = 960 steps
+        max_train_epochs = 12     # wins: 12 epochs of 40 steps = 480 steps
 
     Fixed (max_train_epochs decides, as it did):
 
@@ -256,7 +256,7 @@ class GuiEstimateDiffers(Rule):
 
         "epoch": 10,
         "max_train_epochs": 0,
-        "max_train_steps": 0        # the GUI computes 125; the trainer needs 14 per epoch: 9 epochs
+        "max_train_steps": 0        # the GUI computes 125; at 13 steps per epoch the 10th is cut short
 
     Fixed (the trainer derives the steps itself):
 
@@ -458,7 +458,7 @@ class MultiGpuStepPlan(Rule):
 
     Bad (2 GPUs):
 
-        max_train_steps = 800     # 10 epochs on one GPU, 20 on two
+        max_train_steps = 400     # 10 epochs of 40 steps on one GPU, 20 of 20 on two
 
     Fixed:
 
@@ -565,7 +565,7 @@ class SampleEveryExceedsEpochs(Rule):
     (`sample_every_n_epochs` wins when both are set). A value beyond the run's epochs or steps
     never samples (except the step-0 sample of `sample_at_first`).
 
-    Bad (the run has 960 steps):
+    Bad (the run has 400 steps):
 
         sample_every_n_steps = 2000
 

@@ -1,0 +1,240 @@
+"""Every lint rule has one runnable example (tests/data/rule_examples/KTxxx.json, format in the
+README there) that is also what `kohya-tune rule KTxxx` shows, so the docs and the behaviour
+cannot drift apart:
+
+- the bad example makes the rule fire;
+- the fixed example passes `lint --strict` (no warning or error from ANY rule; an info finding
+  only when the example lists it in `fixed_infos`), so following the docs never trades one
+  finding for another;
+- `lint --fix` on the bad example creates no finding the bad example did not have, and when the
+  example says `fix_reaches_strict`, the fixed file passes `--strict`;
+- the rule's docstring matches the example (see `test_docs_match_example`).
+
+The list of rules comes from `kohya-tune rules`, so a new rule without an example fails here.
+Everything runs in this process (typer's runner) on folders built in tmp_path.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from helpers import DATA, make_images, run_in_process
+
+EXAMPLES = DATA / "rule_examples"
+
+
+def rule_codes() -> list[str]:
+    result = run_in_process("rules")
+    assert result.exit_code == 0, result.stdout
+    return [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+
+
+CODES = rule_codes()
+
+
+def load_example(code: str) -> dict:
+    path = EXAMPLES / f"{code}.json"
+    assert path.is_file(), f"{code} has no runnable example: write {path.relative_to(DATA.parent)}"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def text_of(value) -> str:
+    """A file's text: a string verbatim, or a list of lines (each ended by a newline)."""
+    return value if isinstance(value, str) else "".join(line + "\n" for line in value)
+
+
+def build(example: dict, root: Path, fixed: bool) -> None:
+    """Write the bad (or fixed) state of the example into root: the dataset folders (images made
+    by helpers.make_images), caption overrides and the config files. The fixed state takes
+    `fixed_dataset` / `fixed_captions` / `fixed_files` where the example gives them, else the
+    bad state's; a file whose fixed text is null does not exist in the fixed state."""
+    def pick(key):
+        if fixed and f"fixed_{key}" in example:
+            return example[f"fixed_{key}"]
+        return example.get(key) or {}
+
+    captions = pick("captions")
+    for folder, groups in pick("dataset").items():
+        names = {rel.rsplit("/", 1)[1].rsplit(".", 1)[0]: text for rel, text in captions.items()
+                 if rel.rsplit("/", 1)[0] == folder and rel.endswith(".txt")}
+        make_images(root / folder, groups, names)
+    for rel, text in captions.items():
+        path = root / rel
+        if text is None:
+            continue
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    for folder in pick("empty_folders") or []:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    files = dict(example.get("files") or {})
+    if fixed:
+        files.update(example.get("fixed_files") or {})
+    for rel, value in files.items():
+        if value is None:
+            continue
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text_of(value).encode("utf-8"))
+
+
+def options(example: dict) -> list[str]:
+    opts = example.get("options") or {}
+    args = []
+    for key, flag in (("sd_scripts", "--sd-scripts"), ("gui_version", "--gui-version"),
+                      ("script", "--script"), ("num_processes", "--num-processes")):
+        if opts.get(key) is not None:
+            args += [flag, str(opts[key])]
+    return args
+
+
+def lint(example: dict, root: Path, monkeypatch, *extra: str):
+    """`kohya-tune lint --output-format json` in root (paths in the example are relative to it)."""
+    monkeypatch.chdir(root)
+    result = run_in_process("lint", "--output-format", "json", *options(example), *extra,
+                            example["config"])
+    text = result.stdout
+    diags = json.loads(text[text.index("["):]) if "[" in text else []
+    # exit 2 only for a file that cannot be read (KT001), never for a usage error or a crash
+    assert result.exit_code in (0, 1) or (result.exit_code == 2 and "KT001" in found_codes(diags)), \
+        (result.exit_code, result.stdout, result.stderr)
+    return result.exit_code, diags
+
+
+def found_codes(diags) -> set:
+    return {d["code"] for d in diags}
+
+
+def found(diags) -> set:
+    return {(d["code"], Path(d["file"]).name) for d in diags}
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_bad_example_fires(code, tmp_path, monkeypatch):
+    example = load_example(code)
+    assert example["rule"] == code
+    build(example, tmp_path, fixed=False)
+    _, diags = lint(example, tmp_path, monkeypatch)
+    assert code in {d["code"] for d in diags}, diags
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_fixed_example_is_clean(code, tmp_path, monkeypatch):
+    example = load_example(code)
+    build(example, tmp_path, fixed=True)
+    rc, diags = lint(example, tmp_path, monkeypatch, "--strict")
+    blocking = [d for d in diags if d["severity"] != "info"]
+    assert not blocking, blocking
+    infos = sorted({d["code"] for d in diags if d["severity"] == "info"})
+    assert infos == sorted(example.get("fixed_infos") or []), diags
+    assert rc == 0
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_fix_creates_no_new_finding(code, tmp_path, monkeypatch):
+    example = load_example(code)
+    build(example, tmp_path, fixed=False)
+    _, before = lint(example, tmp_path, monkeypatch)
+    lint(example, tmp_path, monkeypatch, "--fix")
+    rc, after = lint(example, tmp_path, monkeypatch, "--strict")
+    assert found(after) <= found(before), (before, after)
+    if example.get("fix_reaches_strict"):
+        assert rc == 0, after
+        assert code not in {d["code"] for d in after}
+
+
+# ------------------------------------------------------------------------------------------
+# the docs and the example
+
+
+def snippets(docs: str, label: str) -> list[list[str]]:
+    """The indented blocks after each paragraph line starting with `label` ("Bad", "Fixed")."""
+    blocks, current, inside = [], None, False
+    for line in docs.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            inside = line.startswith(label)
+            current = [] if inside else None
+            if inside:
+                blocks.append(current)
+            continue
+        if inside:
+            current.append(line)
+    return blocks
+
+
+def normal(line: str) -> str:
+    """A line as compared: no comment (` # ...` after two spaces or at the start), no trailing
+    comma, runs of blanks as one space."""
+    line = re.sub(r"(^|\s)#\s.*$", "", line.strip())
+    line = re.sub(r"\s+", " ", line).strip().rstrip(",").strip()
+    return line
+
+
+def example_lines(example: dict, fixed: bool) -> set:
+    """What a docs snippet may quote: every line of the config files, and the dataset as a
+    listing (`folder/NNNN.ext` per image, `folder/ N images` per folder, `folder/NNNN.txt` per
+    caption file) of the bad or fixed state."""
+    files = dict(example.get("files") or {})
+    if fixed:
+        files.update(example.get("fixed_files") or {})
+    lines = {normal(line) for value in files.values() if value is not None
+             for line in text_of(value).splitlines()}
+    dataset = (example.get("fixed_dataset") if fixed and "fixed_dataset" in example
+               else example.get("dataset")) or {}
+    for folder, groups in dataset.items():
+        index = 0
+        for group in groups:
+            ext = group[3] if len(group) > 3 else ".png"
+            for _ in range(group[2]):
+                lines.add(f"{folder}/{index:04d}{ext}")
+                lines.add(f"{folder}/{index:04d}.txt")
+                index += 1
+        lines.add(f"{folder}/ {index} images")
+    return lines
+
+
+def changed_lines(example: dict) -> tuple[set, set]:
+    """The lines the fix removes from and adds to the bad example's config files (normalized;
+    punctuation-only lines such as `{` left out). A file the fix creates is not counted: the
+    docs name it rather than quote it."""
+    removed, added = set(), set()
+    for rel, value in (example.get("fixed_files") or {}).items():
+        if rel not in (example.get("files") or {}):
+            continue
+        before = {normal(l) for l in text_of((example.get("files") or {}).get(rel) or "").splitlines()}
+        after = {normal(l) for l in text_of(value or "").splitlines()}
+        removed |= before - after
+        added |= after - before
+    keep = lambda s: {l for l in s if re.search(r"\w", l)}  # noqa: E731
+    return keep(removed), keep(added)
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_docs_match_example(code):
+    """`kohya-tune rule KTxxx` shows the example: every line of its Bad snippets is a line of the
+    bad example (config lines, or the dataset listing), every line of its Fixed snippets a line of
+    the fixed example, every config line the fix adds appears in a Fixed snippet and every line it
+    removes in a Bad snippet. Lines are compared after dropping comments, trailing commas and
+    repeated blanks, so the docs may annotate (`# wins: ...`) and abridge (a JSON snippet shows
+    only the keys that matter) without drifting: a value changed in one place and not the other
+    fails."""
+    example = load_example(code)
+    result = run_in_process("rule", code)
+    assert result.exit_code == 0
+    docs = result.stdout
+    bad = [normal(l) for block in snippets(docs, "Bad") for l in block]
+    fixed = [normal(l) for block in snippets(docs, "Fixed") for l in block]
+    bad, fixed = [l for l in bad if l], [l for l in fixed if l]
+    assert bad, f"{code}: the docs have no Bad snippet"
+    bad_lines, fixed_lines = example_lines(example, False), example_lines(example, True)
+    assert [l for l in bad if l not in bad_lines] == [], bad_lines
+    assert [l for l in fixed if l not in fixed_lines] == [], fixed_lines
+    removed, added = changed_lines(example)
+    if fixed or added:
+        assert sorted(added - set(fixed)) == [], f"{code}: the Fixed snippet does not show these"
+    assert sorted(removed - set(bad) - set(fixed)) == [], f"{code}: the Bad snippet does not show these"
