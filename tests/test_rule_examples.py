@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import DATA, make_images, run_in_process
+from helpers import DATA, make_images, png_bytes, run_in_process
 
 EXAMPLES = DATA / "rule_examples"
 
@@ -48,9 +48,11 @@ def text_of(value) -> str:
 
 def build(example: dict, root: Path, fixed: bool) -> None:
     """Write the bad (or fixed) state of the example into root: the dataset folders (images made
-    by helpers.make_images), caption overrides and the config files. The fixed state takes
-    `fixed_dataset` / `fixed_captions` / `fixed_files` where the example gives them, else the
-    bad state's; a file whose fixed text is null does not exist in the fixed state."""
+    by helpers.make_images, as in the golden cases), caption overrides (null: no caption file),
+    single images with any name (`images`: path -> [width, height], no caption) and the config
+    files. The fixed state takes `fixed_dataset` / `fixed_captions` / `fixed_images` /
+    `fixed_files` where the example gives them, else the bad state's; a file whose fixed text is
+    null does not exist in the fixed state."""
     def pick(key):
         if fixed and f"fixed_{key}" in example:
             return example[f"fixed_{key}"]
@@ -68,8 +70,9 @@ def build(example: dict, root: Path, fixed: bool) -> None:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-    for folder in pick("empty_folders") or []:
-        (root / folder).mkdir(parents=True, exist_ok=True)
+    for rel, (width, height) in pick("images").items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(png_bytes(width, height))
     files = dict(example.get("files") or {})
     if fixed:
         files.update(example.get("fixed_files") or {})
@@ -91,9 +94,28 @@ def options(example: dict) -> list[str]:
     return args
 
 
+def reverse_listing(monkeypatch) -> None:
+    """A file system that lists folders in reverse alphabetical order (`"listing": "reverse"`),
+    for the rules about the trainer following the listing order (KT310), which would otherwise
+    depend on the file system tmp_path is on."""
+    from kohya_tune.engine import images
+
+    real = images.list_folder
+
+    def listed(directory):
+        out = real(directory)
+        out.names.sort(reverse=True)
+        out.dirs.sort(reverse=True)
+        return out
+
+    monkeypatch.setattr(images, "list_folder", listed)
+
+
 def lint(example: dict, root: Path, monkeypatch, *extra: str):
     """`kohya-tune lint --output-format json` in root (paths in the example are relative to it)."""
     monkeypatch.chdir(root)
+    if example.get("listing") == "reverse":
+        reverse_listing(monkeypatch)
     result = run_in_process("lint", "--output-format", "json", *options(example), *extra,
                             example["config"])
     text = result.stdout
@@ -184,17 +206,22 @@ def example_lines(example: dict, fixed: bool) -> set:
         files.update(example.get("fixed_files") or {})
     lines = {normal(line) for value in files.values() if value is not None
              for line in text_of(value).splitlines()}
-    dataset = (example.get("fixed_dataset") if fixed and "fixed_dataset" in example
-               else example.get("dataset")) or {}
-    for folder, groups in dataset.items():
+    def pick(key):
+        return (example.get(f"fixed_{key}") if fixed and f"fixed_{key}" in example
+                else example.get(key)) or {}
+
+    captions = pick("captions")
+    for folder, groups in pick("dataset").items():
         index = 0
         for group in groups:
             ext = group[3] if len(group) > 3 else ".png"
             for _ in range(group[2]):
                 lines.add(f"{folder}/{index:04d}{ext}")
-                lines.add(f"{folder}/{index:04d}.txt")
+                if captions.get(f"{folder}/{index:04d}.txt", "") is not None:
+                    lines.add(f"{folder}/{index:04d}.txt")
                 index += 1
         lines.add(f"{folder}/ {index} images")
+    lines |= set(pick("images"))
     return lines
 
 
