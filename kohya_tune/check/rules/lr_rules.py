@@ -149,13 +149,13 @@ class WarmupRounding(Rule):
 
     A ratio written in an args TOML (`lr_warmup_steps = 0.1`) is floored the same way.
 
-    Bad (expects 3 warmup steps):
+    Bad (GUI v24, expects 3 warmup steps):
 
         "lr_warmup": 10,          # of 25 steps: round(2.5) = 2
 
-    Fixed (v25+):
+    Fixed (a percentage that gives whole steps; v25+ also has the "lr_warmup_steps" field):
 
-        "lr_warmup_steps": 3
+        "lr_warmup": 12,          # of 25 steps: 3
     """
     code = "KT502"
     name = "warmup-rounding"
@@ -239,7 +239,7 @@ class WarmupRatioUnsupported(Rule):
 
     Fixed:
 
-        lr_warmup_steps = 96      # 10 % of 960 steps
+        lr_warmup_steps = 40      # 10 % of 400 steps
     """
     code = "KT503"
     name = "warmup-ratio-unsupported"
@@ -282,13 +282,13 @@ class WarmupExceedsSteps(Rule):
     absolute count written for a longer run, or when the GUI computed it from its own
     `max_train_steps` and `max_train_epochs` then shortened the run.
 
-    Bad (the run has 960 steps):
+    Bad (the run has 400 steps):
 
         lr_warmup_steps = 1000
 
     Fixed:
 
-        lr_warmup_steps = 96
+        lr_warmup_steps = 40
     """
     code = "KT504"
     name = "warmup-exceeds-steps"
