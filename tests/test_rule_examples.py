@@ -33,12 +33,19 @@ def rule_codes() -> list[str]:
 
 
 CODES = rule_codes()
+# KTxxx.json is the example the docs show; KTxxx-<situation>.json are further situations of the
+# same rule whose one fix must be just as clean (the docs need not show them)
+NAMES = sorted({p.stem for p in EXAMPLES.glob("KT*.json")} | set(CODES))
 
 
-def load_example(code: str) -> dict:
-    path = EXAMPLES / f"{code}.json"
-    assert path.is_file(), f"{code} has no runnable example: write {path.relative_to(DATA.parent)}"
+def load_example(name: str) -> dict:
+    path = EXAMPLES / f"{name}.json"
+    assert path.is_file(), f"{name} has no runnable example: write {path.relative_to(DATA.parent)}"
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_every_example_is_a_rule():
+    assert {name.split("-")[0] for name in NAMES} == set(CODES)
 
 
 def text_of(value) -> str:
@@ -134,18 +141,20 @@ def found(diags) -> set:
     return {(d["code"], Path(d["file"]).name) for d in diags}
 
 
-@pytest.mark.parametrize("code", CODES)
-def test_bad_example_fires(code, tmp_path, monkeypatch):
-    example = load_example(code)
-    assert example["rule"] == code
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_example_fires(name, tmp_path, monkeypatch):
+    example = load_example(name)
+    code = example["rule"]
+    assert name.split("-")[0] == code
     build(example, tmp_path, fixed=False)
     _, diags = lint(example, tmp_path, monkeypatch)
     assert code in {d["code"] for d in diags}, diags
 
 
-@pytest.mark.parametrize("code", CODES)
-def test_fixed_example_is_clean(code, tmp_path, monkeypatch):
-    example = load_example(code)
+@pytest.mark.parametrize("name", NAMES)
+def test_fixed_example_is_clean(name, tmp_path, monkeypatch):
+    example = load_example(name)
+    code = example["rule"]
     build(example, tmp_path, fixed=True)
     rc, diags = lint(example, tmp_path, monkeypatch, "--strict")
     blocking = [d for d in diags if d["severity"] != "info"]
@@ -155,9 +164,10 @@ def test_fixed_example_is_clean(code, tmp_path, monkeypatch):
     assert rc == 0
 
 
-@pytest.mark.parametrize("code", CODES)
-def test_fix_creates_no_new_finding(code, tmp_path, monkeypatch):
-    example = load_example(code)
+@pytest.mark.parametrize("name", NAMES)
+def test_fix_creates_no_new_finding(name, tmp_path, monkeypatch):
+    example = load_example(name)
+    code = example["rule"]
     build(example, tmp_path, fixed=False)
     _, before = lint(example, tmp_path, monkeypatch)
     lint(example, tmp_path, monkeypatch, "--fix")
@@ -166,6 +176,33 @@ def test_fix_creates_no_new_finding(code, tmp_path, monkeypatch):
     if example.get("fix_reaches_strict"):
         assert rc == 0, after
         assert code not in {d["code"] for d in after}
+
+
+def parsed(path: Path):
+    import tomllib
+
+    text = path.read_text(encoding="utf-8")
+    return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+
+
+SOLVED = [name for name in NAMES if (EXAMPLES / f"{name}.json").is_file() and load_example(name).get("solve")]
+
+
+@pytest.mark.parametrize("name", SOLVED)
+def test_solve_gives_the_fixed_example(name, tmp_path, monkeypatch):
+    """Where a rule's message sends the user to `kohya-tune solve` (`"solve"`: its arguments),
+    solve on the bad example writes the fixed example (same settings; key order and layout may
+    differ): the rule, its --fix and solve give one answer."""
+    example = load_example(name)
+    build(example, tmp_path, fixed=False)
+    monkeypatch.chdir(tmp_path)
+    result = run_in_process("solve", *example["solve"], *options(example), example["config"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    want = tmp_path / "want"
+    build({**example, "dataset": {}, "captions": {}, "images": {}}, want, fixed=True)
+    assert parsed(tmp_path / example["config"]) == parsed(want / example["config"])
+    rc, diags = lint(example, tmp_path, monkeypatch, "--strict")
+    assert rc == 0 and not [d for d in diags if d["severity"] != "info"], diags
 
 
 # ------------------------------------------------------------------------------------------

@@ -280,7 +280,32 @@ class Solver:
                     f"{target} steps is not a whole number of epochs ({per_epoch} steps per epoch), "
                     f"so no max_train_epochs gives it; use --by max_train_steps", nearest=nearest)
             value = target // per_epoch
-        return [{"max_train_epochs": self._like("max_train_epochs", value)}]
+        changes = {"max_train_epochs": self._like("max_train_epochs", value)}
+        if self.plan.gui is not None:
+            changes.update(self._gui_shows_epochs(changes, value))
+        elif self.present("max_train_steps"):
+            # overridden by max_train_epochs anyway; left in, it says another run (lint KT201)
+            changes["max_train_steps"] = None
+        return [changes]
+
+    def _gui_shows_epochs(self, changes: dict, value: int) -> dict:
+        """For a GUI JSON solved by max_train_epochs: `epoch` equal to it and a max_train_steps
+        the GUI computes from epoch (0 in v24+), so that the file shows what the trainer runs and
+        lint's KT201 (max_train_epochs overriding another step count) has nothing to say. The
+        trainer's numbers do not change: max_train_epochs decides them."""
+        extra: dict = {}
+        if self.value("epoch") != value or not self.present("epoch"):
+            extra["epoch"] = self._like("epoch", value)
+        def computes(trial) -> bool:  # from epoch (pending: the images are not here to count)
+            sent = self._gui_sent(trial)
+            return sent.formula is not None or sent.formula_pending is not None
+
+        if not computes({**changes, **extra}):
+            for off in self.off_values("max_train_steps"):
+                if computes({**changes, **extra, "max_train_steps": off}):
+                    extra["max_train_steps"] = off
+                    break
+        return extra
 
     def candidates_max_train_steps(self, kind: str, target: int) -> list[dict]:
         want = target * self.report.num_update_steps_per_epoch if kind == "epochs" else target
@@ -388,6 +413,12 @@ class Solver:
             if value is None and not self.present(key):
                 continue
             why = "target" if key == by else f"{key} would defeat the target"
+            if by == "max_train_epochs" and key != by and value is None:
+                why = "overridden by max_train_epochs: removed so that the file shows what the trainer runs"
+            elif by == "max_train_epochs" and key != by and value in (0, ""):
+                why = "so that the GUI computes its steps from epoch and shows what the trainer runs"
+            elif by == "max_train_epochs" and key == "epoch":
+                why = "the GUI shows the epochs the trainer runs"
             if reason and key == by:
                 why = f"target; the default setting cannot: {reason}"
             kp = self.keypath(key) if self.present(key) else self.add_path(key)
@@ -468,17 +499,26 @@ class Solver:
             sent = self._gui_sent(changes)
             if sent.max_train_epochs != target:
                 raise SolveError("this GUI version would not send max_train_epochs", usage=True)
-        elif self.plan.args.get("max_train_epochs") == target:
+            changes.update(self._gui_shows_epochs(changes, target))
+        elif self.plan.args.get("max_train_epochs") == target and not self.present("max_train_steps"):
             changes = {}
+        elif self.present("max_train_steps"):
+            changes["max_train_steps"] = None  # overridden: as in candidates_max_train_epochs
         solution = Solution(self.doc, kind, target, "max_train_epochs", None, None)
         solution.unscanned = self.unscanned
         for key, value in changes.items():
             old = self.value(key)
             if self.present(key) and old == value and type(old) is type(value):
                 continue
+            if value is None and not self.present(key):
+                continue
+            why = ("target" if key == "max_train_epochs" else
+                   "overridden by max_train_epochs: removed so that the file shows what the trainer runs"
+                   if value is None else "the GUI shows the epochs the trainer runs" if key == "epoch"
+                   else "so that the GUI computes its steps from epoch and shows what the trainer runs")
             kp = self.keypath(key) if self.present(key) else self.add_path(key)
-            solution.edits.append(Edit(kp, value, "target", after=None if self.present(key) else self.after_for(key)))
-            solution.changes.append((key, old if self.present(key) else None, value, "target"))
+            solution.edits.append(Edit(kp, value, why, after=None if self.present(key) else self.after_for(key)))
+            solution.changes.append((key, old if self.present(key) else None, value, why))
         if solution.edits:
             self.read_back(solution)
         return solution
