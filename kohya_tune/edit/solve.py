@@ -481,7 +481,11 @@ class Solver:
         if self.doc.kind == documents.ARGS:
             return "max_train_epochs" if kind == "epochs" else "max_train_steps"
         # a GUI config: keep the user's own knob (`epoch`) when the GUI turns it into steps and an
-        # integer epoch hits the target exactly; otherwise the setting the trainer obeys
+        # integer epoch hits the target exactly; otherwise the setting the trainer obeys. With
+        # several processes the steps the GUI computes from epoch are a step count planned for
+        # one process (lint KT206), so there max_train_epochs, which the trainer divides itself
+        if kind == "epochs" and is_int_count(self.plan.num_processes) and self.plan.num_processes > 1:
+            return "max_train_epochs"
         return "epoch" if kind == "epochs" else "max_train_steps"
 
     def fallbacks(self, kind: str, by: str) -> list[str]:
@@ -554,6 +558,10 @@ class Solver:
                 if first_error is None:
                     first_error = exc
         raise first_error
+
+
+def is_int_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _MonotoneSearch:

@@ -564,13 +564,10 @@ def _epochs_advice(ctx, plan, report, steps) -> str:
         n = math.ceil(steps / single) if single else None
     else:
         n = None
-    target = n if n else "N"
-    text = (f"set max_train_epochs to the epochs you mean (`kohya-tune solve --target-epochs {target}`"
-            f"{' --by max_train_epochs' if gui is not None else ''} does that)")
     if n:
-        text = f"set max_train_epochs = {n}, as planned for one process (`kohya-tune solve " \
-               f"--target-epochs {n}{' --by max_train_epochs' if gui is not None else ''}` does that)"
-    return text
+        return (f"set max_train_epochs = {n}, as planned for one process (`kohya-tune solve "
+                f"--target-epochs {n}` does that)")
+    return "set max_train_epochs to the epochs you mean (`kohya-tune solve --target-epochs N` does that)"
 
 
 class SaveEveryExceedsEpochs(Rule):
