@@ -111,7 +111,7 @@ class WarmupWithConstant(Rule):
             yield ctx.diagnostic(self, f"{' and '.join(asked)} with {where}: the GUI sends "
                                        f"lr_warmup_steps {lit(sent)} and sd-scripts stops with "
                                        f"\"ValueError: constant does not require num_warmup_steps\"; "
-                                       f"use constant_with_warmup, or set the warmup to 0",
+                                       f"use constant_with_warmup to keep the warmup the file asks for",
                                  keypath=_warmup_keypath(ctx), fix=fix, severity="error")
             return
         warm = flat_args(ctx.doc).get("lr_warmup_steps")
@@ -121,7 +121,7 @@ class WarmupWithConstant(Rule):
             return
         yield ctx.diagnostic(self, f"lr_warmup_steps = {lit(warm)} with {where}: sd-scripts stops "
                                    f"with \"ValueError: constant does not require num_warmup_steps. "
-                                   f"Set None or 0.\"; use constant_with_warmup, or remove the warmup",
+                                   f"Set None or 0.\"; use constant_with_warmup to keep the warmup the file asks for",
                              keypath=_warmup_keypath(ctx), fix=fix, severity="error")
 
 
