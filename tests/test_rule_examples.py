@@ -179,10 +179,10 @@ def test_fix_creates_no_new_finding(name, tmp_path, monkeypatch):
 
 
 def parsed(path: Path):
-    import tomllib
+    """The settings of a config file as kohya-tune reads them (library API)."""
+    from kohya_tune import api
 
-    text = path.read_text(encoding="utf-8")
-    return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    return api.load(str(path)).data
 
 
 SOLVED = [name for name in NAMES if (EXAMPLES / f"{name}.json").is_file() and load_example(name).get("solve")]

@@ -437,6 +437,7 @@ class GuiStepsIgnoreEpoch(Rule):
         sent = sent_int(gui.max_train_steps)
         if sent is not None and sent != shown:
             message += f" (it sends {sent})"
+        would = None  # what the GUI would compute from epoch (unknown without its image count)
         if gui.total_steps is not None and is_int(epoch) and epoch > 0:
             from kohya_tune.engine.gui import _gui_steps
 
