@@ -205,6 +205,38 @@ def test_solve_gives_the_fixed_example(name, tmp_path, monkeypatch):
     assert rc == 0 and not [d for d in diags if d["severity"] != "info"], diags
 
 
+def test_solve_as_recommended_on_the_golden_cases(tmp_path, monkeypatch):
+    """Beyond the examples: on every golden case (real trainer and GUI numbers) where a step rule
+    (KT2xx) recommends `kohya-tune solve --target-epochs N`, running exactly that leaves no
+    warning or error from the step, LR and timetable rules (KT2, KT5, KT7): a rule never
+    recommends an edit that another rule (or the same one) then reports."""
+    from helpers import case_options, golden_cases, materialize
+
+    checked, left = 0, []
+    for case in golden_cases():
+        root = tmp_path / case["id"]
+        materialize(case, root)
+        monkeypatch.chdir(root)
+        opts = case_options(case)
+        result = run_in_process("lint", "--output-format", "json", "--select", "KT2", *opts, case["config"])
+        if result.exit_code not in (0, 1):
+            continue  # the file is refused before the step rules run (golden cases of refusals)
+        diags = json.loads(result.stdout[result.stdout.index("["):])
+        targets = {m.group(1) for d in diags
+                   for m in [re.search(r"solve --target-epochs (\d+)`", d["message"] + (d.get("help") or ""))] if m}
+        for target in sorted(targets):
+            checked += 1
+            solved = run_in_process("solve", "--target-epochs", target, *opts, case["config"])
+            after = run_in_process("lint", "--output-format", "json", "--select", "KT2,KT5,KT7", *opts,
+                                   case["config"])
+            found_after = json.loads(after.stdout[after.stdout.index("["):]) if "[" in after.stdout else []
+            blocking = [(d["code"], d["message"]) for d in found_after if d["severity"] != "info"]
+            if solved.exit_code != 0 or blocking:
+                left.append((case["id"], target, solved.stdout + solved.stderr, blocking))
+    assert checked >= 10  # the golden cases do exercise the recommendation
+    assert left == []
+
+
 # ------------------------------------------------------------------------------------------
 # the docs and the example
 

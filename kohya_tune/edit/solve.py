@@ -546,6 +546,12 @@ class Solver:
         for setting in [by] + ([] if explicit else self.fallbacks(kind, by)):
             try:
                 changes, after = self.pick(self.candidates(setting, kind, target), kind, target, full)
+                if not explicit and setting == "epoch" and kind == "epochs" and \
+                        _as_int(changes.get("epoch")) != target:
+                    # epoch 12 giving 10 real epochs is exact, but the GUI then shows 12 (lint
+                    # KT203); the default keeps the file saying what the trainer runs
+                    raise SolveError(f"epoch {changes.get('epoch')} gives {target} epochs, but the "
+                                     f"GUI would show epoch {changes.get('epoch')}")
                 if after.max_train_steps > numbers.MAX_EXACT_COUNT:
                     raise SolveError(f"{setting} would give {numbers.literal(after.max_train_steps)} "
                                      f"steps, beyond what the trainer counts exactly: "
@@ -558,6 +564,14 @@ class Solver:
                 if first_error is None:
                     first_error = exc
         raise first_error
+
+
+def _as_int(value):
+    """An epoch value as the GUI reads it (a string up to v23.1.5)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def is_int_count(value) -> bool:
