@@ -334,3 +334,40 @@ def test_docs_match_example(code):
     if fixed or added:
         assert sorted(added - set(fixed)) == [], f"{code}: the Fixed snippet does not show these"
     assert sorted(removed - set(bad) - set(fixed)) == [], f"{code}: the Bad snippet does not show these"
+
+
+# ------------------------------------------------------------------------------------------
+# --fix on real configs
+
+
+def test_fix_until_nothing_changes(tmp_path, monkeypatch):
+    """A kohya_ss config saved by v21.8-v22.6 (corpus): its legacy fixes (use_wandb -> log_with,
+    xformers, string numbers) date it to GUI v24.0.5, which reads the missing max_train_steps as
+    1600 and ignores epoch (KT205). `lint --fix` lints again after fixing and applies that safe
+    fix too, so the fixed file has no warning the original did not have."""
+    from helpers import CORPUS
+
+    src = CORPUS / "kohya_ss" / "master" / "test" / "config" / "dreambooth.json"
+    path = tmp_path / "dreambooth.json"
+    path.write_bytes(src.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    before = run_in_process("lint", "--output-format", "json", path.name)
+    assert not [d for d in json.loads(before.stdout) if d["severity"] != "info"]
+    run_in_process("lint", "--fix", path.name)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["log_with"] == "" and "use_wandb" not in data and data["max_train_steps"] == 0
+    after = run_in_process("lint", "--output-format", "json", "--strict", path.name)
+    assert after.exit_code == 0, after.stdout
+
+
+def test_legacy_string_numbers_are_read_as_the_gui_reads_them(tmp_path, monkeypatch):
+    """An old GUI's "lr_warmup": "10" with the constant scheduler is the warmup it drops (KT501)
+    before KT105's fix turns it into 10, not only after it (the fix must not reveal a finding
+    the original already deserved)."""
+    from helpers import golden_cases, materialize, case_options
+
+    case = next(c for c in golden_cases() if c["id"] == "gui-v21.5.11-lora-constant-warmup")
+    materialize(case, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = run_in_process("lint", "--output-format", "json", *case_options(case), case["config"])
+    assert "KT501" in {d["code"] for d in json.loads(result.stdout)}

@@ -93,8 +93,9 @@ class WarmupWithConstant(Rule):
                       [Edit(sched_path, "constant_with_warmup", "constant has no warmup")], safe=False)
         if ctx.doc.kind == documents.GUI:
             data = ctx.doc.data
+            # a number saved as a string by an old GUI ("10", KT105) is the same number to it
             asked = [f"{k} {lit(data[k])}" for k in ("lr_warmup", "lr_warmup_steps")
-                     if is_number(data.get(k)) and data[k] > 0]
+                     if (_legacy_number(data.get(k)) or 0) > 0]
             if not asked:
                 return
             sent = plan.args.get("lr_warmup_steps")
@@ -133,6 +134,19 @@ def _ratio_nonzero(ctx, ratio: float) -> bool:
     if S is None:
         return True
     return _ratio_steps(ratio, S, P) != 0
+
+
+def _legacy_number(value):
+    """A GUI number, also when an old GUI saved it as a string ("10"); None otherwise."""
+    if is_number(value):
+        return value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
 
 
 class WarmupRounding(Rule):
