@@ -23,6 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Lint, explain and fix kohya_ss / sd-scripts training configs.")
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+MAX_FIX_ROUNDS = 10  # lint --fix: lint again after fixing, while the fixes found change something
 
 
 def _version(value: bool) -> None:
@@ -437,9 +438,18 @@ def lint(
     changed_any = False
     fixed_diags = [d for r in results for d in r.diagnostics if d.fix is not None and d.fix.safe]
     write_failed = False
+    # --fix applies the safe fixes, lints again and applies the safe fixes found then, until
+    # nothing changes (ruff does the same): a fix that makes another one necessary (a key renamed
+    # for current GUI versions, which then read a missing max_train_steps as 1600: KT205) leaves
+    # no finding it caused. --diff shows the first round (what it prints is applied to the files
+    # as they are).
     if fix or diff:
         from kohya_tune.edit import rewrite  # only fixes need the rewriter
-
+    rounds = MAX_FIX_ROUNDS if fix and not diff else 1
+    for round_no in range(rounds if fix or diff else 0):
+        changed_round = False
+        if round_no:
+            fixed_diags += [d for r in results for d in r.diagnostics if d.fix is not None and d.fix.safe]
         fixes = linter_mod.collect_fixes(results)
         for path, edits in fixes.items():
             try:
@@ -452,7 +462,7 @@ def lint(
                 continue
             if new_text == doc.text:
                 continue
-            changed_any = True
+            changed_any = changed_round = True
             if diff:
                 typer.echo(rewrite.unified_diff(path, doc.text, new_text), nl=False)
                 continue
@@ -464,11 +474,12 @@ def lint(
             except rewrite.WriteError as exc:
                 err(f"kohya-tune: {exc}")
                 write_failed = True
-        if fix and not diff and changed_any:
-            results = [linter_mod.Linter(e.settings, select=e.select, ignore=e.ignore,
-                                         per_file_ignores=e.per_file_ignores, root=e.root).lint_file(p, texts.get(p))
-                       for p in paths for e in (owners[p][0],)]
-            fatal = any(r.fatal for r in results)
+        if not (fix and not diff and changed_round) or write_failed:
+            break
+        results = [linter_mod.Linter(e.settings, select=e.select, ignore=e.ignore,
+                                     per_file_ignores=e.per_file_ignores, root=e.root).lint_file(p, texts.get(p))
+                   for p in paths for e in (owners[p][0],)]
+        fatal = any(r.fatal for r in results)
     # a dataset config linted on its own and through the config that points at it: say it once
     diags = list({(d.path, d.line, d.column, d.code, d.message): d
                   for r in results for d in r.diagnostics}.values())

@@ -392,3 +392,24 @@ def test_gui_prompt_file_folder_per_release(tmp_path, version, folder):
     plan = api.plan(str(tmp_path / "c.json"), gui_version=version)
     expected = os.path.join("out", folder, "prompt.txt") if folder else os.path.join("out", "prompt.txt")
     assert gui_schedule.sent_args(plan)["sample_prompts"] == expected
+
+
+def test_integer_warmup_on_several_processes_one_fix(tmp_path):
+    # the ratio KT701 proposes gives the meant warm-up (train_util.py v0.10.1 L5274-5276:
+    # int(ratio * max_train_steps * num_processes)) and KT701 then has nothing to say; before
+    # v0.9.0 there is no ratio and no integer is right for every reading: an info, not a warning
+    path = config(tmp_path, 'max_train_steps = 20\nlr_scheduler = "linear"\nlr_warmup_steps = 8\n')
+    lint = run_in_process("lint", str(path), "--num-processes", "4", "--select", "KT701")
+    assert "KT701 warning" in lint.stdout and "lr_warmup_steps = 0.4 for 8 optimizer steps" in lint.stdout
+    code, out = schedule_json(str(path), "--num-processes", "4")
+    path.write_text(path.read_text(encoding="utf-8").replace("lr_warmup_steps = 8", "lr_warmup_steps = 0.4"),
+                    encoding="utf-8")
+    code2, out2 = schedule_json(str(path), "--num-processes", "4")
+    assert out2["lr"]["warmup_optimizer_steps"] == 8 and out["lr"]["warmup_optimizer_steps"] == 2
+    assert run_in_process("lint", str(path), "--num-processes", "4", "--select", "KT701").exit_code == 0
+    path.write_text(path.read_text(encoding="utf-8").replace("lr_warmup_steps = 0.4", "lr_warmup_steps = 8"),
+                    encoding="utf-8")
+    old = run_in_process("lint", str(path), "--num-processes", "4", "--select", "KT701",
+                         "--sd-scripts", "v0.8.7", "--strict")
+    assert "KT701 info" in old.stdout and "write 32 for 8 optimizer steps" in old.stdout
+    assert old.exit_code == 0

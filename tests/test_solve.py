@@ -91,13 +91,22 @@ def test_cli_solve_gui_epoch_and_diff(tmp_path):
     case = next(c for c in golden_cases() if c["id"] == "gui-v26-buckets")
     materialize(case, tmp_path)
     before = (tmp_path / "config.json").read_bytes()
+    # by default the GUI keeps showing the epochs the trainer runs: epoch 12 would also give 10
+    # real epochs, but lint's KT203 would then say the GUI shows 12 (one answer with KT203)
     proc = run_cli("solve", "--target-epochs", "10", "--diff", "config.json", *case_options(case), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert '-  "max_train_epochs": 0,' in proc.stdout and '+  "max_train_epochs": 10,' in proc.stdout
+    assert '"epoch": 12' not in proc.stdout
+    # --by epoch: the user's own knob, the epoch value that gives 10 full epochs
+    proc = run_cli("solve", "--target-epochs", "10", "--by", "epoch", "--diff", "config.json",
+                   *case_options(case), cwd=tmp_path)
     assert proc.returncode == 1
     assert '-  "epoch": 10,' in proc.stdout and '+  "epoch": 12,' in proc.stdout
     assert (tmp_path / "config.json").read_bytes() == before
-    proc = run_cli("solve", "--target-epochs", "10", "--check", "config.json", *case_options(case), cwd=tmp_path)
+    proc = run_cli("solve", "--target-epochs", "10", "--by", "epoch", "--check", "config.json",
+                   *case_options(case), cwd=tmp_path)
     assert proc.returncode == 1 and "would change" in proc.stdout
-    proc = run_cli("solve", "--target-epochs", "10", "config.json", *case_options(case), cwd=tmp_path)
+    proc = run_cli("solve", "--target-epochs", "10", "--by", "epoch", "config.json", *case_options(case), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "epoch: 10 -> 12" in proc.stdout
     out = json.loads(run_cli("steps", "config.json", "--format", "json", *case_options(case), cwd=tmp_path).stdout)
@@ -161,9 +170,10 @@ def test_crlf_toml_with_comments_keeps_every_other_byte(tmp_path):
     assert path.read_bytes() == text.replace("1000", "250").encode()
     proc = run_cli("solve", "--target-epochs", "3", str(path), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    # the new key goes next to its relative, with the file's line ending
+    # the new key goes next to its relative, with the file's line ending; the max_train_steps it
+    # overrides goes (else lint's KT201 asks for that: one answer)
     assert path.read_bytes() == text.replace("1000", "250").replace(
-        "max_train_steps = 250 # steps\r\n", "max_train_steps = 250 # steps\r\nmax_train_epochs = 3\r\n").encode()
+        "max_train_steps = 250 # steps\r\n", "max_train_epochs = 3\r\n").encode()
 
 
 def corpus_configs():

@@ -280,7 +280,32 @@ class Solver:
                     f"{target} steps is not a whole number of epochs ({per_epoch} steps per epoch), "
                     f"so no max_train_epochs gives it; use --by max_train_steps", nearest=nearest)
             value = target // per_epoch
-        return [{"max_train_epochs": self._like("max_train_epochs", value)}]
+        changes = {"max_train_epochs": self._like("max_train_epochs", value)}
+        if self.plan.gui is not None:
+            changes.update(self._gui_shows_epochs(changes, value))
+        elif self.present("max_train_steps"):
+            # overridden by max_train_epochs anyway; left in, it says another run (lint KT201)
+            changes["max_train_steps"] = None
+        return [changes]
+
+    def _gui_shows_epochs(self, changes: dict, value: int) -> dict:
+        """For a GUI JSON solved by max_train_epochs: `epoch` equal to it and a max_train_steps
+        the GUI computes from epoch (0 in v24+), so that the file shows what the trainer runs and
+        lint's KT201 (max_train_epochs overriding another step count) has nothing to say. The
+        trainer's numbers do not change: max_train_epochs decides them."""
+        extra: dict = {}
+        if self.value("epoch") != value or not self.present("epoch"):
+            extra["epoch"] = self._like("epoch", value)
+        def computes(trial) -> bool:  # from epoch (pending: the images are not here to count)
+            sent = self._gui_sent(trial)
+            return sent.formula is not None or sent.formula_pending is not None
+
+        if not computes({**changes, **extra}):
+            for off in self.off_values("max_train_steps"):
+                if computes({**changes, **extra, "max_train_steps": off}):
+                    extra["max_train_steps"] = off
+                    break
+        return extra
 
     def candidates_max_train_steps(self, kind: str, target: int) -> list[dict]:
         want = target * self.report.num_update_steps_per_epoch if kind == "epochs" else target
@@ -388,6 +413,12 @@ class Solver:
             if value is None and not self.present(key):
                 continue
             why = "target" if key == by else f"{key} would defeat the target"
+            if by == "max_train_epochs" and key != by and value is None:
+                why = "overridden by max_train_epochs: removed so that the file shows what the trainer runs"
+            elif by == "max_train_epochs" and key != by and value in (0, ""):
+                why = "so that the GUI computes its steps from epoch and shows what the trainer runs"
+            elif by == "max_train_epochs" and key == "epoch":
+                why = "the GUI shows the epochs the trainer runs"
             if reason and key == by:
                 why = f"target; the default setting cannot: {reason}"
             kp = self.keypath(key) if self.present(key) else self.add_path(key)
@@ -450,7 +481,11 @@ class Solver:
         if self.doc.kind == documents.ARGS:
             return "max_train_epochs" if kind == "epochs" else "max_train_steps"
         # a GUI config: keep the user's own knob (`epoch`) when the GUI turns it into steps and an
-        # integer epoch hits the target exactly; otherwise the setting the trainer obeys
+        # integer epoch hits the target exactly; otherwise the setting the trainer obeys. With
+        # several processes the steps the GUI computes from epoch are a step count planned for
+        # one process (lint KT206), so there max_train_epochs, which the trainer divides itself
+        if kind == "epochs" and is_int_count(self.plan.num_processes) and self.plan.num_processes > 1:
+            return "max_train_epochs"
         return "epoch" if kind == "epochs" else "max_train_steps"
 
     def fallbacks(self, kind: str, by: str) -> list[str]:
@@ -468,17 +503,26 @@ class Solver:
             sent = self._gui_sent(changes)
             if sent.max_train_epochs != target:
                 raise SolveError("this GUI version would not send max_train_epochs", usage=True)
-        elif self.plan.args.get("max_train_epochs") == target:
+            changes.update(self._gui_shows_epochs(changes, target))
+        elif self.plan.args.get("max_train_epochs") == target and not self.present("max_train_steps"):
             changes = {}
+        elif self.present("max_train_steps"):
+            changes["max_train_steps"] = None  # overridden: as in candidates_max_train_epochs
         solution = Solution(self.doc, kind, target, "max_train_epochs", None, None)
         solution.unscanned = self.unscanned
         for key, value in changes.items():
             old = self.value(key)
             if self.present(key) and old == value and type(old) is type(value):
                 continue
+            if value is None and not self.present(key):
+                continue
+            why = ("target" if key == "max_train_epochs" else
+                   "overridden by max_train_epochs: removed so that the file shows what the trainer runs"
+                   if value is None else "the GUI shows the epochs the trainer runs" if key == "epoch"
+                   else "so that the GUI computes its steps from epoch and shows what the trainer runs")
             kp = self.keypath(key) if self.present(key) else self.add_path(key)
-            solution.edits.append(Edit(kp, value, "target", after=None if self.present(key) else self.after_for(key)))
-            solution.changes.append((key, old if self.present(key) else None, value, "target"))
+            solution.edits.append(Edit(kp, value, why, after=None if self.present(key) else self.after_for(key)))
+            solution.changes.append((key, old if self.present(key) else None, value, why))
         if solution.edits:
             self.read_back(solution)
         return solution
@@ -502,6 +546,12 @@ class Solver:
         for setting in [by] + ([] if explicit else self.fallbacks(kind, by)):
             try:
                 changes, after = self.pick(self.candidates(setting, kind, target), kind, target, full)
+                if not explicit and setting == "epoch" and kind == "epochs" and \
+                        _as_int(changes.get("epoch")) != target:
+                    # epoch 12 giving 10 real epochs is exact, but the GUI then shows 12 (lint
+                    # KT203); the default keeps the file saying what the trainer runs
+                    raise SolveError(f"epoch {changes.get('epoch')} gives {target} epochs, but the "
+                                     f"GUI would show epoch {changes.get('epoch')}")
                 if after.max_train_steps > numbers.MAX_EXACT_COUNT:
                     raise SolveError(f"{setting} would give {numbers.literal(after.max_train_steps)} "
                                      f"steps, beyond what the trainer counts exactly: "
@@ -514,6 +564,18 @@ class Solver:
                 if first_error is None:
                     first_error = exc
         raise first_error
+
+
+def _as_int(value):
+    """An epoch value as the GUI reads it (a string up to v23.1.5)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def is_int_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _MonotoneSearch:

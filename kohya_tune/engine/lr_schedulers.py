@@ -462,9 +462,16 @@ def parse_scheduler_args(values) -> dict:
         return out
     if isinstance(values, str):
         values = [values]
+    if not isinstance(values, (list, tuple)):
+        # the trainer's `len(args.lr_scheduler_args)` (a TOML scalar that is not a string)
+        raise SchedulerError(f"TypeError: object of type '{type(values).__name__}' has no len()")
     if len(values) == 0:
         return out
     for item in values:
+        if not isinstance(item, str):
+            # the trainer's `arg.split("=")` on a TOML number, boolean, array or table
+            raise SchedulerError(f"AttributeError: '{type(item).__name__}' object has no "
+                                 f"attribute 'split'")
         try:
             key, value = item.split("=")
         except ValueError:

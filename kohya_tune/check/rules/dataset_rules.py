@@ -224,13 +224,15 @@ class FolderNoRepeatPrefix(Rule):
     Python's `int()`. Any other subfolder (`sks dog`, `dog_10`) is skipped with the log line
     `ignore directory without repeats`, and none of its images are trained.
 
-    Bad:
+    Bad (train_data_dir = "img"):
 
-        img/sks dog/0000.png        # train_data_dir = "img"
+        img/10_sks dog/0000.png
+        img/sks cat/0000.png        # skipped: no repeat count
 
     Fixed:
 
-        img/10_sks dog/0000.png     # 10 repeats, class tokens "sks dog"
+        img/10_sks dog/0000.png
+        img/10_sks cat/0000.png     # 10 repeats, class tokens "sks cat"
     """
     code = "KT301"
     name = "folder-no-repeat-prefix"
@@ -267,11 +269,13 @@ class FolderRepeatsBelowOne(Rule):
 
     Bad:
 
-        img/0_sks dog/0000.png
+        img/10_sks dog/0000.png
+        img/0_sks cat/0000.png      # ignored
 
     Fixed:
 
-        img/1_sks dog/0000.png
+        img/10_sks dog/0000.png
+        img/1_sks cat/0000.png
     """
     code = "KT302"
     name = "folder-repeats-below-one"
@@ -569,11 +573,11 @@ class HiddenImages(Rule):
 
     Bad:
 
-        img/10_sks dog/.0001.png
+        img/10_sks dog/.0004.png
 
     Fixed:
 
-        img/10_sks dog/0001.png
+        img/10_sks dog/0004.png
     """
     code = "KT307"
     name = "hidden-images"
@@ -629,14 +633,17 @@ class GuiCountMismatch(Rule):
     the GUI, `.bmp` only by the trainer. The GUI also doubles its steps (reg factor 2) whenever
     reg_data_dir is set, even when the trainer finds no reg image there.
 
-    Bad:
+    Bad (GUI: 60 image-steps from 4 .png + 2 .Jpg, trainer: 70 from 4 .png + 3 .bmp):
 
-        img/10_tok/0000.png ... 0003.png, 0004.bmp ... 0006.bmp, 0007.Jpg, 0008.Jpg
-        # GUI: 60 image-steps (png + Jpg), trainer: 70 (png + bmp)
+        img/10_tok/0003.png
+        img/10_tok/0004.bmp         # counted by the trainer only
+        img/10_tok/0007.Jpg         # counted by the GUI only (on Linux)
 
-    Fixed:
+    Fixed (9 .png files: both count 90):
 
-        img/10_tok/0000.png ... 0008.png
+        img/10_tok/0003.png
+        img/10_tok/0004.png
+        img/10_tok/0007.png
     """
     code = "KT308"
     name = "gui-count-mismatch"
@@ -771,14 +778,15 @@ class RegFolderOrder(Rule):
     so with several reg folders the same config can use different reg images, and give a
     different number of batches and epochs, on another machine.
 
-    Bad (T = 40):
+    Bad (T = 40, batch 4; the dogs are 512x512, the cats 640x384):
 
         reg/1_dog/   30 images
-        reg/2_cat/   30 images      # which one is used first depends on the file system
+        reg/2_cat/   30 images      # 20 or 21 batches, depending on which is listed first
 
-    Fixed:
+    Fixed (R = 20 + 2 x 10 = 40 <= T: every reg image is used, in any order):
 
-        reg/1_animal/   60 images   # one reg folder, or R <= T so every reg image is used
+        reg/1_dog/   20 images
+        reg/2_cat/   10 images
     """
     code = "KT310"
     name = "reg-folder-order"

@@ -93,8 +93,9 @@ class WarmupWithConstant(Rule):
                       [Edit(sched_path, "constant_with_warmup", "constant has no warmup")], safe=False)
         if ctx.doc.kind == documents.GUI:
             data = ctx.doc.data
+            # a number saved as a string by an old GUI ("10", KT105) is the same number to it
             asked = [f"{k} {lit(data[k])}" for k in ("lr_warmup", "lr_warmup_steps")
-                     if is_number(data.get(k)) and data[k] > 0]
+                     if (_legacy_number(data.get(k)) or 0) > 0]
             if not asked:
                 return
             sent = plan.args.get("lr_warmup_steps")
@@ -111,7 +112,7 @@ class WarmupWithConstant(Rule):
             yield ctx.diagnostic(self, f"{' and '.join(asked)} with {where}: the GUI sends "
                                        f"lr_warmup_steps {lit(sent)} and sd-scripts stops with "
                                        f"\"ValueError: constant does not require num_warmup_steps\"; "
-                                       f"use constant_with_warmup, or set the warmup to 0",
+                                       f"use constant_with_warmup to keep the warmup the file asks for",
                                  keypath=_warmup_keypath(ctx), fix=fix, severity="error")
             return
         warm = flat_args(ctx.doc).get("lr_warmup_steps")
@@ -121,7 +122,7 @@ class WarmupWithConstant(Rule):
             return
         yield ctx.diagnostic(self, f"lr_warmup_steps = {lit(warm)} with {where}: sd-scripts stops "
                                    f"with \"ValueError: constant does not require num_warmup_steps. "
-                                   f"Set None or 0.\"; use constant_with_warmup, or remove the warmup",
+                                   f"Set None or 0.\"; use constant_with_warmup to keep the warmup the file asks for",
                              keypath=_warmup_keypath(ctx), fix=fix, severity="error")
 
 
@@ -133,6 +134,19 @@ def _ratio_nonzero(ctx, ratio: float) -> bool:
     if S is None:
         return True
     return _ratio_steps(ratio, S, P) != 0
+
+
+def _legacy_number(value):
+    """A GUI number, also when an old GUI saved it as a string ("10"); None otherwise."""
+    if is_number(value):
+        return value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
 
 
 class WarmupRounding(Rule):
@@ -149,13 +163,13 @@ class WarmupRounding(Rule):
 
     A ratio written in an args TOML (`lr_warmup_steps = 0.1`) is floored the same way.
 
-    Bad (expects 3 warmup steps):
+    Bad (GUI v24, expects 3 warmup steps):
 
         "lr_warmup": 10,          # of 25 steps: round(2.5) = 2
 
-    Fixed (v25+):
+    Fixed (a percentage that gives whole steps; v25+ also has the "lr_warmup_steps" field):
 
-        "lr_warmup_steps": 3
+        "lr_warmup": 12,          # of 25 steps: 3
     """
     code = "KT502"
     name = "warmup-rounding"
@@ -239,7 +253,7 @@ class WarmupRatioUnsupported(Rule):
 
     Fixed:
 
-        lr_warmup_steps = 96      # 10 % of 960 steps
+        lr_warmup_steps = 40      # 10 % of 400 steps
     """
     code = "KT503"
     name = "warmup-ratio-unsupported"
@@ -282,13 +296,13 @@ class WarmupExceedsSteps(Rule):
     absolute count written for a longer run, or when the GUI computed it from its own
     `max_train_steps` and `max_train_epochs` then shortened the run.
 
-    Bad (the run has 960 steps):
+    Bad (the run has 400 steps):
 
         lr_warmup_steps = 1000
 
     Fixed:
 
-        lr_warmup_steps = 96
+        lr_warmup_steps = 40
     """
     code = "KT504"
     name = "warmup-exceeds-steps"

@@ -120,7 +120,7 @@ class DatasetConfigIsAnotherKind(Rule):
 
     Bad (args TOML):
 
-        dataset_config = "config.toml"     # another --config_file argument TOML
+        dataset_config = "train.toml"      # another --config_file argument TOML
 
     Fixed:
 

@@ -15,11 +15,16 @@ class DuplicateJsonKey(Rule):
 
     Bad:
 
-        {"epoch": 10, "max_train_steps": 0, "epoch": 4}   # the GUI trains with epoch 4
+        "epoch": 4,
+        "max_train_epochs": 10,
+        "max_train_steps": 0,
+        "epoch": 10               # the GUI trains with this one
 
-    Fixed:
+    Fixed (one epoch key, the value the GUI used):
 
-        {"epoch": 4, "max_train_steps": 0}
+        "max_train_epochs": 10,
+        "max_train_steps": 0,
+        "epoch": 10
     """
     code = "KT108"
     name = "duplicate-json-key"
@@ -51,18 +56,13 @@ class UnusableNumber(Rule):
     library/train_util.py L1079), a train_batch_size or gradient_accumulation_steps of 0 the
     GUI's step formula.
 
-    Bad (GUI JSON):
+    Bad (GUI JSON; a dataset config's `batch_size = 0` is reported the same way):
 
-        "epoch": Infinity
-
-    Bad (dataset config):
-
-        batch_size = 0
+        "epoch": Infinity,
 
     Fixed:
 
-        "epoch": 10
-        batch_size = 1
+        "epoch": 10,
     """
     code = "KT109"
     name = "unusable-number"

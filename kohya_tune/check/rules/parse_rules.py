@@ -17,11 +17,11 @@ class ParseError(Rule):
 
     Bad (TOML):
 
-        train_data_dir = C:\\training\\img
+        train_data_dir = img        # a bare word is not a TOML value
 
     Fixed:
 
-        train_data_dir = 'C:\\training\\img'
+        train_data_dir = 'img'      # a literal string: also right for C:\\training\\img
     """
     code = "KT001"
     name = "parse-error"

@@ -42,13 +42,22 @@ class WarmupSplitAcrossProcesses(Rule):
     A ratio (v0.9.0+: `lr_warmup_steps = 0.1`, or the GUI's percent in v25+) scales with the run
     and is not affected.
 
-    Bad (4 GPUs, meant as 100 optimizer steps):
+    No integer is right for every reading of the file (400 written for 100 optimizer steps on 4
+    GPUs looks the same as 400 meant as 400), so the one fix is the ratio: the trainer turns it
+    into `int(ratio x max_train_steps x P)` scheduler steps (train_util.py `get_scheduler_fix`,
+    sd-scripts v0.10.1 L5274-5276), i.e. the same share of the run whatever P. The message gives
+    the ratio that keeps the warm-up the integer was meant to be in optimizer steps. Where the
+    chosen sd-scripts has no ratio (before v0.9.0), or for a GUI JSON (the GUI sends the integer
+    it computes), no edit can say it better: the finding is an info with the integer to write
+    for the warm-up meant.
 
-        lr_warmup_steps = 100
+    Bad (4 GPUs, 1000 optimizer steps, meant as 100 optimizer steps of warm-up):
 
-    Fixed:
+        lr_warmup_steps = 100      # over after 25 optimizer steps
 
-        lr_warmup_steps = 400      # or the ratio 0.1 (sd-scripts v0.9.0+)
+    Fixed (sd-scripts v0.9.0+):
+
+        lr_warmup_steps = 0.1      # int(0.1 x 1000 x 4) = 400 scheduler steps = 100 optimizer steps
     """
     code = "KT701"
     name = "warmup-split-across-processes"
@@ -72,13 +81,36 @@ class WarmupSplitAcrossProcesses(Rule):
         per = f"{P} processes" + (f" x {sched.report.gradient_accumulation_steps} accumulation steps "
                                   f"(sd-scripts {sched.plan.sd.label} steps the scheduler on every batch)"
                                   if lr.every_batch else "")
-        who = "the GUI sends lr_warmup_steps" if sched.plan.gui is not None else "lr_warmup_steps"
+        gui = sched.plan.gui is not None
+        who = "the GUI sends lr_warmup_steps" if gui else "lr_warmup_steps"
+        S = sched.report.max_train_steps
+        text = (f"{who} = {written} is counted in scheduler steps, {factor} per optimizer step "
+                f"with {per}: the warm-up ends after {written / factor:g} of the run's {S} "
+                f"optimizer steps")
+        ratio = (_warmup_ratio(written, S, factor) if sched.plan.sd.get("lr_warmup_ratio") and not gui
+                 and not lr.every_batch else None)
+        if ratio is not None:
+            # the one fix: a ratio is the same share of the run on any number of processes
+            yield ctx.diagnostic(
+                self, f"{text}; write the ratio lr_warmup_steps = {ratio} for {written} optimizer "
+                      f"steps (int({ratio} x {S} x {factor}) = {written * factor} scheduler steps)",
+                keypath=first_keypath(ctx.doc, "lr_warmup_steps", "lr_warmup"))
+            return
+        # no ratio here: no integer is right for every reading, so this is a fact to know
         yield ctx.diagnostic(
-            self, f"{who} = {written} is counted in scheduler steps, {factor} per optimizer step "
-                  f"with {per}: the warm-up ends after {written / factor:g} of the run's "
-                  f"{sched.report.max_train_steps} optimizer steps; write {written * factor} for "
-                  f"{written} optimizer steps" + (", or a ratio" if sched.plan.sd.get("lr_warmup_ratio") else ""),
-            keypath=first_keypath(ctx.doc, "lr_warmup_steps", "lr_warmup"))
+            self, f"{text}; write {written * factor} for {written} optimizer steps",
+            severity="info", keypath=first_keypath(ctx.doc, "lr_warmup_steps", "lr_warmup"))
+
+
+def _warmup_ratio(steps: int, max_train_steps: int, factor: int):
+    """The shortest decimal r with int(r x S x P) = steps x P (get_scheduler_fix), or None."""
+    if max_train_steps <= 0 or steps >= max_train_steps:
+        return None
+    for digits in range(1, 10):
+        r = round(steps / max_train_steps, digits)
+        if 0 < r < 1 and int(r * max_train_steps * factor) == steps * factor:
+            return r
+    return None
 
 
 class SaveLastNKeepsFewer(Rule):

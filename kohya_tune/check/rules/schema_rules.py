@@ -108,17 +108,21 @@ class WrongLevel(Rule):
 
     Bad:
 
-        [[datasets.subsets]]
-        image_dir = "img"
-        batch_size = 4
+        [[datasets]]
+        resolution = 512
+
+          [[datasets.subsets]]
+          image_dir = "img/10_sks dog"
+          batch_size = 4
 
     Fixed:
 
         [[datasets]]
+        resolution = 512
         batch_size = 4
 
           [[datasets.subsets]]
-          image_dir = "img"
+          image_dir = "img/10_sks dog"
     """
     code = "KT102"
     name = "dataset-key-wrong-level"
@@ -156,7 +160,7 @@ class MissingRequired(Rule):
     Fixed:
 
         [[datasets.subsets]]
-        image_dir = "train/10_sks dog"
+        image_dir = "img/10_sks dog"
         num_repeats = 10
     """
     code = "KT103"

@@ -116,7 +116,7 @@ class MaxEpochsOverride(Rule):
     Bad (args TOML):
 
         max_train_steps = 3000
-        max_train_epochs = 12     # wins: 12 epochs of 80 steps = 960 steps
+        max_train_epochs = 12     # wins: 12 epochs of 40 steps = 480 steps
 
     Fixed (max_train_epochs decides, as it did):
 
@@ -220,8 +220,16 @@ class Default1600Steps(Rule):
             epoch = plan.gui.epoch if plan.gui is not None else flat_args(ctx.doc).get("epoch")
             if is_int(epoch) and epoch > 0:
                 tail += f", where epoch is {epoch}"
-        yield ctx.diagnostic(self, f"{why}: sd-scripts trains its default 1600 steps{tail}; set "
-                                   f"max_train_epochs (or max_train_steps) to train what you mean",
+        # one recommendation, the same as `solve --target-epochs` (by max_train_epochs in an args
+        # TOML): an epoch count stays right on any number of processes, a step count does not (KT206)
+        epoch = plan.gui.epoch if plan.gui is not None else flat_args(ctx.doc).get("epoch")
+        if ctx.doc.kind == documents.ARGS and is_int(epoch) and epoch > 0:
+            advice = f"write max_train_epochs = {epoch} in place of epoch"
+        else:
+            n = epoch if is_int(epoch) and epoch > 0 else "N"
+            advice = (f"set max_train_epochs to the epochs you mean (`kohya-tune solve "
+                      f"--target-epochs {n}` does that)")
+        yield ctx.diagnostic(self, f"{why}: sd-scripts trains its default 1600 steps{tail}; {advice}",
                              keypath=keypath)
 
 
@@ -256,7 +264,7 @@ class GuiEstimateDiffers(Rule):
 
         "epoch": 10,
         "max_train_epochs": 0,
-        "max_train_steps": 0        # the GUI computes 125; the trainer needs 14 per epoch: 9 epochs
+        "max_train_steps": 0        # the GUI computes 125; at 13 steps per epoch the 10th is cut short
 
     Fixed (the trainer derives the steps itself):
 
@@ -359,6 +367,8 @@ class EpochInArgsToml(Rule):
         if "epoch" not in flat:
             return
         value = flat["epoch"]
+        if is_int(value) and flat.get("max_train_epochs") == value and is_int(flat["max_train_epochs"]):
+            return  # the file says what the trainer runs (as `solve --target-epochs` leaves it)
         message = f"epoch = {lit(value)}: no sd-scripts argument reads it (the GUI writes it; the trainer ignores it)"
         fix = None
         if "max_train_epochs" not in flat:
@@ -384,6 +394,10 @@ class GuiStepsIgnoreEpoch(Rule):
     field is 0. Any other value, typed in or kept on screen, is sent as it is and `epoch` plays no
     part. The field's default is 1600 (v24.0.5+): an older config that lacks the
     `max_train_steps` key leaves 1600 on screen, so the run is 1600 steps whatever `epoch` says.
+
+    The fix is the one `kohya-tune solve --target-epochs <epoch>` writes: `max_train_steps` 0,
+    and where the GUI's estimate from `epoch` would not give that many whole epochs (KT203),
+    `max_train_epochs` = `epoch` as well, so that following it never leads to another finding.
 
     Bad (GUI v24+, a config saved by v21):
 
@@ -423,6 +437,7 @@ class GuiStepsIgnoreEpoch(Rule):
         sent = sent_int(gui.max_train_steps)
         if sent is not None and sent != shown:
             message += f" (it sends {sent})"
+        would = None  # what the GUI would compute from epoch (unknown without its image count)
         if gui.total_steps is not None and is_int(epoch) and epoch > 0:
             from kohya_tune.engine.gui import _gui_steps
 
@@ -436,16 +451,41 @@ class GuiStepsIgnoreEpoch(Rule):
                 if would == shown:
                     return
                 message += f"; with max_train_steps 0 it would compute {would} from epoch {epoch}"
-        message += "; set max_train_steps to 0 to train by epoch"
+        # one fix per situation (the same as `solve --target-epochs`): max_train_steps 0 when the
+        # GUI's estimate from epoch gives `epoch` whole epochs, else max_train_epochs = epoch too
+        # (what KT203 asks for that estimate), so that following this never causes KT203
+        also_epochs = (is_int(epoch) and epoch > 0 and would is not None
+                       and not _estimate_gives_epochs(ctx.report, would, epoch))
+        if also_epochs:
+            message += (f", which is not {epoch} whole epochs of the trainer's "
+                        f"{ctx.report.num_update_steps_per_epoch} steps; set max_train_steps to 0 "
+                        f"and max_train_epochs to {epoch} to train {epoch} epochs")
+        else:
+            message += "; set max_train_steps to 0 to train by epoch"
         fix = None
         if missing and "max_train_steps" not in data:
             from kohya_tune.check.diagnostics import Edit
 
-            fix = Fix("add \"max_train_steps\": 0 so that the GUI computes the steps from epoch",
-                      [Edit(("max_train_steps",), 0, "the GUI's default 1600 ignores epoch",
-                            after=("max_train_epochs",) if "max_train_epochs" in data else None)])
+            edits = [Edit(("max_train_steps",), 0, "the GUI's default 1600 ignores epoch",
+                          after=("max_train_epochs",) if "max_train_epochs" in data else None)]
+            description = "add \"max_train_steps\": 0 so that the GUI computes the steps from epoch"
+            if also_epochs:
+                edits.append(Edit(("max_train_epochs",), epoch, "the GUI's estimate from epoch "
+                                  "gives another number of epochs (KT203)",
+                                  after=None if "max_train_epochs" in data else ("epoch",)))
+                description += f" and set \"max_train_epochs\": {epoch} so that the trainer runs {epoch} epochs"
+            fix = Fix(description, edits)
         yield ctx.diagnostic(self, message, keypath=first_keypath(ctx.doc, "max_train_steps", "epoch"),
                              fix=fix)
+
+
+def _estimate_gives_epochs(report, steps: int, epoch: int) -> bool:
+    """Whether a max_train_steps the GUI computes from epoch runs `epoch` full epochs in the
+    trainer (KT203 says nothing then). True when the trainer's numbers are unknown."""
+    if report is None:
+        return True
+    U = report.num_update_steps_per_epoch
+    return U <= 0 or steps == epoch * U
 
 
 class MultiGpuStepPlan(Rule):
@@ -458,7 +498,7 @@ class MultiGpuStepPlan(Rule):
 
     Bad (2 GPUs):
 
-        max_train_steps = 800     # 10 epochs on one GPU, 20 on two
+        max_train_steps = 400     # 10 epochs of 40 steps on one GPU, 20 of 20 on two
 
     Fixed:
 
@@ -502,8 +542,33 @@ class MultiGpuStepPlan(Rule):
             numbers = f"each process runs about 1/{P} of the batches, so the run has {P} times the epochs"
         yield ctx.diagnostic(
             self, f"{P} processes ({plan.num_processes_source}) with max_train_steps {steps}, "
-                  f"{origin}: {numbers}; use max_train_epochs, or divide max_train_steps by {P}",
+                  f"{origin}: {numbers}; {_epochs_advice(ctx, plan, report, steps)}",
             keypath=first_keypath(ctx.doc, "max_train_steps", "num_processes", "epoch"))
+
+
+def _epochs_advice(ctx, plan, report, steps) -> str:
+    """KT206's one fix: max_train_epochs, which the trainer divides by the processes itself (any
+    max_train_steps with several processes is still a step count KT206 reports). For a GUI that
+    computed the steps from epoch: max_train_epochs = epoch (KT201 is then silent)."""
+    gui = plan.gui
+    if gui is not None and gui.formula and is_int(gui.epoch) and gui.epoch > 0:
+        n = gui.epoch
+    elif report is not None:
+        from kohya_tune.engine import steps as steps_mod
+
+        one = copy.copy(plan)
+        one.num_processes = 1
+        try:
+            single = steps_mod.trainer_numbers(one, report.num_batches)["num_update_steps_per_epoch"]
+        except Exception:  # noqa: BLE001 - refusals are reported elsewhere
+            single = 0
+        n = math.ceil(steps / single) if single else None
+    else:
+        n = None
+    if n:
+        return (f"set max_train_epochs = {n}, as planned for one process (`kohya-tune solve "
+                f"--target-epochs {n}` does that)")
+    return "set max_train_epochs to the epochs you mean (`kohya-tune solve --target-epochs N` does that)"
 
 
 class SaveEveryExceedsEpochs(Rule):
@@ -565,7 +630,7 @@ class SampleEveryExceedsEpochs(Rule):
     (`sample_every_n_epochs` wins when both are set). A value beyond the run's epochs or steps
     never samples (except the step-0 sample of `sample_at_first`).
 
-    Bad (the run has 960 steps):
+    Bad (the run has 400 steps):
 
         sample_every_n_steps = 2000
 

@@ -157,12 +157,10 @@ class TomlParserRejects(Rule):
     Bad:
 
         network_args = ["conv_dim=4", 4]
-        lr_scheduler_args = [1, 0.5]
 
-    Fixed:
+    Fixed (every item a "key=value" string):
 
         network_args = ["conv_dim=4", "conv_alpha=4"]
-        lr_scheduler_args = [1.0, 0.5]
     """
     code = "KT602"
     name = "toml-parser-rejects"
