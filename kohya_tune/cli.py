@@ -450,10 +450,19 @@ def lint(
         changed_round = False
         if round_no:
             fixed_diags += [d for r in results for d in r.diagnostics if d.fix is not None and d.fix.safe]
-        fixes = linter_mod.collect_fixes(results)
-        for path, edits in fixes.items():
+        fixes = linter_mod.collect_fix_groups(results)
+        for path, groups in fixes.items():
             try:
                 doc = documents.from_text(path, texts[path]) if path in texts else documents.load(path)
+                owner = owners.get(path)
+                edits, left = linter_mod.keeping_the_gui_version(
+                    doc, groups, lambda e: rewrite.apply_edits(doc, e),
+                    owner[0].settings if owner else s)
+                if left and round_no == 0:
+                    err(f"info: {path}: {left} fix{'es' if left != 1 else ''} not applied: "
+                        f"{'they' if left != 1 else 'it'} would date the file to a newer GUI than "
+                        f"the {doc.gui_versions[1]} its keys fit; name your GUI with --gui-version "
+                        f"to apply {'them' if left != 1 else 'it'}")
                 new_text = rewrite.apply_edits(doc, edits)
                 if new_text != doc.text:
                     validate_fixed(doc, new_text)

@@ -341,10 +341,11 @@ def test_docs_match_example(code):
 
 
 def test_fix_until_nothing_changes(tmp_path, monkeypatch):
-    """A kohya_ss config saved by v21.8-v22.6 (corpus): its legacy fixes (use_wandb -> log_with,
-    xformers, string numbers) date it to GUI v24.0.5, which reads the missing max_train_steps as
-    1600 and ignores epoch (KT205). `lint --fix` lints again after fixing and applies that safe
-    fix too, so the fixed file has no warning the original did not have."""
+    """A kohya_ss config saved by v21.8-v22.6 (corpus). Without --gui-version its keys date it to
+    GUI v24.0.5 and the renames of old keys are not safe fixes (they would date it to a newer GUI),
+    so --fix leaves them and adds no warning. Named GUI v24.1.7 (which reads the missing
+    max_train_steps as 1600 and ignores epoch: KT205), `lint --fix` renames, lints again and
+    applies that safe fix too, so the fixed file passes --strict."""
     from helpers import CORPUS
 
     src = CORPUS / "kohya_ss" / "master" / "test" / "config" / "dreambooth.json"
@@ -354,9 +355,16 @@ def test_fix_until_nothing_changes(tmp_path, monkeypatch):
     before = run_in_process("lint", "--output-format", "json", path.name)
     assert not [d for d in json.loads(before.stdout) if d["severity"] != "info"]
     run_in_process("lint", "--fix", path.name)
+    assert "use_wandb" in json.loads(path.read_text(encoding="utf-8"))
+    after = run_in_process("lint", "--output-format", "json", "--strict", path.name)
+    assert after.exit_code == 0, after.stdout
+
+    path.write_bytes(src.read_bytes())
+    named = ("--gui-version", "v24.1.7")
+    run_in_process("lint", "--fix", *named, path.name)
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["log_with"] == "" and "use_wandb" not in data and data["max_train_steps"] == 0
-    after = run_in_process("lint", "--output-format", "json", "--strict", path.name)
+    after = run_in_process("lint", "--output-format", "json", "--strict", *named, path.name)
     assert after.exit_code == 0, after.stdout
 
 

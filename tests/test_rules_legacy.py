@@ -38,7 +38,7 @@ def fix_text(path, diags) -> str:
 
 # ---------------------------------------------------------------- KT401
 def test_renamed_key_reported_at_its_line_and_fixed_in_sorted_place(tmp_path):
-    path, diags = lint(tmp_path, gui(lora_network_weights="w.safetensors"))
+    path, diags = lint(tmp_path, gui(lora_network_weights="w.safetensors"), gui_version="v24.1.7")
     found = codes(diags, "KT401")
     assert len(found) == 1
     line = path.read_text().splitlines().index('  "lora_network_weights": "w.safetensors",') + 1
@@ -66,7 +66,7 @@ def test_no_fix_when_new_key_present(tmp_path):
 
 
 def test_use_wandb_boolean_true_becomes_log_with(tmp_path):
-    path, diags = lint(tmp_path, gui(use_wandb=True))
+    path, diags = lint(tmp_path, gui(use_wandb=True), gui_version="v24.1.7")
     found = codes(diags, "KT401")
     assert "boolean true is dropped" in found[0].message
     data = json.loads(fix_text(path, found))
@@ -193,7 +193,7 @@ def test_cli_fix_migrates_an_old_config(tmp_path):
     path = tmp_path / "old.json"
     path.write_text(gui(use_8bit_adam=True, xformers=True, LoRA_type="LoCon",
                         lora_network_weights="w"), encoding="utf-8")
-    proc = run_cli("lint", "--fix", "--select", "KT4", str(path), cwd=tmp_path)
+    proc = run_cli("lint", "--fix", "--select", "KT4", "--gui-version", "v24.1.7", str(path), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(path.read_text())
     assert data["optimizer"] == "AdamW8bit" and data["xformers"] == "xformers"
@@ -209,3 +209,18 @@ def test_rule_docs_have_examples():
             if rule.__module__.endswith(("gui_legacy_rules", "toml_rules")):
                 docs = rule.docs()
                 assert "Bad" in docs and "Fixed" in docs, rule.code
+
+
+def test_fix_that_would_date_the_file_to_another_gui_waits_for_gui_version(tmp_path):
+    """A file with lora_network_weights fits GUI versions up to v24.0.5 (the rename came in
+    v24.0.6): for the GUI its keys date it to, the old key is right, and renaming it would date
+    the file to a newer GUI whose analysis differs. Without --gui-version, --fix leaves it and
+    says so; named, it renames."""
+    path = tmp_path / "cfg.json"
+    path.write_text(gui(lora_network_weights="w.safetensors"), encoding="utf-8")
+    proc = run_cli("lint", "--fix", "--select", "KT401", str(path), cwd=tmp_path)
+    assert "lora_network_weights" in json.loads(path.read_text())
+    assert "1 fix not applied: it would date the file to a newer GUI" in proc.stderr
+    proc = run_cli("lint", "--fix", "--select", "KT401", "--gui-version", "v25.2.1", str(path), cwd=tmp_path)
+    data = json.loads(path.read_text())
+    assert "network_weights" in data and "lora_network_weights" not in data, proc.stderr

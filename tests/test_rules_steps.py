@@ -184,6 +184,12 @@ def test_kt205_typed_steps(tmp_path):
     path = gui_json(tmp_path, max_train_steps=0)
     assert not codes(lint(tmp_path, path, "--gui-version", "v24.1.7"), "KT205")
 
+    # a legacy string the v24 GUI loads as the number (its Number widget): the same finding,
+    # so KT105's fix of the type never reveals a KT205 the original did not have
+    path = gui_json(tmp_path, max_train_steps="300")
+    found = codes(lint(tmp_path, path, "--gui-version", "v24.1.7"), "KT205")
+    assert len(found) == 1 and "max_train_steps is 300" in found[0]["message"]
+
 
 # -- KT206
 

@@ -226,6 +226,13 @@ def code_matches_any_rule(code: str) -> bool:
 
 def collect_fixes(results) -> dict:
     """path -> edits of every safe fix, the first fix winning when two touch the same key."""
+    return {path: [e for group in groups for e in group]
+            for path, groups in collect_fix_groups(results).items()}
+
+
+def collect_fix_groups(results) -> dict:
+    """path -> the edits of each safe fix as one group (a fix is applied whole or not at all),
+    the first fix winning when two touch the same key."""
     out: dict = {}
     seen: set = set()
     for result in results:
@@ -233,9 +240,37 @@ def collect_fixes(results) -> dict:
             if d.fix is None or not d.fix.safe:
                 continue
             path = d.fix.path or d.path
+            group = []
             for edit in d.fix.edits:
                 if (path, tuple(edit.keypath)) in seen:
                     continue
                 seen.add((path, tuple(edit.keypath)))
-                out.setdefault(path, []).append(edit)
+                group.append(edit)
+            if group:
+                out.setdefault(path, []).append(group)
     return out
+
+
+def keeping_the_gui_version(doc, groups, apply, settings) -> tuple[list, int]:
+    """The fix groups that keep a GUI JSON dated to the GUI version its analysis assumed, and
+    how many were left out. Without --gui-version the version is the newest the file's keys fit
+    (gui_keys.json fingerprints); a fix that modernises a key or a value type can date the file
+    to a newer GUI, whose GUI and sd-scripts behave differently (other findings, and a file an
+    older GUI reads otherwise). `apply(edits)` gives the fixed text."""
+    if doc.kind != documents.GUI or getattr(settings, "gui_version", None) or not doc.gui_versions:
+        return [e for g in groups for e in g], 0
+    assumed = doc.gui_versions[1]
+    kept: list = []
+    left = 0
+    for group in groups:
+        trial = kept + group
+        try:
+            fixed = documents.from_text(doc.path, apply(trial))
+        except documents.LoadError:
+            left += 1
+            continue
+        if fixed.gui_versions and fixed.gui_versions[1] == assumed:
+            kept = trial
+        else:
+            left += 1
+    return kept, left

@@ -180,6 +180,8 @@ class RenamedGuiKey(Rule):
                 why += f"; the file also has {new} = {lit(data[new])}, which is what the GUI uses"
             else:
                 desc = (f"write {new} = {lit(new_value)} and remove {old}")
+                # (lint --fix leaves it when the rename would date the file to another GUI
+                # than the one its keys fit and no --gui-version names it: cli.py)
                 fix = Fix(desc, [Edit((new,), new_value, f"renamed from {old}", after=(old,)),
                                  Edit((old,), None, f"renamed to {new}")])
             yield ctx.diagnostic(self, why, keypath=(old,), fix=fix, severity=severity)

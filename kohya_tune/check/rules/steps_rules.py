@@ -428,6 +428,8 @@ class GuiStepsIgnoreEpoch(Rule):
         data = ctx.doc.data
         missing = data.get("max_train_steps") is None
         shown = prof["defaults"].get("max_train_steps") if missing else data.get("max_train_steps")
+        if not is_number(shown) and sent_int(gui.max_train_steps):
+            shown = sent_int(gui.max_train_steps)  # a legacy string ("30") the GUI loads as 30
         if not is_number(shown) or shown == 0:
             return
         epoch = gui.epoch
