@@ -4,6 +4,7 @@ error on a file the real tools accept."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,37 @@ def test_warnings_are_actionable(corpus_lint):
 def test_one_summary_line_for_presets_and_missing_folders(corpus_lint):
     assert "dataset rules skipped:" not in corpus_lint.stderr
     assert corpus_lint.stderr.count("GUI presets without an image folder") == 1
+
+
+# files whose --fix once added a warning: renames and value types dated them to a newer GUI
+# (KT205, KT311, KT300 then appeared), or a legacy string hid KT205 until its type was fixed
+FIX_DATING = ["kohya_ss/master/test/config/TI-AdamW8bit-toml.json",
+              "kohya_ss/master/test/config/dreambooth-Prodigy.json",
+              "kohya_ss/master/test/config/SDXL-Standard-AdamW8bit.json",
+              "kohya_ss/v24.1.7/test/config/SDXL-Standard-AdamW.json",
+              "kohya_ss/v23.1.5/test/config/finetune-AdamW-toml.json",
+              "kohya_ss/v22.6.2/test/config/SDXL-Standard-Adafactor.json",
+              "kohya_ss/v21.5.11/presets/lora/lion_optimizer.json",
+              "kohya_ss/v21.5.11/presets/finetune/adafactor.json"]
+
+
+@pytest.mark.parametrize("name", FIX_DATING)
+def test_fix_adds_no_warning_on_real_configs(tmp_path, monkeypatch, name):
+    import shutil
+
+    from helpers import run_in_process
+
+    target = tmp_path / Path(name).name
+    shutil.copy(CORPUS / name, target)
+    monkeypatch.chdir(tmp_path)
+
+    def warnings():
+        out = run_in_process("lint", "--output-format", "json", target.name).stdout
+        return {d["code"] for d in json.loads(out) if d["severity"] != "info"}
+
+    before = warnings()
+    original = target.read_bytes()
+    proc = run_in_process("lint", "--fix", target.name)
+    # something was fixed, or the fixes that would re-date it were held back (and said so)
+    assert target.read_bytes() != original or "not applied: " in proc.stderr
+    assert warnings() <= before
