@@ -490,8 +490,24 @@ def lint(
                    for p in paths for e in (owners[p][0],)]
         fatal = any(r.fatal for r in results)
     # a dataset config linted on its own and through the config that points at it: say it once
-    diags = list({(d.path, d.line, d.column, d.code, d.message): d
-                  for r in results for d in r.diagnostics}.values())
+    # (the same file named relatively and absolutely, e.g. a dataset_config path: the path as
+    # the user gave it is kept)
+    once: dict = {}
+    for r in results:
+        for d in r.diagnostics:
+            key = (os.path.realpath(d.path) if d.path else d.path, d.line, d.column, d.code,
+                   d.message)
+            if key not in once or (os.path.isabs(once[key].path or "") and not os.path.isabs(d.path or "")):
+                once[key] = d
+    diags = list(once.values())
+    given = {r.path for r in results}
+    for d in diags:
+        # a file reached through another (dataset_config) is shown as the user would type it;
+        # the files named on the command line stay as given
+        if d.path and os.path.isabs(d.path) and d.path not in given:
+            rel = os.path.relpath(d.path) if os.path.splitdrive(d.path)[0] == os.path.splitdrive(os.getcwd())[0] else d.path
+            if not rel.startswith(".."):
+                d.path = rel
     sources = {r.path: r.doc for r in results if r.doc is not None}
     from kohya_tune.output.terminal import use_colour
 

@@ -257,3 +257,17 @@ def test_dataset_rules_skipped_says_the_place_once(tmp_path):
     line = next(l for l in proc.stderr.splitlines() if "dataset rules skipped" in l)
     assert line.startswith("info: c.json:1:")
     assert line.count("c.json") == 1 and "--path-map FROM=TO" in line
+
+
+def test_dataset_config_finding_once_and_relative(tmp_path):
+    """The dataset TOML linted on its own and through the args TOML that points at it (which the
+    engine reads by its absolute path): one finding, at the path as the user would type it."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).resolve().parent.parent / "sample_configs", tmp_path / "s")
+    proc = run_cli("lint", "s", cwd=tmp_path)
+    lines = [l for l in proc.stdout.splitlines() if "KT305" in l]
+    assert len(lines) == 1 and lines[0].startswith("s/dataset.toml:"), proc.stdout
+    alone = run_cli("lint", "s/train_args.toml", cwd=tmp_path)
+    assert any(l.startswith("s/dataset.toml:") for l in alone.stdout.splitlines()), alone.stdout
