@@ -206,6 +206,25 @@ def test_kt206_multi_gpu_fixed_steps(tmp_path):
     assert not codes(lint(tmp_path, path, "--num-processes", "2"), "KT206")
 
 
+def test_one_finding_when_two_gpus_meet_the_gui_estimate(tmp_path):
+    """KT203 and KT206 never both report one cause: the processes alone (the GUI's estimate is
+    right on one process) is KT206; an estimate off on one process too is KT203, which then also
+    names the processes."""
+    gui = dict(epoch=10, max_train_steps=0, max_train_epochs=0, train_batch_size=4,
+               gradient_accumulation_steps=1, enable_bucket=True)
+    dataset(tmp_path, groups=((512, 512, 4),))       # 40 image-steps, 10 batches: exact on one GPU
+    path = gui_json(tmp_path, **gui)
+    found = lint(tmp_path, path, "--gui-version", "v24.1.7", "--num-processes", "2")
+    assert [d["code"] for d in found if d["code"] in ("KT203", "KT206")] == ["KT206"]
+
+    (tmp_path / "img").rename(tmp_path / "img-old")
+    dataset(tmp_path)                                 # 13 batches where the GUI counts 12.5
+    found = lint(tmp_path, path, "--gui-version", "v24.1.7", "--num-processes", "2")
+    both = [d for d in found if d["code"] in ("KT203", "KT206")]
+    assert [d["code"] for d in both] == ["KT203"]
+    assert "2 processes" in both[0]["message"] and "not 10" in both[0]["message"]
+
+
 # -- KT207 / KT208
 
 def test_kt207_save_every_beyond_run(tmp_path):

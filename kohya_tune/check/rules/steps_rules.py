@@ -292,6 +292,8 @@ class GuiEstimateDiffers(Rule):
         U = report.num_update_steps_per_epoch
         if U <= 0 or steps == epoch * U:
             return
+        if report.num_processes > 1 and steps == epoch * _one_process_steps(report):
+            return  # right for one process: the processes alone are the cause (KT206 says it)
         reasons = _estimate_reasons(plan, report, gui)
         because = f" ({'; '.join(reasons)})" if reasons else ""
         if report.num_train_epochs == epoch:
@@ -305,6 +307,11 @@ class GuiEstimateDiffers(Rule):
             f"has {U} steps per epoch{because}, so {runs}; set max_train_epochs to {epoch} "
             f"(`kohya-tune solve --target-epochs {epoch}` does that)",
             keypath=first_keypath(ctx.doc, "epoch", "max_train_steps"))
+
+
+def _one_process_steps(report) -> int:
+    """Update steps per epoch the same batches would give on one process."""
+    return math.ceil(report.num_batches / max(1, report.gradient_accumulation_steps))
 
 
 def _estimate_reasons(plan, report, gui) -> list:
@@ -521,6 +528,10 @@ class MultiGpuStepPlan(Rule):
         steps = plan.args.get("max_train_steps")
         if plan.args.get("max_train_epochs") is not None or not is_int(steps) or steps <= 0:
             return
+        gui = plan.gui
+        if (gui is not None and gui.formula and ctx.report is not None and is_int(gui.epoch)
+                and steps != gui.epoch * _one_process_steps(ctx.report)):
+            return  # the GUI's estimate is off on one process too: KT203 gives every reason
         if plan.gui is not None and plan.gui.formula:
             origin = f"computed by the GUI for one process ({plan.gui.formula})"
         else:
