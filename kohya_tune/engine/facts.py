@@ -245,9 +245,9 @@ def _missing_subset_dirs(plan: Plan, facts: Facts) -> None:
     if not gone or plan.missing_dirs or not any(sf.directory is not None for sf in subsets):
         return
     names = {str(sf.plan.image_dir) for sf in gone}
-    facts.missing = [m for m in facts.missing if str(m[0]) not in names]
-    if facts.missing:
-        return
+    if any(str(m[0]) not in names for m in facts.missing):
+        return  # something else is not here either (a metadata file): exit 2 as before
+    facts.missing = []
     crash = plan.sd.get("missing_subset_dir") == "unpack_error"
     for sf in reversed(gone):
         sf.state = NOT_A_DIRECTORY
