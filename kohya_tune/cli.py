@@ -110,6 +110,22 @@ def load_config(config: str, stdin_filename: str | None):
     return documents.load(config)
 
 
+def command_plan(config: str, stdin_filename, sd_scripts, gui_version, script, num_processes,
+                 path_map):
+    """steps and schedule: the settings nearest the config (or the name standard input stands
+    for), the document, and the trainer's plan for it."""
+    from kohya_tune.engine import normalize
+
+    named = stdin_filename if config == STDIN and stdin_filename else config
+    project = settings_mod.load(_folder_of(named))
+    settings = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
+    doc = load_config(config, stdin_filename)
+    if doc.kind == documents.OTHER:
+        raise PlanError("not a kohya config (neither a kohya_ss GUI JSON, an sd-scripts "
+                        "--config_file TOML nor a --dataset_config file)", config)
+    return normalize.build_plan(doc, settings)
+
+
 def expand_paths(paths) -> list[str]:
     """Files as given; a folder stands for the JSON and TOML files below it (sorted, hidden
     folders and virtual environments left out; folders we may not read are passed over)."""
@@ -199,7 +215,7 @@ def steps(
     stdin_filename: Optional[str] = typer.Option(None, "--stdin-filename", help="with -: the name (and folder) standard input stands for"),
 ) -> None:
     """The numbers the trainer will really use, explained."""
-    from kohya_tune.engine import facts, images, normalize, steps as steps_mod
+    from kohya_tune.engine import facts, images, steps as steps_mod
     from kohya_tune.output import progress, steps_report
 
     if format not in ("text", "json"):
@@ -207,13 +223,8 @@ def steps(
         raise typer.Exit(EXIT_USAGE)
     plan = None
     try:
-        project = settings_mod.load(_folder_of(stdin_filename if config == STDIN and stdin_filename else config))
-        s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
-        doc = load_config(config, stdin_filename)
-        if doc.kind == documents.OTHER:
-            raise PlanError("not a kohya config (neither a kohya_ss GUI JSON, an sd-scripts "
-                            "--config_file TOML nor a --dataset_config file)", config)
-        plan = normalize.build_plan(doc, s)
+        plan = command_plan(config, stdin_filename, sd_scripts, gui_version, script,
+                            num_processes, path_map)
         disk = images.Disk(progress.for_terminal())
         gathered = facts.gather(plan, disk)
         if gathered.refusals and gathered.problem is None:
@@ -287,7 +298,7 @@ def schedule(
     stdin_filename: Optional[str] = typer.Option(None, "--stdin-filename", help="with -: the name (and folder) standard input stands for"),
 ) -> None:
     """When each epoch ends, which checkpoints and samples are made and kept, and the LR at every step."""
-    from kohya_tune.engine import normalize, numbers, schedule as schedule_mod, steps as steps_mod
+    from kohya_tune.engine import numbers, schedule as schedule_mod, steps as steps_mod
     from kohya_tune.output import plot as plot_mod, progress, schedule_report, terminal
 
     if format not in ("text", "json"):
@@ -299,13 +310,8 @@ def schedule(
             err(f"kohya-tune schedule: --plot {plot}: {problem}")
             raise typer.Exit(EXIT_USAGE)
     try:
-        project = settings_mod.load(_folder_of(stdin_filename if config == STDIN and stdin_filename else config))
-        s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
-        doc = load_config(config, stdin_filename)
-        if doc.kind == documents.OTHER:
-            raise PlanError("not a kohya config (neither a kohya_ss GUI JSON, an sd-scripts "
-                            "--config_file TOML nor a --dataset_config file)", config)
-        plan = normalize.build_plan(doc, s)
+        plan = command_plan(config, stdin_filename, sd_scripts, gui_version, script,
+                            num_processes, path_map)
         report = steps_mod.compute(plan, progress=progress.for_terminal())
         numbers.check_schedulable(report)
         result = schedule_mod.compute(report)
@@ -493,10 +499,12 @@ def lint(
     # (the same file named relatively and absolutely, e.g. a dataset_config path: the path as
     # the user gave it is kept)
     once: dict = {}
+    real: dict = {}  # one realpath per file, not per finding
     for r in results:
         for d in r.diagnostics:
-            key = (os.path.realpath(d.path) if d.path else d.path, d.line, d.column, d.code,
-                   d.message)
+            if d.path not in real:
+                real[d.path] = os.path.realpath(d.path) if d.path else d.path
+            key = (real[d.path], d.line, d.column, d.code, d.message)
             if key not in once or (os.path.isabs(once[key].path or "") and not os.path.isabs(d.path or "")):
                 once[key] = d
     diags = list(once.values())

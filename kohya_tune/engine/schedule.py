@@ -474,14 +474,7 @@ def _text_encoder_trained(plan: Plan, profile: dict, args: dict) -> bool:
 
 def _lora_groups(plan: Plan, profile: dict, args: dict, notes: list[str]) -> list[Group]:
     module = args.get("network_module") or "networks.lora"
-    network_args = args.get("network_args") or []
-    if isinstance(network_args, str):
-        network_args = network_args.split()
-    parsed = {}
-    for item in network_args:
-        if "=" in str(item):
-            k, v = str(item).split("=", 1)
-            parsed[k.strip()] = v.strip()
+    parsed = _network_args(args)
     if any(k in parsed for k in ("down_lr_weight", "mid_lr_weight", "up_lr_weight", "block_lr_zero_threshold")):
         raise _NotModelled("per-block learning rates (down/mid/up_lr_weight) split the U-Net into one "
                            "group per block: not modelled")

@@ -291,14 +291,13 @@ def unknown_text(facts, glyphs=None) -> str:
     plan = facts.plan
     lines = header_lines(plan)
     add = lines.append
-    names = ", ".join(dict.fromkeys(str(m[0]) for m in facts.missing))
+    names = ", ".join(_missing(facts))
     add("")
     add(f"{asked(plan)} {arrow} the trainer's epochs and steps depend on images not on this "
         f"machine ({names})")
     add("")
     add("What the trainer computes, with N unknown:")
-    P = plan.num_processes
-    G = plan.args.get("gradient_accumulation_steps", 1) or 1
+    P, G = plan.num_processes, _grad_acc(plan)
     add("num_batches (all datasets)           N  = sum over datasets and buckets of "
         "ceil(image-steps / batch_size)   [unknown: needs the images]")
     add(f"num_batches_per_epoch (per process)  Nd = ceil(N / {P})   [{P} process"
@@ -328,16 +327,26 @@ def unknown_text(facts, glyphs=None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _missing(facts) -> list[str]:
+    """The dataset paths not on this machine, each once, in the trainer's order."""
+    return list(dict.fromkeys(str(m[0]) for m in facts.missing))
+
+
+def _grad_acc(plan) -> int:
+    """gradient_accumulation_steps as the trainer's formulas take it (unset or 0: 1)."""
+    return plan.args.get("gradient_accumulation_steps", 1) or 1
+
+
 def unknown_json(facts, error: str) -> dict:
     plan = facts.plan
     gui = gui_dict(plan.gui)
     if gui is not None:
         gui["version_source"] = plan.gui_version_source
     return {"config": plan.config.path, "error": error, "exit": 2,
-            "missing": list(dict.fromkeys(str(m[0]) for m in facts.missing)),
+            "missing": _missing(facts),
             "sd_scripts": plan.sd.label, "script": plan.script, "gui": gui,
             "trainer": {"num_processes": plan.num_processes,
-                        "gradient_accumulation_steps": plan.args.get("gradient_accumulation_steps", 1) or 1,
+                        "gradient_accumulation_steps": _grad_acc(plan),
                         "max_train_steps": plan.args.get("max_train_steps"),
                         "max_train_epochs": plan.args.get("max_train_epochs"),
                         "num_batches": None},
