@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kohya_tune.versions import profiles
+from kohya_tune.versions import lineage, profiles
 
 # voluptuous.Invalid raised by validate_flex_dataset, word for word ("fine tunin" and the final
 # "。" included): v0.6.5 config_util.py L239, HEAD L331-333; voluptuous adds " @ data[...]"
@@ -114,16 +114,20 @@ def _allowed(table: dict, support: dict, level: str, sd_version: str) -> dict:
                 names.add(name)
     elif not support.get("dropout", True):
         names = {n for n in names if "DO_SUBSET_ASCENDABLE" not in keys.get(n, {}).get("groups", [])}
-    vkey = profiles.version_key(sd_version)
     out = {}
     for name in names:
         spec = keys.get(name) or (table["subsets_key"] if name == "subsets" else None)
         if spec is None:
             continue
-        if profiles.version_key(spec.get("since", "v0")) > vkey:
+        if not lineage.applies(spec.get("since"), sd_version):
             continue
         out[name] = spec
     return out
+
+
+def _since_text(since) -> str:
+    """'v0.10.0', or 'v0.9.0 / b8896aad' for a key that came to two lines of sd-scripts."""
+    return " / ".join(since) if isinstance(since, (list, tuple)) else str(since)
 
 
 def namespace_types(sd_version: str, support: dict) -> dict:
@@ -156,9 +160,9 @@ def problems(data, sd_version: str, support: dict) -> list[Problem]:
                 where = None
                 if spec is not None:
                     where = spec["level"]
-                    if profiles.version_key(spec.get("since", "v0")) > profiles.version_key(sd_version):
+                    if not lineage.applies(spec.get("since"), sd_version):
                         out.append(Problem(kp, "version", f"extra keys not allowed @ {data_path(kp)}",
-                                           key, f"since {spec['since']}"))
+                                           key, f"since {_since_text(spec['since'])}"))
                         continue
                 out.append(Problem(kp, "extra", f"extra keys not allowed @ {data_path(kp)}", key, where))
                 continue
@@ -233,7 +237,7 @@ def check_user_config(doc, sd, support: dict, script: str, data=None, origin=Non
     `origin`)."""
     from kohya_tune.engine.plan import Origin, TrainerRefusal
 
-    found = problems(doc.data if data is None else data, sd.profile, support)
+    found = problems(doc.data if data is None else data, sd.label, support)
     if found:
         first = found[0]
         raise TrainerRefusal(f"MultipleInvalid: {first.message}",

@@ -874,25 +874,37 @@ def _te_uncacheable(values: dict, dropout_ok: bool) -> bool:
 # fine-tuning datasets
 
 def load_metadata(plan: Plan, splan: SubsetPlan) -> dict | None:
-    """A fine-tuning subset's metadata (JSON, or JSON Lines from v0.10.0), or None when the file
-    is not on this machine."""
+    """A fine-tuning subset's metadata as FineTuningDataset reads it, or None when the file is
+    not on this machine: a file ending in .jsonl as JSON Lines where the version does (profile
+    switch ft_jsonl, v0.10.0 train_util.py L2240-2258: json.loads of every line as it is,
+    image_path the key), anything else with json.load (v0.6.5 L1230-1232, v0.9.1, the sd3-branch
+    commits). What the trainer's own parsing raises is its refusal (TrainerRefusal), an
+    unreadable file a PlanError."""
     path = resolve_file(splan.metadata_file, plan.path_map, _base(plan))
     if path is None:
         return None
     try:
-        with open(path, "r", encoding="utf-8") as fh:
-            if str(path).endswith(".jsonl") and plan.sd.has_validation_split():
+        with open(path, "rt", encoding="utf-8") as fh:
+            if str(splan.metadata_file).endswith(".jsonl") and plan.sd.get("ft_jsonl"):
                 metadata = {}
                 for line in fh:
-                    if line.strip():
-                        item = json.loads(line)
-                        entry = {"caption": item.get("caption")}
-                        if "image_size" in item:
-                            entry["image_size"] = item["image_size"]
-                        metadata[item["image_path"]] = entry
+                    item = json.loads(line)
+                    entry = {"caption": item.get("caption", "")}
+                    if "image_size" in item:
+                        entry["image_size"] = item["image_size"]
+                    metadata[item["image_path"]] = entry
                 return metadata
             return json.load(fh)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+    except RecursionError as exc:
+        raise PlanError(f"{path}: cannot read the fine-tuning metadata: {type(exc).__name__}: "
+                        f"{exc}") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            raise PlanError(f"{path}: cannot read the fine-tuning metadata: {type(exc).__name__}: "
+                            f"{exc}") from None
+        raise TrainerRefusal(f"{type(exc).__name__}: {exc}", splan.origin,
+                             note=f"reading the metadata file {splan.metadata_file!r}") from None
+    except OSError as exc:
         raise PlanError(f"{path}: cannot read the fine-tuning metadata: {type(exc).__name__}: "
                         f"{exc}") from None
 
@@ -945,6 +957,12 @@ def _construct_ft(plan: Plan, facts: Facts, dfacts: DatasetFacts, disk: img.Disk
         except PlanError as exc:
             facts.problem = facts.problem or exc
             sf.state, sf.reason = MISSING, str(exc)
+            continue
+        except TrainerRefusal as exc:
+            # FineTuningDataset reads each metadata file in its constructor: its parse error
+            # stops the trainer there
+            facts.refusals.append(Refusal(exc.message, exc.origin, stage, exc.note))
+            sf.state, sf.reason = NO_IMAGES, "the trainer stops reading this metadata file"
             continue
         if metadata is None:
             facts.missing.append((str(splan.metadata_file), splan.origin))

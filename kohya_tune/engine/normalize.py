@@ -70,19 +70,25 @@ def build_plan(doc: Document, settings: Settings) -> Plan:
         gui = _gui_launch(doc, settings)
     sd_paired = doc.kind == documents.GUI and sd_label is None
     if sd_paired:
-        # the trainer this GUI release shipped with, unless the user names one
-        sd_label = gui.sd_scripts.get("tag")
+        # the trainer this GUI release ships (its own commit when kohya-tune has a profile for
+        # it, else the nearest tag at or below), unless the user names one
+        sd_label = profiles.shipped_label(gui.sd_scripts)
     sd_note = None
     try:
         sd = profiles.sd_scripts(sd_label)
     except profiles.UnknownVersion:
         if not sd_paired:
             raise
-        # a GUI release older than the oldest sd-scripts profile (v21.5-v21.8 bundle v0.5.3-v0.6.4)
+        # a GUI release older than the oldest sd-scripts profile kohya-tune accepts
         first = profiles.load_data("sd_scripts_profiles.json")["order"][0]
-        sd = profiles.SdScripts(label=sd_label, profile=first, data=profiles.sd_scripts(first).data)
+        sd = profiles.sd_scripts(first)
         sd_note = (f"sd-scripts {sd_label} (what GUI {gui.version} bundles) has no profile of its "
                    f"own: using {first}'s, the oldest kohya-tune knows")
+    if sd.note and not sd_note:
+        verb = "bundles" if sd_paired and gui.sd_scripts.get("ships") == "bundled" else "ships"
+        sd_note = (sd.note if not sd_paired else
+                   sd.note.replace(f"sd-scripts {sd.label} ", f"sd-scripts {sd.label} (what GUI "
+                                   f"{gui.version} {verb}) ", 1))
     if sd_paired:
         sd = profiles.with_scripts(sd, gui.sd_scripts.get("scripts"),
                                    f"GUI {gui.version}'s {gui.sd_scripts.get('ships')} sd-scripts "
@@ -121,10 +127,16 @@ def build_plan(doc: Document, settings: Settings) -> Plan:
         plan.sd_scripts_source = "--sd-scripts"
     elif sd_paired:
         info = gui.sd_scripts
-        plan.sd_scripts_source = (f"the one GUI {gui.version} runs ({info.get('ships')} commit "
-                                  f"{info.get('commit')}; nearest tag at or below: {info.get('tag')}"
-                                  + (")" if info.get("verified", True) else
-                                     ", as named by the GUI's submodule update)"))
+        if sd.kind == "commit":
+            plan.sd_scripts_source = (f"the one GUI {gui.version} runs ({info.get('ships')} commit "
+                                      f"{info.get('commit')}"
+                                      + (")" if info.get("verified", True) else
+                                         ", as named by the GUI's submodule update)"))
+        else:
+            plan.sd_scripts_source = (f"the one GUI {gui.version} runs ({info.get('ships')} commit "
+                                      f"{info.get('commit')}; nearest tag at or below: {info.get('tag')}"
+                                      + (")" if info.get("verified", True) else
+                                         ", as named by the GUI's submodule update)"))
     else:
         plan.sd_scripts_source = "the newest profile"
     return plan
@@ -448,7 +460,8 @@ def script_checks_before(plan: Plan) -> None:
     for name in profiles.script_checks(plan.sd, plan.script).get("before", []):
         if argument_check_fails(plan, name):
             message = profiles.check_message(name)
-            key = {"sdxl_v2": "v2"}.get(name, "weighted_captions")
+            key = {"sdxl_v2": "v2", "sd3_te_required": "cache_text_encoder_outputs"}.get(
+                name, "weighted_captions")
             raise TrainerRefusal(message, plan.arg_origins.get(key))
 
 
@@ -465,8 +478,11 @@ def argument_check_fails(plan: Plan, name: str) -> bool:
     """Whether an argument-only assert of a script (sdxl_*, unet_only) fires."""
     if name == "sdxl_v2":
         return truthy(plan.args.get("v2"))
-    if name == "sdxl_weighted":
+    if name in ("sdxl_weighted", "sd3_weighted"):
         return truthy(plan.args.get("weighted_captions"))
+    if name == "sd3_te_required":
+        # sd3_train.py b8896aad L73-75 reads the flag itself (nothing turns it on from _to_disk)
+        return not truthy(plan.args.get("cache_text_encoder_outputs"))
     if name == "sdxl_train_weighted_te":
         return truthy(plan.args.get("weighted_captions")) and cache_te(plan)
     if name == "unet_only":
@@ -525,7 +541,7 @@ def dataset_argparse_check(plan: Plan, ns: dict) -> None:
     their argparse names. Values from a config file reach it unconverted, so a string, a list
     or a float where the schema wants an int stops the trainer here."""
     family = profiles.script_family(plan.script)
-    types = dataset_schema.namespace_types(plan.sd.profile, profiles.SANITIZER_SUPPORT[family])
+    types = dataset_schema.namespace_types(plan.sd.label, profiles.SANITIZER_SUPPORT[family])
     order = ["train_batch_size", "dataset_repeats", "min_bucket_reso", "max_bucket_reso",
              "bucket_reso_steps", "enable_bucket", "bucket_no_upscale"]
     names = order + sorted(k for k in ns if k not in order)

@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
+from dataclasses import dataclass, replace
 
-
-@lru_cache(maxsize=None)
-def load_data(name: str) -> dict:
-    with resources.files("kohya_tune.versions").joinpath("data", name).open("r", encoding="utf-8") as fh:
-        return json.load(fh)
+from kohya_tune.versions import lineage
+from kohya_tune.versions.datafiles import load_data
+from kohya_tune.versions.lineage import UnknownVersion  # noqa: F401 - re-exported
 
 
 def version_key(label: str) -> tuple:
@@ -38,15 +34,14 @@ def nearest_at_or_below(label: str, ordered: list[str]) -> str | None:
 # --------------------------------------------------------------------------------------------
 # sd-scripts
 
-class UnknownVersion(ValueError):
-    pass
-
-
 @dataclass(frozen=True)
 class SdScripts:
-    label: str               # the version the user asked for (or the default)
+    label: str               # the version: a tag ("v0.9.1") or a shipped commit ("2e0fcc50")
     profile: str             # the profile that describes it
     data: dict               # merged switches
+    commit: str | None = None    # the full hash of the version's code, when known
+    kind: str = "tag"            # "tag" | "commit"
+    note: str | None = None      # how the version was read (older tag, unverified commit, ...)
 
     def get(self, key, default=None):
         return self.data.get(key, default)
@@ -59,45 +54,63 @@ class SdScripts:
     def scripts(self) -> list[str]:
         return list(self.data["scripts"])
 
+    @property
+    def title(self) -> str:
+        """How output names the version: 'v0.9.1' or '2e0fcc50 (sd3 branch, between v0.9.1 and
+        v0.10.0)'."""
+        return lineage.title(lineage.Version(self.label, self.kind, self.commit))
+
     def has_validation_split(self) -> bool:
         return bool(self.data.get("validation_split"))
 
     def rounds_min_max(self) -> bool:
         return bool(self.data.get("round_min_max_bucket_reso"))
 
+    def applies(self, since) -> bool:
+        """Whether a table entry 'since X' applies to this version (its code contains X)."""
+        return lineage.applies(since, self.label)
+
+    def newest(self, candidates):
+        """The newest of `candidates` (labels) this version's code contains, or None."""
+        return lineage.newest(self.label, candidates)
 
 
-def sd_scripts(label: str | None) -> SdScripts:
-    table = load_data("sd_scripts_profiles.json")
-    order = table["order"]
-    if not label:
-        label = table["default"]
-    if not re.fullmatch(r"v?\d+(\.\d+){0,2}|master|main|HEAD|latest|newest", label):
-        raise UnknownVersion(f"unknown sd-scripts version {label!r}: use a tag such as v0.6.5 or v0.10.1")
-    if not label.startswith("v") and label[0].isdigit():
-        label = "v" + label
-    if label.startswith("v") and version_key(label)[0] != 0:
-        raise UnknownVersion(f"unknown sd-scripts version {label!r}: sd-scripts tags are v0.x.y "
-                             f"(profiles {order[0]} to {order[-1]})")
-    profile = nearest_at_or_below(label, order)
-    if profile is None:
-        raise UnknownVersion(f"sd-scripts {label} is older than the oldest profile ({order[0]}); "
-                             f"kohya-tune knows {order[0]} and later")
-    merged: dict = {}
+def _merged(table: dict, profile: str) -> dict:
     chain = []
     name = profile
     while name:
         chain.append(table["profiles"][name])
         name = table["profiles"][name].get("inherits")
+    merged: dict = {}
     for part in reversed(chain):
         merged.update({k: v for k, v in part.items() if k != "inherits"})
-    return SdScripts(label=label, profile=profile, data=merged)
+    return merged
+
+
+def sd_scripts(label: str | None) -> SdScripts:
+    """The profile of an sd-scripts version (None: the newest). A tag takes the newest profile
+    its code contains; a commit kohya_ss GUI releases ship has its own (lineage.resolve says
+    what is accepted; anything else is UnknownVersion)."""
+    table = load_data("sd_scripts_profiles.json")
+    order = table["order"]
+    version = lineage.resolve(label or table["default"], order[0], table["default"])
+    note = version.note
+    if version.is_commit:
+        profile = lineage.commit_info(version.label).get("profile") or version.label
+    else:
+        profile = lineage.newest(version.label, order)
+        if profile is None:
+            profile = order[0]
+            note = (f"sd-scripts {version.label} has no profile of its own: using {profile}'s, "
+                    f"the oldest kohya-tune knows")
+    return SdScripts(label=version.label, profile=profile, data=_merged(table, profile),
+                     commit=version.commit, kind=version.kind, note=note)
 
 
 def script_checks(sd: SdScripts, script: str) -> dict:
     """What `script` of this sd-scripts version checks before and after building its datasets
     (data: sd_scripts_profiles.json "script_checks"): {"before": [...], "after": [...]}, the
-    entry of the newest tag at or below the version (the oldest entry for a script a GUI's
+    newest entry whose 'since' the version contains (the oldest entry for a script a GUI's
     bundled copy has before its first tag)."""
     table = load_data("sd_scripts_profiles.json")["script_checks"]
     commit = sd.get("bundle_commit")
@@ -109,12 +122,10 @@ def script_checks(sd: SdScripts, script: str) -> dict:
     entries = table["scripts"].get(script) or []
     if not entries:
         return {"before": [], "after": []}
-    key = version_key(sd.label)
-    chosen = entries[0]
-    for entry in entries:
-        if version_key(entry["since"]) <= key:
-            chosen = entry
-    return chosen
+    since = sd.newest([e["since"] for e in entries])
+    if since is None:
+        return entries[0]
+    return next(e for e in entries if e["since"] == since)
 
 
 def check_message(name: str) -> str:
@@ -123,11 +134,24 @@ def check_message(name: str) -> str:
 
 
 def paired_sd_scripts(gui_version: str) -> str | None:
-    """The sd-scripts tag a GUI release runs (its bundled copy or submodule commit, mapped to the
-    nearest sd-scripts tag at or below it; data: gui_releases.json)."""
+    """The sd-scripts version a GUI release runs (its bundled copy or submodule commit: that
+    commit when kohya-tune has a profile for it, else the nearest tag at or below it; data:
+    gui_releases.json)."""
     from kohya_tune.versions import gui_releases
 
-    return gui_releases.sd_scripts_of(gui_version).get("tag")
+    return shipped_label(gui_releases.sd_scripts_of(gui_version))
+
+
+def shipped_label(info: dict) -> str | None:
+    """The version label of the sd-scripts a GUI release ships (gui_releases.json `sd_scripts`):
+    its commit when kohya-tune has that commit (sd_scripts_lineage.json), else the nearest tag
+    at or below it."""
+    commit = str(info.get("commit") or "").lower()
+    if commit:
+        for label, entry in lineage.commits().items():
+            if entry["commit"].startswith(commit):
+                return label
+    return info.get("tag")
 
 
 def with_scripts(sd: SdScripts, scripts: list[str] | None, source: str,
@@ -140,7 +164,7 @@ def with_scripts(sd: SdScripts, scripts: list[str] | None, source: str,
         return sd
     data = dict(sd.data, scripts=sorted(set(sd.scripts) | set(scripts)), scripts_source=source,
                 bundle_commit=commit)
-    return SdScripts(label=sd.label, profile=sd.profile, data=data)
+    return replace(sd, data=data)
 
 
 def all_scripts() -> set:
@@ -187,14 +211,15 @@ def script_family(script: str) -> str:
 
 def sd_scripts_args_profile(label: str | None = None) -> dict:
     """The argparse inventory (kohya_tune/versions/data/sd_scripts_args.json, generated by tools/) of the
-    profile nearest at or below an sd-scripts version: {"scripts": {...}, "args": {...}}."""
+    newest inventory an sd-scripts version's code contains (a tag, a shipped commit or a profile
+    name): {"scripts": {...}, "args": {...}}."""
     try:
         table = load_data("sd_scripts_args.json")
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
     profiles = table.get("profiles", {})
     names = sorted(profiles, key=version_key)
-    chosen = nearest_at_or_below(label or "v0.10.1", names) or (names[0] if names else None)
+    chosen = lineage.newest(label or "v0.10.1", names) or (names[0] if names else None)
     return profiles.get(chosen, {}) if chosen else {}
 
 
@@ -365,5 +390,5 @@ def network_args_keys(sd: "SdScripts", module: str) -> list[str] | None:
     """The keys `module`'s create_network reads from --network_args in this sd-scripts version,
     or None for a module that is not part of sd-scripts (LyCORIS and other packages)."""
     tags = load_data("network_args.json")["tags"]
-    label = nearest_at_or_below(sd.profile, list(tags)) or next(iter(tags))
+    label = lineage.newest(sd.label, list(tags)) or next(iter(tags))
     return tags[label].get(module)

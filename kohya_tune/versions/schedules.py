@@ -2,14 +2,17 @@
 (data: versions/data/schedule_profiles.json); this module only looks values up."""
 from __future__ import annotations
 
-from kohya_tune.versions.profiles import load_data, nearest_at_or_below
+from kohya_tune.versions import lineage
+from kohya_tune.versions.datafiles import load_data
 
 
 def schedule_profile(label: str) -> tuple[str, dict]:
-    """(profile name, merged switches) for an sd-scripts version label, nearest at or below."""
+    """(profile name, merged switches) for an sd-scripts version label (a tag or a shipped
+    commit): the newest profile the version's code contains (its own, for a commit that has
+    one)."""
     table = load_data("schedule_profiles.json")
     order = table["order"]
-    name = nearest_at_or_below(label, order) or order[0]
+    name = lineage.newest(label, order) or order[0]
     chain = []
     cursor = name
     while cursor:

@@ -367,7 +367,7 @@ class KeyTooNew(Rule):
 
         sd = profiles.sd_scripts(ctx.settings.sd_scripts)
         support = profiles.SANITIZER_SUPPORT[profiles.script_family(ctx.settings.script or "train_network")]
-        for problem in dataset_schema.problems(ctx.doc.data, sd.profile, support):
+        for problem in dataset_schema.problems(ctx.doc.data, sd.label, support):
             if problem.kind == "version":
                 yield ctx.diagnostic(self, f"{lit(problem.key)} exists {problem.level} of sd-scripts; "
                                            f"sd-scripts {sd.label} stops with \"{problem.message}\"",
