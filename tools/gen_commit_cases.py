@@ -100,9 +100,10 @@ def specs() -> list[dict]:
         num_processes=2))
     c.append(case(
         "val-args-seed-only",
-        "validation_split 0.5 as an argument with --seed and no validation_seed, odd image counts "
-        "(ceil keeps the larger half), folder mode",
-        {"img/2_a": [[512, 512, 3], [768, 512, 2]], "img/4_b": [[512, 768, 3]]},
+        "validation_split 0.5 as an argument with --seed and no validation_seed, an odd image count "
+        "(ceil keeps the larger half), folder mode with one concept (the shuffle runs on through the "
+        "subsets in folder order)",
+        {"img/3_a": [[512, 512, 3], [768, 512, 2], [512, 768, 2]]},
         {"config.toml": args("max_train_epochs = 2", "seed = 99", 'train_data_dir = "img"',
                              'resolution = "512,512"', "enable_bucket = true",
                              "validation_split = 0.5")}))
@@ -369,11 +370,11 @@ def specs() -> list[dict]:
         num_processes=2))
     c.append(case(
         "real-folders-4gpu-ga3",
-        "folder mode, four concepts and two reg folders, buckets, batch 4, 4 processes, "
-        "accumulation 3, max_train_steps 900",
+        "folder mode, four concepts and two reg folders (one image size, so the reg folders' listing "
+        "order changes no bucket), buckets, batch 4, 4 processes, accumulation 3, max_train_steps 900",
         {"img/10_alice": [[768, 1024, 9], [1024, 768, 4]], "img/6_bob": [[1024, 1024, 11]],
          "img/15_logo": [[640, 640, 5]], "img/2_scenery": [[1280, 720, 20], [720, 1280, 6]],
-         "reg/1_person": [[1024, 1024, 40]], "reg/1_woman": [[768, 1024, 25]]},
+         "reg/1_person": [[1024, 1024, 40]], "reg/1_woman": [[1024, 1024, 25]]},
         {"config.toml": args("max_train_steps = 900", 'train_data_dir = "img"', 'reg_data_dir = "reg"',
                              'resolution = "1024,1024"', "enable_bucket = true", "min_bucket_reso = 512",
                              "max_bucket_reso = 2048", "train_batch_size = 4",
@@ -427,6 +428,91 @@ def specs() -> list[dict]:
                              "train_batch_size = 2", "gradient_accumulation_steps = 1", "cache_latents = true",
                              'lr_scheduler = "cosine_with_restarts"', "lr_warmup_steps = 0.1")},
         num_processes=2))
+    # --- second batch: what the GUI default and b8896aad's sd3_train need ---------------------
+    c.append(case(
+        "val-gui-default",
+        "what a GUI v25 LoRA JSON with a dataset_config sends (no max_train_steps: the trainer's "
+        "1600), the dataset config holding validation_split 0.25 and validation_seed and every "
+        "dataset-level bucket value, so that none of the GUI's own arguments reaches the dataset "
+        "(tests/test_sd_scripts_versions.py runs the GUI JSON against these numbers)",
+        {"img/a": MIXED},
+        {"config.toml": args('dataset_config = "dataset.toml"'),
+         "dataset.toml": "[general]\nresolution = 512\nenable_bucket = true\nbatch_size = 2\n"
+                         "bucket_no_upscale = false\nmin_bucket_reso = 256\nmax_bucket_reso = 1024\n"
+                         "bucket_reso_steps = 64\nvalidation_split = 0.25\nvalidation_seed = 42\n\n"
+                         "[[datasets]]\n[[datasets.subsets]]\nimage_dir = \"img/a\"\nnum_repeats = 3\n"
+                         "caption_extension = \".txt\"\n"}))
+    c.append(case(
+        "sd3-train-no-te-cache",
+        "sd3_train without cache_text_encoder_outputs: b8896aad's sd3_train asserts it is set "
+        "before building the dataset; the later versions train the text encoders",
+        {"img/2_a": [[1024, 1024, 2], [1216, 832, 2]]},
+        {"config.toml": args("max_train_epochs = 2", 'train_data_dir = "img"', 'resolution = "1024,1024"',
+                             "enable_bucket = true", "min_bucket_reso = 512", "max_bucket_reso = 2048",
+                             "bucket_reso_steps = 8")},
+        script="sd3_train"))
+    c.append(case(
+        "sd3-train-te-cache-to-disk-only",
+        "sd3_train with only cache_text_encoder_outputs_to_disk: b8896aad's assert reads "
+        "cache_text_encoder_outputs itself",
+        {"img/2_a": [[1024, 1024, 3]]},
+        {"config.toml": args("max_train_epochs = 2", 'train_data_dir = "img"', 'resolution = "1024,1024"',
+                             "cache_text_encoder_outputs_to_disk = true")},
+        script="sd3_train"))
+    c.append(case(
+        "sd3-train-weighted-captions",
+        "sd3_train with weighted_captions (and the text-encoder cache on)",
+        {"img/2_a": [[1024, 1024, 3]]},
+        {"config.toml": args("max_train_epochs = 2", 'train_data_dir = "img"', 'resolution = "1024,1024"',
+                             "cache_text_encoder_outputs = true", "weighted_captions = true")},
+        script="sd3_train"))
+    c.append(case(
+        "sd3-train-te-cache-shuffle",
+        "sd3_train caching text-encoder outputs with shuffle_caption, two concepts with buckets",
+        {"img/2_a": [[1024, 1024, 3]], "img/3_b": [[1216, 832, 2]]},
+        {"config.toml": args("max_train_epochs = 3", 'train_data_dir = "img"', 'resolution = "1024,1024"',
+                             "enable_bucket = true", "min_bucket_reso = 512", "max_bucket_reso = 2048",
+                             "bucket_reso_steps = 64", "cache_text_encoder_outputs = true",
+                             "shuffle_caption = true")},
+        script="sd3_train"))
+    c.append(case(
+        "sd3-train-ok-2gpu",
+        "sd3_train with the text-encoder cache, buckets (steps 64), two concepts, 2 processes",
+        {"img/2_a": [[1024, 1024, 4], [1216, 832, 3]], "img/5_b": [[832, 1216, 2]]},
+        {"config.toml": args("max_train_epochs = 4", 'train_data_dir = "img"', 'resolution = "1024,1024"',
+                             "enable_bucket = true", "min_bucket_reso = 512", "max_bucket_reso = 2048",
+                             "cache_text_encoder_outputs = true", "train_batch_size = 2")},
+        num_processes=2, script="sd3_train"))
+    c.append(case(
+        "ft-train-resolution-stems",
+        "fine_tune with metadata keys without extension (found by glob up to the sd3 branch) and "
+        "train_resolution bucket info for every entry: precalculated buckets there; v0.10+ joins "
+        "the keys to image_dir and reads image_size only",
+        {"img": [[512, 512, 2], [768, 512, 2]]},
+        {"config.toml": args("max_train_epochs = 2", 'train_data_dir = "img"', 'in_json = "meta.json"',
+                             'resolution = "512,512"', "cache_latents = true", "train_batch_size = 2"),
+         "meta.json": json.dumps({"0000": {"caption": "a", "train_resolution": [512, 512]},
+                                  "0001": {"caption": "b", "train_resolution": [512, 512]},
+                                  "0002": {"caption": "c", "train_resolution": [640, 384]},
+                                  "0003": {"caption": "d", "train_resolution": [640, 384]}})},
+        script="fine_tune"))
+    c.append(case(
+        "train-control-net-folders",
+        "train_control_net with conditioning images, buckets at 512 (steps 64): on the sd3 branch "
+        "(8ebe858f..2e0fcc50) the script calls train_util.load_tokenizer, which that train_util no "
+        "longer has",
+        {"img": [[512, 512, 3], [768, 512, 2]], "cond": [[512, 512, 3], [768, 512, 2]]},
+        {"config.toml": args("max_train_epochs = 3", 'train_data_dir = "img"', 'conditioning_data_dir = "cond"',
+                             'resolution = "512,512"', "enable_bucket = true", "train_batch_size = 2")},
+        script="train_control_net"))
+    c.append(case(
+        "missing-subset-dir",
+        "a dataset config whose second image_dir is not there while the first is: skipped ('not "
+        "directory') from v0.8.8; v0.8.6-v0.8.7 and b8896aad (sd3 branch before the fix) stop",
+        {"img/a": [[512, 512, 3]]},
+        {"config.toml": args("max_train_epochs = 2", 'dataset_config = "dataset.toml"'),
+         "dataset.toml": "[general]\nresolution = 512\n\n[[datasets]]\n[[datasets.subsets]]\n"
+                         "image_dir = \"img/a\"\n\n[[datasets.subsets]]\nimage_dir = \"img/gone\"\n"}))
     return c
 
 

@@ -18,7 +18,15 @@ Usage::
 
 ``--profile NAME=REF`` may be repeated; REF is any git revision. With no
 ``--profile`` the two default profiles above are used (falling back to
-``main`` for v0.10.1 if that tag is missing).
+``main`` for v0.10.1 if that tag is missing). Profiles whose NAME is not a tag
+(the commits kohya_ss GUI releases ship, e.g. ``--profile 8ebe858f=8ebe858f``) go to
+``--commits-output`` (default: ``sd_scripts_args_commits.json`` next to ``-o``), which
+kohya-tune reads only for those versions; the main file lists their names under
+``commit_profiles``. The file in the repository was made with::
+
+    python tools/gen_sd_scripts_args.py --git-dir /path/to/sd-scripts.git \
+        --profile v0.6.5=v0.6.5 --profile b8896aad=b8896aad --profile 8ebe858f=8ebe858f \
+        --profile 5753b8ff=5753b8ff --profile v0.10.1=v0.10.1
 """
 
 from __future__ import annotations
@@ -722,6 +730,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="append", default=[], metavar="NAME=REF",
                     help="profile name and git ref; repeatable")
     ap.add_argument("-o", "--output", default="kohya_tune/versions/data/sd_scripts_args.json")
+    ap.add_argument("--more-output", default=None, metavar="PATH",
+                    help="where the profiles between the first and the last go; default "
+                         "sd_scripts_args_more.json next to --output")
     ap.add_argument("--args-schema", default=None, metavar="PATH",
                     help="also write the --config_file TOML JSON Schema for the last profile "
                     "(x-kohya-since refers to the first profile)")
@@ -750,6 +761,14 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{s}={len(v)}" for s, v in prof["scripts"].items())
               + (f"; missing: {', '.join(prof['scripts_missing'])}" if prof["scripts_missing"] else ""),
               file=sys.stderr)
+    names = list(out["profiles"])
+    more = {name: out["profiles"][name] for name in names[1:-1]}
+    out["profiles"] = {name: prof for name, prof in out["profiles"].items() if name not in more}
+    if more:
+        out["more_profiles"] = list(more)
+        extra = {"generator": out["generator"], "source": out["source"], "profiles": more}
+        target = Path(ns.more_output or Path(ns.output).with_name("sd_scripts_args_more.json"))
+        target.write_text(json.dumps(extra, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if ns.args_schema:
         names = list(out["profiles"])
         schema = build_args_schema(out["profiles"][names[-1]], out["profiles"][names[0]] if len(names) > 1 else None,

@@ -87,8 +87,8 @@ def build_plan(doc: Document, settings: Settings) -> Plan:
     if sd.note and not sd_note:
         verb = "bundles" if sd_paired and gui.sd_scripts.get("ships") == "bundled" else "ships"
         sd_note = (sd.note if not sd_paired else
-                   sd.note.replace(f"sd-scripts {sd.label} ", f"sd-scripts {sd.label} (what GUI "
-                                   f"{gui.version} {verb}) ", 1))
+                   sd.note.replace(f"sd-scripts {sd.label}", f"sd-scripts {sd.label} (what GUI "
+                                   f"{gui.version} {verb})", 1))
     if sd_paired:
         sd = profiles.with_scripts(sd, gui.sd_scripts.get("scripts"),
                                    f"GUI {gui.version}'s {gui.sd_scripts.get('ships')} sd-scripts "
@@ -460,9 +460,9 @@ def script_checks_before(plan: Plan) -> None:
     for name in profiles.script_checks(plan.sd, plan.script).get("before", []):
         if argument_check_fails(plan, name):
             message = profiles.check_message(name)
-            key = {"sdxl_v2": "v2", "sd3_te_required": "cache_text_encoder_outputs"}.get(
-                name, "weighted_captions")
-            raise TrainerRefusal(message, plan.arg_origins.get(key))
+            key = {"sdxl_v2": "v2", "sd3_te_required": "cache_text_encoder_outputs",
+                   "no_load_tokenizer": None}.get(name, "weighted_captions")
+            raise TrainerRefusal(message, plan.arg_origins.get(key) if key else None)
 
 
 def cache_te(plan: Plan) -> bool:
@@ -483,6 +483,9 @@ def argument_check_fails(plan: Plan, name: str) -> bool:
     if name == "sd3_te_required":
         # sd3_train.py b8896aad L73-75 reads the flag itself (nothing turns it on from _to_disk)
         return not truthy(plan.args.get("cache_text_encoder_outputs"))
+    if name == "no_load_tokenizer":
+        # train_control_net.py on the sd3 branch calls a train_util function that branch removed
+        return True
     if name == "sdxl_train_weighted_te":
         return truthy(plan.args.get("weighted_captions")) and cache_te(plan)
     if name == "unet_only":

@@ -579,10 +579,14 @@ def _multi_te_groups(plan: Plan, profile: dict, args: dict, notes: list[str]) ->
     module = args.get("network_module") or wanted
     if module != wanted:
         raise _NotModelled(f"network_module {module} with {plan.script}.py: not modelled")
-    if plan.script == "flux_train_network" and str(args.get("model_type") or "").lower() == "chroma":
+    if plan.script == "flux_train_network" and str(args.get("model_type") or "").lower() == "chroma" \
+            and "model_type" in profiles.sd_scripts_args_profile(plan.sd.label).get("args", {}):
+        # --model_type exists from v0.10.0 (the sd3-branch commits have no Chroma)
         raise _NotModelled("Chroma (no CLIP-L): the parameter groups are not modelled")
     parsed = _network_args(args)
-    if parsed.get("network_reg_lrs"):
+    if parsed.get("network_reg_lrs") and \
+            "network_reg_lrs" in (profiles.network_args_keys(plan.sd, module) or []):
+        # lora_flux reads network_reg_lrs from v0.10.0 (network_args.json); before, it is ignored
         raise _NotModelled("network_reg_lrs gives regex-matched modules their own groups: not modelled")
     default = args.get("learning_rate")
     te = _multi_te_lrs(args.get("text_encoder_lr"), default, len(encoders))

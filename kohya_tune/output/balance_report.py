@@ -138,7 +138,7 @@ def to_text(bp, applied=None, *, bars: bool = True) -> str:
     lines: list[str] = []
     add = lines.append
     P = bp.before.num_processes
-    add(f"{bp.doc.path}: balance for {plan.script}.py, sd-scripts {plan.sd.label}, "
+    add(f"{bp.doc.path}: balance for {plan.script}.py, sd-scripts {plan.sd.shown}, "
         f"{P} process{'es' if P != 1 else ''}")
     if plan.dataset_doc is not None and plan.dataset_doc is not plan.config:
         add(f"  datasets from {plan.dataset_doc.path}")

@@ -23,7 +23,8 @@ def to_json(schedule: Schedule) -> dict:
     lr = schedule.lr
     out = {
         "config": base["config"], "kind": base["kind"], "sd_scripts": base["sd_scripts"],
-        "sd_scripts_profile": base["sd_scripts_profile"], "schedule_profile": schedule.profile,
+        "sd_scripts_profile": base["sd_scripts_profile"], "sd_scripts_commit": base["sd_scripts_commit"],
+        "sd_scripts_title": base["sd_scripts_title"], "schedule_profile": schedule.profile,
         "script": base["script"], "trainer": base["trainer"], "gui": base["gui"],
         "output_dir": schedule.args.get("output_dir"),
         "epochs": [{"epoch": e.epoch, "first_step": e.first_step, "last_step": e.last_step, "steps": e.steps}
@@ -105,8 +106,7 @@ def to_text(schedule: Schedule, *, unicode: bool = True, width: int = CHART_WIDT
     report, plan = schedule.report, schedule.plan
     lines: list[str] = []
     add = lines.append
-    head = (f"{plan.config.path}: {plan.script}.py, sd-scripts {plan.sd.label}"
-            + (f" (profile {plan.sd.profile})" if plan.sd.profile != plan.sd.label else ""))
+    head = f"{plan.config.path}: {plan.script}.py, sd-scripts {plan.sd.shown}"
     if plan.gui is not None:
         head += f", as GUI {plan.gui.version} sends it"
     add(head)

@@ -32,8 +32,7 @@ def gui_dict(gui) -> dict | None:
 def header_lines(plan) -> list[str]:
     """The first lines of the report: the config, the GUI release (for a GUI JSON), the trainer
     script and the sd-scripts version. Printed also when the trainer or the GUI refuses."""
-    sd = f"sd-scripts {plan.sd.label}" + (f" (profile {plan.sd.profile})"
-                                          if plan.sd.profile != plan.sd.label else "")
+    sd = f"sd-scripts {plan.sd.shown}"
     if plan.gui is None:
         return [f"{plan.config.path}: {plan.script}.py, {sd}"]
     out = [f"{plan.config.path}: {gui_label(plan)} ({plan.gui.tab} tab) -> {plan.script}.py, {sd}"]
@@ -77,7 +76,8 @@ def to_json(report: StepReport) -> dict:
     out = {
         "config": plan.config.path, "kind": plan.config.kind,
         "dataset_config": plan.dataset_doc.path if plan.dataset_doc and plan.dataset_doc is not plan.config else None,
-        "sd_scripts": plan.sd.label, "sd_scripts_profile": plan.sd.profile, "script": plan.script,
+        "sd_scripts": plan.sd.label, "sd_scripts_profile": plan.sd.profile,
+        "sd_scripts_commit": plan.sd.commit, "sd_scripts_title": plan.sd.title, "script": plan.script,
         "mode": plan.mode,
         "trainer": {
             "num_train_images": report.num_train_images, "num_reg_images": report.num_reg_images,
@@ -344,7 +344,8 @@ def unknown_json(facts, error: str) -> dict:
         gui["version_source"] = plan.gui_version_source
     return {"config": plan.config.path, "error": error, "exit": 2,
             "missing": _missing(facts),
-            "sd_scripts": plan.sd.label, "script": plan.script, "gui": gui,
+            "sd_scripts": plan.sd.label, "sd_scripts_commit": plan.sd.commit,
+            "sd_scripts_title": plan.sd.title, "script": plan.script, "gui": gui,
             "trainer": {"num_processes": plan.num_processes,
                         "gradient_accumulation_steps": _grad_acc(plan),
                         "max_train_steps": plan.args.get("max_train_steps"),
@@ -388,7 +389,8 @@ def refusal_json(facts) -> dict:
         gui["version_source"] = plan.gui_version_source
     return {"config": plan.config.path, "error": first.message, "note": first.note,
             "where": first.origin.where() if first.origin is not None else None,
-            "sd_scripts": plan.sd.label, "script": plan.script, "gui": gui,
+            "sd_scripts": plan.sd.label, "sd_scripts_commit": plan.sd.commit,
+            "sd_scripts_title": plan.sd.title, "script": plan.script, "gui": gui,
             "refusals": [{"message": r.message, "stage": r.stage, "note": r.note,
                           "where": r.origin.where() if r.origin is not None else None}
                          for r in facts.refusals]}

@@ -140,7 +140,7 @@ def contains(label: str) -> frozenset:
         out = {label}
         after = info.get("after")
         if after:
-            out |= {t for t in tags() if tag_key(t) <= tag_key(after)}
+            out |= contains(after)
         for other in info.get("contains", []):
             out |= contains(other)
         return frozenset(out)

@@ -12,7 +12,7 @@ def schedule_profile(label: str) -> tuple[str, dict]:
     one)."""
     table = load_data("schedule_profiles.json")
     order = table["order"]
-    name = lineage.newest(label, order) or order[0]
+    name = lineage.newest(label, list(table["profiles"])) or order[0]
     chain = []
     cursor = name
     while cursor:
