@@ -244,3 +244,50 @@ def test_schedule_profiles_of_the_commits():
     name, prof = schedules.schedule_profile("b8896aad")
     assert name == "b8896aad" and prof["get_scheduler_fix"] == "v0.7"
     assert prof["lora_drops_zero_lr_groups"] and not prof["schedulefree"]
+
+
+SCHED = ('pretrained_model_name_or_path = "m.safetensors"\noutput_dir = "out"\ncaption_extension = ".txt"\n'
+         'max_train_epochs = 2\ntrain_data_dir = "img"\nresolution = "512,512"\n')
+
+
+def test_schedule_of_a_commit(tmp_path, monkeypatch):
+    """get_scheduler_fix of the sd3 branch (8ebe858f train_util.py): the schedule-free dummy
+    first, then the transformers 4.44 schedulers its requirements.txt pins (no
+    cosine_warmup_with_min_lr, which v0.10's transformers 4.54 has)."""
+    _folder_config(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.toml").write_text(SCHED + 'lr_scheduler = "cosine_warmup_with_min_lr"\n'
+                                     'lr_warmup_steps = 1\n', encoding="utf-8")
+    result = run_in_process("schedule", "a.toml", "--format", "json", "--sd-scripts", "2e0fcc50")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error"].startswith(
+        "ValueError: cosine_warmup_with_min_lr is not a valid SchedulerType, please select one of "
+        "['linear', 'cosine', 'cosine_with_restarts', 'polynomial', 'constant', ")
+    (tmp_path / "b.toml").write_text(SCHED + 'optimizer_type = "AdamWScheduleFree"\n', encoding="utf-8")
+    out = json.loads(run_in_process("schedule", "b.toml", "--format", "json", "--sd-scripts",
+                                    "2e0fcc50").stdout)
+    assert out["schedule_profile"] == "8ebe858f" and out["lr"] is None
+    out = json.loads(run_in_process("schedule", "b.toml", "--format", "json", "--sd-scripts",
+                                    "v0.9.1").stdout)
+    assert out["lr"]["scheduler"] == "constant"
+
+
+def test_new_caching_sizes_b8896aad(tmp_path, monkeypatch):
+    """b8896aad sd3_train --new_caching: each image's size is the one in the first
+    `stem_*_sd3.npz` name (train_util.py L1750-1760, sd3_train_utils.py L293-298); without
+    --new_caching, or in another version's sd3_train (v0.10: `stem_WxH_sd3.npz` by prefix, with
+    the strategy set only with cache_latents), the header size."""
+    img = tmp_path / "img" / "1_x"
+    img.mkdir(parents=True)
+    for i in range(2):
+        (img / f"{i:04d}.png").write_bytes(png_bytes(512, 512))
+        (img / f"{i:04d}.txt").write_text("a", encoding="utf-8")
+    (img / "0000_0768x0512_sd3.npz").write_bytes(b"")
+    base = SCHED.replace('max_train_epochs = 2\n', 'max_train_epochs = 1\n') + \
+        "enable_bucket = true\ncache_text_encoder_outputs = true\n"
+    monkeypatch.chdir(tmp_path)
+    for extra, want in (("new_caching = true\n", {"512x512": 1, "640x384": 1}), ("", {"512x512": 2})):
+        (tmp_path / "c.toml").write_text(base + extra, encoding="utf-8")
+        out = json.loads(run_in_process("steps", "c.toml", "--format", "json", "--sd-scripts",
+                                        "b8896aad", "--script", "sd3_train").stdout)
+        assert out["trainer"]["buckets"] == want, extra

@@ -479,7 +479,10 @@ def _discover(plan: Plan, sf: SubsetFacts):
     suffix = _cache_suffix(plan)
     if suffix and images:
         try:
-            sizes = _sizes_from_cache_names(images, sf, suffix)
+            if profiles.script_checks(plan.sd, plan.script).get("latents_strategy") == "new_caching":
+                sizes = _sizes_from_first_cache(images, sf, suffix)
+            else:
+                sizes = _sizes_from_cache_names(images, sf, suffix)
         except (ValueError, IndexError) as exc:
             # get_image_size_from_disk_cache_path on a name without "_WxH" (strategy_base.py
             # L412-414): the trainer stops while building the dataset
@@ -490,11 +493,14 @@ def _discover(plan: Plan, sf: SubsetFacts):
 
 
 def _cache_suffix(plan: Plan) -> str | None:
-    """v0.10.0+: the latents cache suffix when the script has set its caching strategy before
-    building the datasets (data: npz_size_names, script_checks latents_strategy/cache_suffix)."""
+    """v0.10.0+ (and the sd3 branch from 8ebe858f): the latents cache suffix when the script has
+    set its caching strategy before building the datasets (data: npz_size_names, script_checks
+    latents_strategy/cache_suffix); b8896aad's sd3_train sets one with --new_caching only."""
+    entry = profiles.script_checks(plan.sd, plan.script)
+    if entry.get("latents_strategy") == "new_caching":
+        return entry.get("cache_suffix") if normalize.truthy(plan.args.get("new_caching")) else None
     if not plan.sd.get("npz_size_names"):
         return None
-    entry = profiles.script_checks(plan.sd, plan.script)
     if entry.get("latents_strategy") == "cache_latents" and not _cache_latents(plan):
         return None
     return entry.get("cache_suffix")
@@ -530,6 +536,25 @@ def _sizes_from_cache_names(images: list, sf: SubsetFacts, suffix: str) -> list:
             sizes.append(None)
             continue
         w, h = os.path.splitext(found)[0].split("_")[-2].split("x")
+        sizes.append((int(w), int(h)))
+    return sizes
+
+
+def _sizes_from_first_cache(images: list, sf: SubsetFacts, suffix: str) -> list:
+    """b8896aad sd3_train --new_caching (train_util.py L1750-1760, sd3_train_utils.py L293-298):
+    per image, glob.glob(path without extension + '_*' + suffix) and the size in the first name
+    it returns (the folder's listing order; hidden names never match '*'); an image without one
+    keeps its header size. A name without '_WIDTHxHEIGHT' raises as the trainer does."""
+    sizes: list = []
+    names = [n for n in sf.listing.names if n[:1] != "." and n.endswith(suffix)]
+    for image in images:
+        stem = os.path.splitext(os.path.basename(image))[0] + "_"
+        match = next((n for n in names if n.startswith(stem) and len(n) >= len(stem) + len(suffix)),
+                     None)
+        if match is None:
+            sizes.append(None)
+            continue
+        w, h = os.path.splitext(match)[0].split("_")[-2].split("x")
         sizes.append((int(w), int(h)))
     return sizes
 
