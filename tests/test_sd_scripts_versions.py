@@ -120,7 +120,7 @@ RELEASES = [("v24.1.5", "b8896aad"), ("v24.1.7", "b8896aad"), ("v25.0.0", "8ebe8
             ("v25.0.3", "8ebe858f"), ("v25.1.0", "5753b8ff"), ("v25.1.2", "5753b8ff"),
             ("v25.2.0", "61eda762"), ("v25.2.1", "3e6935a0"), ("v25.2.2", "2e0fcc50"),
             ("v26.0.0", "6721028c"), ("master", "6721028c"), ("v24.1.4", "v0.8.7"),
-            ("v23.0.0", "v0.8.4"), ("v21.8.8", "v0.6.5")]
+            ("v23.0.0", "v0.8.4"), ("v21.8.8", "v0.6.5"), ("v22.1.1", "59201492")]
 
 
 @pytest.mark.parametrize("release,label", RELEASES)
@@ -196,6 +196,8 @@ def test_lineage_is_consistent():
     assert lineage.applies("v0.8.7", "b8896aad") and not lineage.applies("v0.8.8", "b8896aad")
     assert lineage.applies("v0.9.1", "2e0fcc50") and not lineage.applies("v0.10.0", "2e0fcc50")
     assert lineage.applies("8ebe858f", "v0.10.0") and not lineage.applies("8ebe858f", "v0.9.1")
+    # 59201492 (GUI v22.1.x) has v0.7.0's code: v0.7.0's entries apply to it
+    assert lineage.applies("v0.7.0", "59201492") and schedules.schedule_profile("59201492")[0] == "v0.7.0"
 
 
 def test_every_shipped_commit_has_a_profile():

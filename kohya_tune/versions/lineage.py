@@ -137,6 +137,10 @@ def contains(label: str) -> frozenset:
     table = _table()
     if label in commits():
         info = commits()[label]
+        if info.get("behaves_as"):
+            # its code is the tag's for everything kohya-tune models (checked function by
+            # function): every table entry of that tag applies
+            return frozenset(contains(info["behaves_as"]) | {label})
         out = {label}
         after = info.get("after")
         if after:
@@ -201,5 +205,7 @@ def title(version: Version) -> str:
         return f"{info['named']} ({version.label}, unverified)"
     where = f"between {info['after']} and {info['first_tag']}" if info.get("first_tag") \
         else f"after {info.get('after')}"
+    if info.get("behaves_as"):
+        where += f", as {info['behaves_as']}"
     branch = f"{info['branch']} branch, " if info.get("branch") else ""
     return f"{version.label} ({branch}{where})"
