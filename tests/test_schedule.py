@@ -256,7 +256,8 @@ def test_corpus_gui_config(tmp_path):
                             "--gui-version", "v24.1.7", "--path-map", f"./test={tmp_path / 'test'}")
     assert result.exit_code == 0, result.stdout + result.stderr
     out = json.loads(result.stdout)
-    assert out["sd_scripts"] == "v0.8.7"
+    # GUI v24.1.7 ships the sd3-branch commit b8896aad (v0.8.7's schedule code, issue 16)
+    assert out["sd_scripts"] == "b8896aad" and out["schedule_profile"] == "b8896aad"
     # 80 image-steps, batch 4: 20 steps an epoch; the file has no max_train_steps, so the v24.1.7
     # widget keeps its default 1600, which the GUI sends (engine/gui.py): 80 epochs
     assert out["trainer"]["max_train_steps"] == 1600 and out["trainer"]["num_train_epochs"] == 80
