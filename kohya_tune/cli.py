@@ -41,6 +41,19 @@ def _root(version: bool = typer.Option(False, "--version", "-V", callback=_versi
     """Lint, explain and fix kohya_ss / sd-scripts training configs."""
 
 
+def _cache_switch(no_cache: bool) -> None:
+    # called on every run of a scanning command, with or without the option, so one run's
+    # --no-cache does not outlive it in a process that runs several (tests, the api)
+    from kohya_tune.engine import size_cache
+
+    size_cache.configure(enabled=not no_cache)
+
+
+def no_cache_option():
+    return typer.Option(False, "--no-cache", callback=_cache_switch,
+                        help="neither read nor write the image-size cache (or KOHYA_TUNE_NO_CACHE=1)")
+
+
 def err(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -213,6 +226,7 @@ def steps(
     script: Optional[str] = typer.Option(None, "--script", help="trainer script, e.g. sdxl_train_network"),
     path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
     stdin_filename: Optional[str] = typer.Option(None, "--stdin-filename", help="with -: the name (and folder) standard input stands for"),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """The numbers the trainer will really use, explained."""
     from kohya_tune.engine import facts, images, steps as steps_mod
@@ -296,6 +310,7 @@ def schedule(
     script: Optional[str] = typer.Option(None, "--script", help="trainer script, e.g. sdxl_train_network"),
     path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
     stdin_filename: Optional[str] = typer.Option(None, "--stdin-filename", help="with -: the name (and folder) standard input stands for"),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """When each epoch ends, which checkpoints and samples are made and kept, and the LR at every step."""
     from kohya_tune.engine import numbers, schedule as schedule_mod, steps as steps_mod
@@ -373,6 +388,7 @@ def lint(
     statistics: bool = typer.Option(False, "--statistics", help="count the findings per rule"),
     show_fixes: bool = typer.Option(False, "--show-fixes", help="list the fixes (applied with --fix)"),
     stdin_filename: Optional[str] = typer.Option(None, "--stdin-filename", help="with -: the name (and folder) standard input stands for"),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """Check configs: schema, silent overrides, dataset traps. Exit 0 clean, 1 findings, 2 error."""
     import os
@@ -601,6 +617,7 @@ def solve(
     gui_version: Optional[str] = typer.Option(None, "--gui-version"),
     script: Optional[str] = typer.Option(None, "--script"),
     path_map: Optional[List[str]] = typer.Option(None, "--path-map"),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """Rewrite epoch / max_train_epochs / max_train_steps so the real run hits a target."""
     from kohya_tune.edit import rewrite, solve as solve_mod
@@ -722,6 +739,7 @@ def balance(
     gui_version: Optional[str] = typer.Option(None, "--gui-version", help="kohya_ss GUI version, e.g. v24.1.7"),
     script: Optional[str] = typer.Option(None, "--script", help="trainer script, e.g. sdxl_train_network"),
     path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """Choose every concept's repeats so it gets its share of each epoch; then hit a target."""
     from kohya_tune.edit import balance as balance_mod

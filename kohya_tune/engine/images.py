@@ -9,13 +9,15 @@ Sources (kohya-ss/sd-scripts): `glob_images` (HEAD train_util.py L2847-2856, J23
 """
 from __future__ import annotations
 
+import io
 import os
 import stat
-import struct
 import sys
 from dataclasses import dataclass, field
 
 import imagesize
+
+from kohya_tune.engine import size_cache
 
 IMAGE_INFO_CACHE_FILE = "metadata_cache.json"  # DreamBoothDataset.IMAGE_INFO_CACHE_FILE (v0.8.6+)
 # glob is case-insensitive on Windows only (fnmatch.normcase); kohya-tune follows the machine it
@@ -55,14 +57,20 @@ class Listing:
 
 class Disk:
     """Folder listings and image sizes, each read at most once per run (the scan of the
-    alphabetical-order variant and solve's simulations reuse them)."""
+    alphabetical-order variant and solve's simulations reuse them). Sizes also come from the
+    persistent cache (`size_cache`) while an image is unchanged; `save` writes what was added."""
 
     def __init__(self, progress=None):
         self._listings: dict[str, Listing] = {}
         self._sizes: dict[str, tuple] = {}
         self.progress = progress  # callable(done, total) or None
+        self._cache = size_cache.current()
         self._last_folder: str | None = None
+        self._last_reader: str | None = None
         self._last_files: set | None = None
+        self._last_table = None
+        self._last_kind = ""
+        self._last_entries: dict | None = None
 
     def listing(self, directory: str) -> Listing:
         hit = self._listings.get(directory)
@@ -73,25 +81,60 @@ class Disk:
     def size(self, path: str, reader: str) -> tuple[int, int]:
         hit = self._sizes.get(path)
         if hit is None:
-            if self._listed_file(path):
-                hit = self._sizes[path] = read_listed_size(path, reader)
-            else:
-                hit = self._sizes[path] = read_size(path, reader)
+            hit = self._sizes[path] = self._measure(path, reader)
         return hit
 
-    def _listed_file(self, path: str) -> bool:
-        """Whether `path` is a regular file (or a link to one) of a folder this Disk listed: its
-        listing already answered what read_size would ask `os.stat`. (The images of a folder
-        come one after another: the last folder's files are kept at hand.)"""
+    def _measure(self, path: str, reader: str) -> tuple[int, int]:
+        """An image's size: from the cache when its stat is the one stored, else read (an
+        image its folder listing showed as a regular file needs no `stat` first: it is opened
+        and `fstat`ed, which gives the cache key too)."""
         head, sep, name = path.rpartition(os.sep)
-        if not sep:
-            return False
-        if head != self._last_folder:
-            listing = self._listings.get(head) or self._listings.get(head + sep)
-            self._last_folder = head
-            self._last_files = listing.files if listing is not None and listing.error is None else None
+        if head != self._last_folder or reader != self._last_reader:
+            self._enter(head, sep, reader)
+        entries = self._last_entries
+        if entries is not None:
+            rec = entries.get(name)
+            if rec is not None:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    pass  # read below, which says what the trainer meets
+                else:
+                    if rec[0] == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev):
+                        value = _cached_size(rec[1])
+                        if value is not None:
+                            return value
         files = self._last_files
-        return files is not None and name in files
+        if files is None or name not in files:
+            size, key, pil = _measure_unlisted(path, reader)
+        else:
+            size, key, pil = _measure_listed(path, reader)
+        if key is not None and entries is not None:
+            self._last_table.put(self._last_kind, name, key, size if pil is None else size + (pil,))
+        return size
+
+    def _enter(self, head: str, sep: str, reader: str) -> None:
+        """The folder (and reader) of the next images: its listing's files and its cache table
+        kept at hand, since the images of a folder come one after another."""
+        self._last_folder, self._last_reader = head, reader
+        listing = self._listings.get(head) or self._listings.get(head + sep) if sep else None
+        self._last_files = listing.files if listing is not None and listing.error is None else None
+        if self._cache is None:
+            return
+        self._last_kind = size_kind(reader)
+        self._last_table = self._cache.table(head or sep or ".")
+        self._last_entries = self._last_table.entries(self._last_kind)
+
+    def cached(self, path: str, kind: str, compute, st=None):
+        """`size_cache.cached` with this Disk's cache (the one of its run; None: computed)."""
+        if self._cache is None:
+            return compute()
+        return self._cache.cached(path, kind, compute, st)
+
+    def save(self) -> None:
+        """Write the sizes read in this run to the persistent cache (never raises)."""
+        if self._cache is not None:
+            self._cache.save()
 
     def after_renames(self, renames) -> "Disk":
         """A Disk for the same files after folders were renamed (`renames`: (old folder path,
@@ -106,6 +149,24 @@ class Disk:
                     break
             fresh._sizes[path] = size
         return fresh
+
+
+def size_kind(reader: str) -> str:
+    """The cache's name for a size read with `reader` by this imagesize."""
+    return f"image-size/{reader}/imagesize-{imagesize.__version__}"
+
+
+def _cached_size(value) -> tuple | None:
+    """A stored size, or None when it cannot be used: one PIL read (see _measure_size) is
+    only good for the same PIL."""
+    if type(value) is tuple:
+        if len(value) == 2:
+            if type(value[0]) is int and type(value[1]) is int:
+                return value
+        elif len(value) == 3 and type(value[0]) is int and type(value[1]) is int \
+                and value[2] == _pil_version():
+            return value[:2]
+    return None
 
 
 def list_folder(directory: str) -> Listing:
@@ -176,6 +237,12 @@ def read_size(path: str, reader: str = "imagesize_pil") -> tuple[int, int]:
       then (0, 0) with a warning when PIL fails too.
 
     Raises ImageSizeError where the trainer fails (or where this machine cannot tell)."""
+    w, h, _ = _read_size(path, reader)
+    return w, h
+
+
+def _read_size(path: str, reader: str) -> tuple[int, int, str | None]:
+    """read_size, and the version of PIL when PIL gave the size (else None)."""
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
@@ -193,25 +260,119 @@ def read_size(path: str, reader: str = "imagesize_pil") -> tuple[int, int]:
                                       f"corrupt") from None
         w, h = -1, -1
     if reader == "imagesize":
-        return w, h
+        return w, h, None
     if w > 0 and h > 0:
         # PIL reads the same size from any header imagesize can parse (neither rotates by EXIF)
-        return w, h
-    return _pil_size(path, reader)
+        return w, h, None
+    w, h = _pil_size(path, reader)
+    return w, h, _pil_version()
 
 
-def read_listed_size(path: str, reader: str = "imagesize_pil") -> tuple[int, int]:
-    """read_size for a file a folder listing found to be a regular file: the same answer
-    without the `os.stat` (one system call per image, a fifth of a scan). Whenever imagesize
-    does not read a size, read_size runs from the start, so every failure is reported as it
-    always was (a file removed since the listing: "cannot open")."""
+# The scan opens an image once: os.open (O_NONBLOCK, so a file that became a FIFO since the
+# listing cannot block), fstat (the cache key, and "is it still a regular file"), then the first
+# HEAD_BYTES given to imagesize as a BytesIO, which imagesize 1.4.1 reads as it reads a file.
+# When imagesize reads up to the end of those bytes and the file has more, more is read (up to
+# MAX_HEAD) and imagesize runs again; anything else unusual goes to read_size, from the start.
+HEAD_BYTES = 4096
+MAX_HEAD = 1 << 20
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+class _Head(io.BytesIO):
+    """The first bytes of a file; `beyond` tells whether a read reached their end while the
+    file goes on (then imagesize's answer might need bytes it did not get)."""
+
+    def __init__(self, data: bytes, complete: bool):
+        super().__init__(data)
+        self.end = len(data)
+        self.complete = complete
+        self.beyond = False
+
+    def read(self, size=-1):
+        out = super().read(size)
+        if not self.complete and self.tell() >= self.end:
+            self.beyond = True
+        return out
+
+    def readline(self, size=-1):
+        out = super().readline(size)
+        if not self.complete and self.tell() >= self.end:
+            self.beyond = True
+        return out
+
+
+def _header_size(fd: int, file_size: int) -> tuple | None:
+    """imagesize's answer from the open file `fd`, or None (read_size answers instead)."""
+    want = HEAD_BYTES
+    data = b""
+    while True:
+        eof = False
+        while len(data) < want:
+            more = os.read(fd, want - len(data))
+            if not more:
+                eof = True
+                break
+            data += more
+        buf = _Head(data, eof or len(data) >= file_size)
+        try:
+            size = imagesize.get(buf)
+        except Exception:  # noqa: BLE001 - read_size reports it, from the start
+            size = None
+        if not buf.beyond:
+            return size
+        if want >= MAX_HEAD:
+            return None
+        want *= 16
+
+
+def _measure_listed(path: str, reader: str):
+    """(size, cache key or None, PIL version or None) of an image its folder listing showed as
+    a regular file (or a link to one). The same answers as read_size (tests/test_fast_paths)."""
     try:
-        w, h = imagesize.get(path)
-    except Exception:  # noqa: BLE001 - read_size says what it is
-        return read_size(path, reader)
-    if w > 0 and h > 0 or reader == "imagesize":
-        return w, h
-    return read_size(path, reader)
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        return read_size(path, reader), None, None  # gone since the listing: read_size says so
+    try:
+        st = os.fstat(fd)
+        regular = stat.S_ISREG(st.st_mode)
+        size = _header_size(fd, st.st_size) if regular else None
+    except OSError:
+        regular, size = False, None
+    finally:
+        os.close(fd)
+    if not regular:
+        return read_size(path, reader), None, None
+    key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+    if size is not None and (reader == "imagesize" or size[0] > 0 and size[1] > 0):
+        return size, key, None
+    w, h, pil = _read_size(path, reader)
+    return (w, h), key, pil
+
+
+def _measure_unlisted(path: str, reader: str):
+    """The same for an image outside the folders listed (a fine-tuning metadata entry): stat
+    first, as the trainer's reader never opens what is not a regular file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return read_size(path, reader), None, None
+    if not stat.S_ISREG(st.st_mode):
+        return read_size(path, reader), None, None
+    return _measure_listed(path, reader)
+
+
+_PIL_VERSION: list = []
+
+
+def _pil_version() -> str | None:
+    """The installed PIL's version (None: not installed), asked once."""
+    if not _PIL_VERSION:
+        try:
+            import PIL
+            _PIL_VERSION.append(getattr(PIL, "__version__", "?"))
+        except ImportError:
+            _PIL_VERSION.append(None)
+    return _PIL_VERSION[0]
 
 
 def _pil_size(path: str, reader: str) -> tuple[int, int]:
