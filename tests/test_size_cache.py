@@ -6,6 +6,7 @@ writers never leave a torn file. conftest.py points the cache at a scratch folde
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import struct
 import threading
@@ -202,8 +203,8 @@ def test_a_size_read_by_pil_is_kept_for_the_same_pil_only(tmp_path, monkeypatch,
     disk.save()
     size_cache.forget()
     table = size_cache.Cache(str(cache)).table(str(folder))
-    (key, value), = table.entries(images.size_kind("imagesize_pil")).values()
-    assert value == (300, 200, images._pil_version())
+    (stored,) = table.entries(images.size_kind("imagesize_pil")).values()
+    assert marshal.loads(stored[size_cache.KEY_BYTES + 1:]) == (300, 200, images._pil_version())
     monkeypatch.setattr(images, "_PIL_VERSION", ["0.0-another"])
     calls = []
     real = images._pil_size
@@ -383,6 +384,7 @@ def test_two_writers_at_once_never_leave_a_torn_file(tmp_path, monkeypatch):
     names = [f"{i:05d}.png" for i in range(300)]
     for name in names:
         (folder / name).write_bytes(b"")
+    stats = {name: os.stat(folder / name) for name in names}
     errors = []
 
     def writer(seed: int):
@@ -391,7 +393,7 @@ def test_two_writers_at_once_never_leave_a_torn_file(tmp_path, monkeypatch):
                 cache = size_cache.Cache(str(where))
                 table = cache.table(str(folder))
                 for name in names[seed::2]:
-                    table.put("k", name, (1, 2, 3, 4, round_), (seed, round_))
+                    table.put("k", name, stats[name], b"%d %d" % (seed, round_))
                 cache.save()
                 reread = size_cache.Cache(str(where)).table(str(folder))
                 assert reread.loaded is not None  # always a whole, valid file
@@ -407,3 +409,31 @@ def test_two_writers_at_once_never_leave_a_torn_file(tmp_path, monkeypatch):
     final = size_cache.Cache(str(where)).table(str(folder)).entries("k")
     assert set(final) <= set(names) and len(final) >= 150
     assert not list(where.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("reader", ["imagesize", "imagesize_pil"])
+def test_every_stored_size_reads_back_as_read_size(tmp_path, monkeypatch, cache, reader):
+    """Whatever imagesize answers (floats for an SVG, -1 for an unknown header, PIL's answer),
+    the value read back from the cache is the one read_size gives."""
+    from test_fast_paths import _header_cases, _outcome
+
+    folder = tmp_path / "1_x"
+    folder.mkdir()
+    for name, data in _header_cases().items():
+        (folder / name).write_bytes(data)
+    wait_until_trusted(folder)
+    names = sorted(_header_cases())
+    first = images.Disk()
+    first.listing(str(folder))
+    expected = {n: _outcome(images.read_size, str(folder / n), reader) for n in names}
+    assert {n: _outcome(first.size, str(folder / n), reader) for n in names} == expected
+    first.save()
+    size_cache.forget()
+    stored = stored_names(cache, folder, reader)
+    assert {n for n in names if expected[n][0] == "size"} == stored  # every size, no error
+    monkeypatch.setattr(images.imagesize, "get", lambda *a: pytest.fail("a header was read"))
+    monkeypatch.setattr(images, "_pil_size", lambda *a: pytest.fail("PIL was asked"))
+    again = images.Disk()
+    again.listing(str(folder))
+    assert {n: again.size(str(folder / n), reader) for n in stored} == \
+        {n: expected[n][1] for n in stored}

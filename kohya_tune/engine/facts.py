@@ -571,7 +571,8 @@ def _balance_reg(dfacts: DatasetFacts) -> None:
     for sf in dfacts.subsets:
         if not sf.used:
             continue
-        entries = [[size, path, sf.num_repeats, sf] for path, size in zip(sf.images, sf.sizes)]
+        repeats = sf.num_repeats
+        entries = [[size, path, repeats, sf] for path, size in zip(sf.images, sf.sizes)]
         if sf.is_reg:
             R += sf.num_repeats * len(sf.images)
             reg.extend(entries)

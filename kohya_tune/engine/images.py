@@ -10,8 +10,10 @@ Sources (kohya-ss/sd-scripts): `glob_images` (HEAD train_util.py L2847-2856, J23
 from __future__ import annotations
 
 import io
+import marshal
 import os
 import stat
+import struct
 import sys
 from dataclasses import dataclass, field
 
@@ -97,20 +99,22 @@ class Disk:
             if rec is not None:
                 try:
                     st = os.stat(path)
-                except OSError:
-                    pass  # read below, which says what the trainer meets
-                else:
-                    if rec[0] == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev):
-                        value = _cached_size(rec[1])
+                    if rec.startswith(_pack_key(st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                                                st.st_ino, st.st_dev)):
+                        if len(rec) == _PLAIN_LEN and rec[_TAG] == _PLAIN_TAG:
+                            return _unpack_size(rec, _TAG + 1)
+                        value = _stored_size(rec)
                         if value is not None:
                             return value
+                except (OSError, struct.error):
+                    pass  # read below, which says what the trainer meets
         files = self._last_files
         if files is None or name not in files:
-            size, key, pil = _measure_unlisted(path, reader)
+            size, st, pil = _measure_unlisted(path, reader)
         else:
-            size, key, pil = _measure_listed(path, reader)
-        if key is not None and entries is not None:
-            self._last_table.put(self._last_kind, name, key, size if pil is None else size + (pil,))
+            size, st, pil = _measure_listed(path, reader)
+        if st is not None and entries is not None:
+            self._last_table.put(self._last_kind, name, st, _size_bytes(size, pil))
         return size
 
     def _enter(self, head: str, sep: str, reader: str) -> None:
@@ -156,16 +160,40 @@ def size_kind(reader: str) -> str:
     return f"image-size/{reader}/imagesize-{imagesize.__version__}"
 
 
-def _cached_size(value) -> tuple | None:
-    """A stored size, or None when it cannot be used: one PIL read (see _measure_size) is
-    only good for the same PIL."""
-    if type(value) is tuple:
-        if len(value) == 2:
-            if type(value[0]) is int and type(value[1]) is int:
-                return value
-        elif len(value) == 3 and type(value[0]) is int and type(value[1]) is int \
-                and value[2] == _pil_version():
-            return value[:2]
+# an image size in the cache, after the stat key: "i" + two signed 64-bit integers, or (any
+# other value: imagesize gives floats for SVG; PIL's sizes carry its version) "m" + marshal bytes
+_TAG = size_cache.KEY_BYTES
+_PLAIN_TAG = ord("i")
+_SIZE = struct.Struct("<qq")
+_PLAIN_LEN = _TAG + 1 + _SIZE.size
+_unpack_size = _SIZE.unpack_from
+_pack_key = size_cache.pack_key
+
+
+def _size_bytes(size: tuple, pil: str | None) -> bytes:
+    if pil is None and type(size[0]) is int and type(size[1]) is int:
+        try:
+            return b"i" + _SIZE.pack(size[0], size[1])
+        except struct.error:
+            pass
+    return b"m" + marshal.dumps(tuple(size) if pil is None else (size[0], size[1], pil))
+
+
+def _stored_size(rec: bytes) -> tuple | None:
+    """A stored size that is not two plain integers, or None when it cannot be used (damaged,
+    or read by another PIL than this one: PIL's answer is only good for the same PIL)."""
+    if rec[_TAG:_TAG + 1] != b"m":
+        return None
+    try:
+        value = marshal.loads(rec[_TAG + 1:])
+    except Exception:  # noqa: BLE001 - damaged: read again
+        return None
+    if type(value) is not tuple or not all(type(v) in (int, float) for v in value[:2]):
+        return None
+    if len(value) == 2:
+        return value
+    if len(value) == 3 and value[2] == _pil_version():
+        return value[:2]
     return None
 
 
@@ -173,22 +201,35 @@ def list_folder(directory: str) -> Listing:
     """One `os.scandir` of a folder: the entry types come with the listing on Linux and Windows,
     so telling files from folders and FIFOs costs no extra system call."""
     out = Listing(directory)
+    entries: list = []
     try:
         with os.scandir(directory) as it:
-            for entry in it:
-                name = entry.name
-                out.names.append(name)
-                try:
-                    if entry.is_file():
-                        out.files.add(name)
-                    elif entry.is_dir():
-                        out.dirs.append(name)
-                    elif not entry.is_symlink():
-                        out.special.add(name)
-                except OSError:
-                    continue
+            entries.extend(it)  # what was listed before an error is kept, as it always was
     except OSError as exc:
         out.error = exc.strerror or str(exc)
+    out.names = [entry.name for entry in entries]
+    try:
+        out.files = {entry.name for entry in entries if entry.is_file()}
+    except OSError:  # an entry that needs a stat which fails: one by one, skipping it
+        out.files = set()
+        for entry in entries:
+            try:
+                if entry.is_file():
+                    out.files.add(entry.name)
+            except OSError:
+                continue
+    if len(out.files) != len(entries):
+        for entry in entries:
+            name = entry.name
+            if name in out.files:
+                continue
+            try:
+                if entry.is_dir():
+                    out.dirs.append(name)
+                elif not entry.is_symlink():
+                    out.special.add(name)
+            except OSError:
+                continue
     return out
 
 
@@ -202,19 +243,22 @@ def glob_images(listing: Listing, extensions: list[str]) -> tuple[list[str], dic
     names = listing.names
     if CASE_INSENSITIVE_GLOB:
         lowered = tuple(e.lower() for e in extensions)
-        hits = [n for n in names if n[:1] != "." and n.lower().endswith(lowered)]
+        hits = [n for n in names if n.lower().endswith(lowered) and n[:1] != "."]
+        matched = set(hits)
+        rest = [n for n in names if n not in matched] if len(hits) != len(names) else []
     else:
         exts = tuple(extensions)
-        hits = [n for n in names if n[:1] != "." and n.endswith(exts)]
+        hits = [n for n in names if n.endswith(exts) and n[:1] != "."]
+        rest = [n for n in names if not n.endswith(exts) or n[:1] == "."] \
+            if len(hits) != len(names) else []
     found = [prefix + n for n in hits]
     not_found: dict = {}
-    if len(found) != len(names):
+    if rest:
         known = {e.lower() for e in extensions}
         image_like = tuple(known | set(OTHER_IMAGE_EXTENSIONS))
-        matched = set(hits)
-        for name in names:
+        for name in rest:
             lower = name.lower()
-            if not lower.endswith(image_like) or name in matched:
+            if not lower.endswith(image_like):
                 continue
             if name.startswith("."):
                 reason = "hidden"
@@ -326,7 +370,7 @@ def _header_size(fd: int, file_size: int) -> tuple | None:
 
 
 def _measure_listed(path: str, reader: str):
-    """(size, cache key or None, PIL version or None) of an image its folder listing showed as
+    """(size, its fstat or None, PIL version or None) of an image its folder listing showed as
     a regular file (or a link to one). The same answers as read_size (tests/test_fast_paths)."""
     try:
         fd = os.open(path, _OPEN_FLAGS)
@@ -342,11 +386,10 @@ def _measure_listed(path: str, reader: str):
         os.close(fd)
     if not regular:
         return read_size(path, reader), None, None
-    key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
     if size is not None and (reader == "imagesize" or size[0] > 0 and size[1] > 0):
-        return size, key, None
+        return size, st, None
     w, h, pil = _read_size(path, reader)
-    return (w, h), key, pil
+    return (w, h), st, pil
 
 
 def _measure_unlisted(path: str, reader: str):

@@ -16,7 +16,8 @@ every write and cannot be set back by the user, so it is the stamp that counts t
 has no such time (its st_ctime is the creation time), so the modification time counts.
 
 Layout: one file per dataset folder, `<16 hex digits>.kts`, holding the folder's path and, per
-kind of value, name -> (stat key, value), as `marshal` bytes behind a CRC-32. Why not one
+kind of value, name -> the stat key packed in 40 bytes followed by the value's bytes, as
+`marshal` data behind a CRC-32 (one bytes object per entry: loading makes no tuple or int). Why not one
 sqlite3 database (WAL): a run loads only the folders its config names (a cache of a hundred
 datasets costs nothing to a config that names one); a file is replaced whole by a rename, so a
 reader never waits on a writer's lock (sqlite's WAL needs shared memory, which network drives
@@ -32,12 +33,14 @@ nothing. Entries for names no longer in the folder are dropped when a folder is 
 
 Failures are never fatal: a cache folder that cannot be made or written turns writing off for
 the run, a corrupt, truncated or foreign file reads as empty (and is replaced on the next write).
-Values are what `marshal` stores: numbers, strings, bytes, tuples, lists, dicts, None.
+Values given to `cached` are what `marshal` stores (numbers, strings, bytes, tuples, lists,
+dicts, None); the image sizes of `images.Disk` are packed by it.
 """
 from __future__ import annotations
 
 import marshal
 import os
+import struct
 import sys
 import time
 import zlib
@@ -131,12 +134,24 @@ def forget() -> None:
         _current = None
 
 
-def key_of(st) -> tuple:
-    """What must be equal for a stored value to be given back (see the module's docstring)."""
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+_KEY = struct.Struct("<QqqQQ")
+KEY_BYTES = _KEY.size
+pack_key = _KEY.pack  # (st_size, st_mtime_ns, st_ctime_ns, st_ino, st_dev) -> key bytes
 
 
-MISS = object()
+def key_of(st) -> bytes | None:
+    """What must be equal for a stored value to be given back (see the module's docstring),
+    packed; None for a stat that does not fit 64 bits (such a file is never cached)."""
+    try:
+        return pack_key(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+    except struct.error:
+        return None
+
+
+def trusted(st) -> bool:
+    """Whether the file changed long enough ago for its stamps to tell every later change."""
+    changed = st.st_ctime_ns if _POSIX_CTIME else st.st_mtime_ns
+    return time.time_ns() - changed >= RACY_NS
 
 
 def cached(path: str, kind: str, compute, st=None):
@@ -158,7 +173,7 @@ def save() -> None:
 
 
 class Table:
-    """The cached values of one folder: kind -> name -> (key, value)."""
+    """The cached values of one folder: kind -> name -> stat key (KEY_BYTES) + value bytes."""
 
     __slots__ = ("folder", "file", "kinds", "dirty", "loaded")
 
@@ -170,28 +185,28 @@ class Table:
         self.loaded = None  # (size, mtime_ns) of the file as read
 
     def entries(self, kind: str) -> dict:
-        """name -> (key, value) of one kind (the dict itself: the scan's hot loop reads it)."""
+        """name -> key + value bytes, of one kind (the dict itself: the scan's hot loop reads it
+        and compares the first KEY_BYTES with `key_of` the file's stat)."""
         got = self.kinds.get(kind)
         if got is None:
             got = self.kinds[kind] = {}
         return got
 
-    def get(self, kind: str, name: str, key: tuple):
+    def get(self, kind: str, name: str, st) -> bytes | None:
+        """The value bytes stored for the file `name` whose stat is `st`, if it is that file."""
         rec = self.kinds.get(kind, {}).get(name)
-        try:
-            if rec is not None and rec[0] == key:
-                return rec[1]
-        except (TypeError, IndexError, KeyError):
-            pass
-        return MISS
+        if rec is None:
+            return None
+        key = key_of(st)
+        return rec[KEY_BYTES:] if key is not None and rec.startswith(key) else None
 
-    def put(self, kind: str, name: str, key: tuple, value) -> None:
-        """Store a value computed from the file whose stat gave `key`, unless the file changed
-        too recently to trust its stamps."""
-        changed = key[2] if _POSIX_CTIME else key[1]
-        if time.time_ns() - changed < RACY_NS:
+    def put(self, kind: str, name: str, st, value: bytes) -> None:
+        """Store value bytes computed from the file whose stat (taken before it was read) is
+        `st`, unless it changed too recently to trust its stamps."""
+        key = key_of(st)
+        if key is None or not trusted(st):
             return
-        self.entries(kind)[name] = (key, value)
+        self.entries(kind)[name] = key + value
         self.dirty = True
 
 
@@ -215,7 +230,7 @@ class Cache:
         return got
 
     def cached(self, path: str, kind: str, compute, st=None):
-        """`cached` (the module function) with this cache."""
+        """`cached` (the module function) with this cache; values kept as marshal bytes."""
         if st is None:
             try:
                 st = os.stat(path)
@@ -223,11 +238,17 @@ class Cache:
                 return compute()
         folder, name = os.path.split(path)
         table = self.table(folder)
-        key = key_of(st)
-        value = table.get(kind, name, key)
-        if value is MISS:
-            value = compute()
-            table.put(kind, name, key, value)
+        stored = table.get(kind, name, st)
+        if stored is not None:
+            try:
+                return marshal.loads(stored)
+            except Exception:  # noqa: BLE001 - a damaged value is computed again
+                pass
+        value = compute()
+        try:
+            table.put(kind, name, st, marshal.dumps(value))
+        except ValueError:
+            pass  # not a value marshal can keep: computed each time
         return value
 
     def file_for(self, folder: str) -> str:
@@ -268,7 +289,7 @@ class Cache:
                 self._writable = False
                 return
             except (ValueError, TypeError, RecursionError):
-                continue  # a value marshal cannot store: that table is not written
+                continue  # cannot happen with bytes values; never a reason to fail a run
         if wrote:
             prune(self.directory)
 
@@ -325,8 +346,10 @@ def _read_file(file: str, folder: str):
         return None
     if stored_folder != folder or type(kinds) is not dict:
         return None
-    if any(type(k) is not str or type(v) is not dict for k, v in kinds.items()):
-        return None
+    for kind, names in kinds.items():
+        if type(kind) is not str or type(names) is not dict or not set(map(type, names.values())) <= {bytes} \
+                or not set(map(type, names)) <= {str}:
+            return None
     return kinds, (st.st_size, st.st_mtime_ns), st.st_mtime_ns
 
 
