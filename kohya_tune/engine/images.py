@@ -15,6 +15,7 @@ import os
 import stat
 import struct
 import sys
+import time
 from dataclasses import dataclass, field
 
 import imagesize
@@ -71,8 +72,8 @@ class Disk:
         self._last_reader: str | None = None
         self._last_files: set | None = None
         self._last_table = None
-        self._last_kind = ""
         self._last_entries: dict | None = None
+        self._trusted_before = 0
 
     def listing(self, directory: str) -> Listing:
         hit = self._listings.get(directory)
@@ -113,8 +114,20 @@ class Disk:
             size, st, pil = _measure_unlisted(path, reader)
         else:
             size, st, pil = _measure_listed(path, reader)
-        if st is not None and entries is not None:
-            self._last_table.put(self._last_kind, name, st, _size_bytes(size, pil))
+        if st is not None and entries is not None and \
+                (st.st_ctime_ns if _POSIX_CTIME else st.st_mtime_ns) <= self._trusted_before:
+            try:
+                if pil is not None:
+                    raise TypeError
+                # the key, "i" and the size in one pack (the usual case)
+                entries[name] = _pack_plain(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                            st.st_dev, _PLAIN_TAG, size[0], size[1])
+            except (TypeError, struct.error):
+                key = size_cache.key_of(st)
+                if key is None:
+                    return size
+                entries[name] = key + _size_bytes(size, pil)
+            self._last_table.dirty = True
         return size
 
     def _enter(self, head: str, sep: str, reader: str) -> None:
@@ -125,9 +138,13 @@ class Disk:
         self._last_files = listing.files if listing is not None and listing.error is None else None
         if self._cache is None:
             return
-        self._last_kind = size_kind(reader)
         self._last_table = self._cache.table(head or sep or ".")
-        self._last_entries = self._last_table.entries(self._last_kind)
+        self._last_entries = self._last_table.entries(size_kind(reader))
+        if self._last_files is not None:
+            self._last_table.present = self._last_files  # names gone from it are dropped on save
+        # a size is stored only for a file changed before this (size_cache.trusted): taken
+        # before the folder's images are read, so it is never later than any of those reads
+        self._trusted_before = time.time_ns() - size_cache.RACY_NS
 
     def cached(self, path: str, kind: str, compute, st=None):
         """`size_cache.cached` with this Disk's cache (the one of its run; None: computed)."""
@@ -166,8 +183,10 @@ _TAG = size_cache.KEY_BYTES
 _PLAIN_TAG = ord("i")
 _SIZE = struct.Struct("<qq")
 _PLAIN_LEN = _TAG + 1 + _SIZE.size
+_pack_plain = struct.Struct(size_cache.KEY_FORMAT + "Bqq").pack  # key + "i" + size
 _unpack_size = _SIZE.unpack_from
 _pack_key = size_cache.pack_key
+_POSIX_CTIME = size_cache.POSIX_CTIME
 
 
 def _size_bytes(size: tuple, pil: str | None) -> bytes:
@@ -323,24 +342,20 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY
 
 
 class _Head(io.BytesIO):
-    """The first bytes of a file; `beyond` tells whether a read reached their end while the
-    file goes on (then imagesize's answer might need bytes it did not get)."""
-
-    def __init__(self, data: bytes, complete: bool):
-        super().__init__(data)
-        self.end = len(data)
-        self.complete = complete
-        self.beyond = False
+    """The first `end` bytes of a longer file; `beyond` tells whether a read reached their end
+    (then imagesize's answer might need bytes it did not get). A whole file is a plain BytesIO."""
+    end = 0
+    beyond = False
 
     def read(self, size=-1):
-        out = super().read(size)
-        if not self.complete and self.tell() >= self.end:
+        out = io.BytesIO.read(self, size)
+        if self.tell() >= self.end:
             self.beyond = True
         return out
 
     def readline(self, size=-1):
-        out = super().readline(size)
-        if not self.complete and self.tell() >= self.end:
+        out = io.BytesIO.readline(self, size)
+        if self.tell() >= self.end:
             self.beyond = True
         return out
 
@@ -350,19 +365,23 @@ def _header_size(fd: int, file_size: int) -> tuple | None:
     want = HEAD_BYTES
     data = b""
     while True:
-        eof = False
+        complete = False
         while len(data) < want:
             more = os.read(fd, want - len(data))
-            if not more:
-                eof = True
-                break
             data += more
-        buf = _Head(data, eof or len(data) >= file_size)
+            if not more or len(data) >= file_size:
+                complete = True  # the end of the file (as fstat saw it, or as read finds it)
+                break
+        if complete:
+            buf = io.BytesIO(data)
+        else:
+            buf = _Head(data)
+            buf.end = len(data)
         try:
             size = imagesize.get(buf)
         except Exception:  # noqa: BLE001 - read_size reports it, from the start
             size = None
-        if not buf.beyond:
+        if complete or not buf.beyond:
             return size
         if want >= MAX_HEAD:
             return None

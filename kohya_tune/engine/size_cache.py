@@ -52,7 +52,7 @@ RACY_NS = 2_000_000_000              # a file changed less than this ago is not 
 STALE_TEMP_NS = 3600 * 1_000_000_000  # a temporary file this old belongs to a dead writer
 SUFFIX = ".kts"
 MAGIC = b"kohya-tune cache 1 marshal %d\n" % marshal.version
-_POSIX_CTIME = os.name == "posix"    # st_ctime is the status-change time (not the creation time)
+POSIX_CTIME = os.name == "posix"     # st_ctime is the status-change time (not the creation time)
 _TOUCH_AFTER_NS = 86400 * 1_000_000_000  # mark a file used at most once a day (LRU order)
 
 _switch = {"enabled": True}
@@ -134,7 +134,8 @@ def forget() -> None:
         _current = None
 
 
-_KEY = struct.Struct("<QqqQQ")
+KEY_FORMAT = "<QqqQQ"
+_KEY = struct.Struct(KEY_FORMAT)
 KEY_BYTES = _KEY.size
 pack_key = _KEY.pack  # (st_size, st_mtime_ns, st_ctime_ns, st_ino, st_dev) -> key bytes
 
@@ -150,7 +151,7 @@ def key_of(st) -> bytes | None:
 
 def trusted(st) -> bool:
     """Whether the file changed long enough ago for its stamps to tell every later change."""
-    changed = st.st_ctime_ns if _POSIX_CTIME else st.st_mtime_ns
+    changed = st.st_ctime_ns if POSIX_CTIME else st.st_mtime_ns
     return time.time_ns() - changed >= RACY_NS
 
 
@@ -175,7 +176,7 @@ def save() -> None:
 class Table:
     """The cached values of one folder: kind -> name -> stat key (KEY_BYTES) + value bytes."""
 
-    __slots__ = ("folder", "file", "kinds", "dirty", "loaded")
+    __slots__ = ("folder", "file", "kinds", "dirty", "loaded", "present")
 
     def __init__(self, folder: str, file: str):
         self.folder = folder
@@ -183,6 +184,7 @@ class Table:
         self.kinds: dict = {}
         self.dirty = False
         self.loaded = None  # (size, mtime_ns) of the file as read
+        self.present = None  # the folder's names, when the caller listed it (else listed on save)
 
     def entries(self, kind: str) -> dict:
         """name -> key + value bytes, of one kind (the dict itself: the scan's hot loop reads it
@@ -303,10 +305,12 @@ class Cache:
             for kind, names in kinds.items():
                 merged.setdefault(kind, {}).update(names)
             kinds = table.kinds = merged
-        try:
-            present = set(os.listdir(table.folder))
-        except OSError:
-            present = None
+        present = table.present
+        if present is None:
+            try:
+                present = set(os.listdir(table.folder))
+            except OSError:
+                pass
         if present is not None:
             for names in kinds.values():
                 for name in [n for n in names if n not in present]:
