@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import struct
 import sys
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import imagesize
 
-from _results import HERE, child_env, interleaved, machine_note, run_once, timed, write_section
+from _results import HERE, Timings, child_env, interleaved, machine_note, run_once, timed, write_section
 
 ENV = child_env(bytecode=True)
 SIZES = [(512, 512), (768, 512), (512, 768), (640, 480), (480, 640), (1024, 1024), (1920, 1080),
@@ -160,21 +161,35 @@ def main() -> int:
     os.environ["KOHYA_TUNE_CACHE_DIR"] = str(warm)  # the in-process library run: warm, never the user's
     os.environ.pop("KOHYA_TUNE_NO_CACHE", None)
     try:
+        cpu_rounds: list = [[] for _ in range(8)]
+
+        def with_cpu(i, fn):
+            """fn (a child process run) with the CPU time the child used recorded too."""
+            def run():
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                wall = fn()
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu_rounds[i].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+                return wall
+            return run
+
         timings = interleaved(
-            [lambda: bare_loop_process(root),                    # 0
-             lambda: floor_process(root),                        # 1
-             lambda: run_steps(root, None),                      # 2 --no-cache (env)
-             lambda: run_steps(root, cold, cold=True),           # 3 cold
-             lambda: run_steps(root, warm),                      # 4 warm
-             lambda: run_lint(root, None),                       # 5
-             lambda: run_lint(root, cold, cold=True),            # 6
-             lambda: run_lint(root, warm),                       # 7
-             timed(lambda: bare_loop(root)),                     # 8
-             timed(lambda: library_steps(root))], args.runs)     # 9 (this process: cache as set here)
+            [with_cpu(0, lambda: bare_loop_process(root)),
+             with_cpu(1, lambda: floor_process(root)),
+             with_cpu(2, lambda: run_steps(root, None)),              # --no-cache (environment)
+             with_cpu(3, lambda: run_steps(root, cold, cold=True)),
+             with_cpu(4, lambda: run_steps(root, warm)),
+             with_cpu(5, lambda: run_lint(root, None)),
+             with_cpu(6, lambda: run_lint(root, cold, cold=True)),
+             with_cpu(7, lambda: run_lint(root, warm)),
+             timed(lambda: bare_loop(root)),                          # 8: in this process
+             timed(lambda: library_steps(root))], args.runs)          # 9: in this process, warm
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     r = timings.ratio  # median of the per-round ratios
     t = timings
+    cpu = Timings([rounds[1:] for rounds in cpu_rounds])  # without the warm-up run
+    c = cpu.ratio
     import kohya_tune
 
     lines = [
@@ -191,19 +206,26 @@ def main() -> int:
         "and writes the cache), *warm* = the cache the previous run left, *off* = "
         "`KOHYA_TUNE_NO_CACHE=1` (as `--no-cache`)",
         "",
-        "| what (each in its own process) | seconds | ratio to bare loop |",
-        "| --- | --- | --- |",
-        f"| bare loop: listdir + imagesize.get | {t[0]:.3f} | 1.00 |",
-        f"| floor of a warm run: listdir + one stat per image and per caption | {t[1]:.3f} | {r(1, 0):.2f} |",
-        f"| `kohya-tune steps config.toml --format json`, cache off | {t[2]:.3f} | {r(2, 0):.2f} |",
-        f"| `kohya-tune steps ...`, cold cache | {t[3]:.3f} | **{r(3, 0):.2f}** (goal <= 1.5) |",
-        f"| `kohya-tune steps ...`, warm cache | {t[4]:.3f} | **{r(4, 0):.2f}** (goal <= 0.5) |",
-        f"| `kohya-tune lint config.toml`, cache off | {t[5]:.3f} | {r(5, 0):.2f} |",
-        f"| `kohya-tune lint ...`, cold cache | {t[6]:.3f} | {r(6, 0):.2f} |",
-        f"| `kohya-tune lint ...`, warm cache | {t[7]:.3f} | {r(7, 0):.2f} |",
+        "| what (each in its own process) | wall s | ratio to bare loop | CPU s | CPU ratio |",
+        "| --- | --- | --- | --- | --- |",
+        f"| bare loop: listdir + imagesize.get | {t[0]:.3f} | 1.00 | {cpu[0]:.3f} | 1.00 |",
+        f"| floor of a warm run: listdir + one stat per image and per caption | {t[1]:.3f} | "
+        f"{r(1, 0):.2f} | {cpu[1]:.3f} | {c(1, 0):.2f} |",
+        f"| `kohya-tune steps config.toml --format json`, cache off | {t[2]:.3f} | {r(2, 0):.2f} | "
+        f"{cpu[2]:.3f} | {c(2, 0):.2f} |",
+        f"| `kohya-tune steps ...`, cold cache | {t[3]:.3f} | **{r(3, 0):.2f}** (goal <= 1.5) | "
+        f"{cpu[3]:.3f} | {c(3, 0):.2f} |",
+        f"| `kohya-tune steps ...`, warm cache | {t[4]:.3f} | **{r(4, 0):.2f}** (goal <= 0.5) | "
+        f"{cpu[4]:.3f} | {c(4, 0):.2f} |",
+        f"| `kohya-tune lint config.toml`, cache off | {t[5]:.3f} | {r(5, 0):.2f} | {cpu[5]:.3f} | {c(5, 0):.2f} |",
+        f"| `kohya-tune lint ...`, cold cache | {t[6]:.3f} | {r(6, 0):.2f} | {cpu[6]:.3f} | {c(6, 0):.2f} |",
+        f"| `kohya-tune lint ...`, warm cache | {t[7]:.3f} | {r(7, 0):.2f} | {cpu[7]:.3f} | {c(7, 0):.2f} |",
         "",
-        f"`lint` / `steps` on the same config (goal <= 1.1): cache off **{r(5, 2):.2f}**, cold "
-        f"**{r(6, 3):.2f}**, warm **{r(7, 4):.2f}**.",
+        f"`lint` / `steps` on the same config (goal <= 1.1), wall (CPU): cache off **{r(5, 2):.2f}** "
+        f"({c(5, 2):.2f}), cold **{r(6, 3):.2f}** ({c(6, 3):.2f}), warm **{r(7, 4):.2f}** ({c(7, 4):.2f}).",
+        "",
+        "CPU = user + system time of the child process: on a machine other jobs share, the wall "
+        "time also counts the waits for a core, the CPU time much less so.",
         "",
         "| in this process (no interpreter start-up on either side) | seconds | ratio |",
         "| --- | --- | --- |",

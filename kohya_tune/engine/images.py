@@ -263,13 +263,14 @@ def glob_images(listing: Listing, extensions: list[str]) -> tuple[list[str], dic
     if CASE_INSENSITIVE_GLOB:
         lowered = tuple(e.lower() for e in extensions)
         hits = [n for n in names if n.lower().endswith(lowered) and n[:1] != "."]
-        matched = set(hits)
-        rest = [n for n in names if n not in matched] if len(hits) != len(names) else []
     else:
         exts = tuple(extensions)
         hits = [n for n in names if n.endswith(exts) and n[:1] != "."]
-        rest = [n for n in names if not n.endswith(exts) or n[:1] == "."] \
-            if len(hits) != len(names) else []
+    if len(hits) != len(names):
+        matched = set(hits)
+        rest = [n for n in names if n not in matched]
+    else:
+        rest = []
     found = [prefix + n for n in hits]
     not_found: dict = {}
     if rest:
