@@ -437,3 +437,25 @@ def test_every_stored_size_reads_back_as_read_size(tmp_path, monkeypatch, cache,
     again.listing(str(folder))
     assert {n: again.size(str(folder / n), reader) for n in stored} == \
         {n: expected[n][1] for n in stored}
+
+
+def test_a_folder_is_known_by_its_real_path(tmp_path, monkeypatch, cache):
+    """A relative path names another folder once the working directory changes; a link to a
+    folder (balance's preview tree) shares the folder's entries."""
+    for name in ("a", "b"):
+        make_images(tmp_path / name / "1_x", [[640, 480, 1]] if name == "a" else [[512, 768, 1]])
+    (tmp_path / "link").symlink_to(tmp_path / "a" / "1_x", target_is_directory=True)
+    wait_until_trusted(tmp_path / "a" / "1_x", tmp_path / "b" / "1_x")
+    where = size_cache.Cache(str(cache))
+    monkeypatch.chdir(tmp_path / "a")
+    first = where.table("1_x")
+    monkeypatch.chdir(tmp_path / "b")
+    assert where.table("1_x") is not first
+    assert where.table(str(tmp_path / "link")) is first
+    disk = images.Disk()
+    disk.listing(str(tmp_path / "link"))
+    assert disk.size(str(tmp_path / "link" / "0000.png"), "imagesize_pil") == (640, 480)
+    disk.save()
+    size_cache.forget()
+    assert stored_names(cache, tmp_path / "a" / "1_x") == {"0000.png"}
+    assert not stored_names(cache, tmp_path / "b" / "1_x")

@@ -222,13 +222,16 @@ class Cache:
         self._writable = True
 
     def table(self, folder: str) -> Table:
-        got = self._tables.get(folder)
-        if got is None:
+        """The table of a folder, by its real path: a relative path means another folder after
+        a change of the working directory, and a folder seen through a link (balance's preview
+        tree) is the folder it links to (the entries' inode and device say which file)."""
+        try:
+            absolute = os.path.normcase(os.path.realpath(folder or "."))
+        except (OSError, ValueError):
             absolute = os.path.normcase(os.path.abspath(folder or "."))
-            got = self._tables.get(absolute)
-            if got is None:
-                got = self._tables[absolute] = self._load(absolute)
-            self._tables[folder] = got
+        got = self._tables.get(absolute)
+        if got is None:
+            got = self._tables[absolute] = self._load(absolute)
         return got
 
     def cached(self, path: str, kind: str, compute, st=None):
@@ -273,7 +276,7 @@ class Cache:
     def save(self) -> None:
         """Write every table that got new entries (atomically, merged with what another process
         wrote meanwhile), then keep the folder under MAX_BYTES. Never raises."""
-        dirty = {id(t): t for t in self._tables.values() if t.dirty}
+        dirty = [t for t in self._tables.values() if t.dirty]
         if not dirty or not self._writable:
             return
         try:
@@ -282,7 +285,7 @@ class Cache:
             self._writable = False
             return
         wrote = False
-        for table in dirty.values():
+        for table in dirty:
             table.dirty = False
             try:
                 self._write(table)
