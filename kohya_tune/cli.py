@@ -70,9 +70,11 @@ def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version
             raise settings_mod.SettingsError(f"--sd-scripts: {exc}") from None
     name = script or project.script
     if name:
+        from kohya_tune.versions import musubi as mv
+
         name = name[:-3] if name.endswith(".py") else name
         known = profiles.all_scripts()
-        if name not in known:
+        if name not in known and not mv.is_script(name):
             raise settings_mod.SettingsError(
                 f"--script: unknown sd-scripts training script {name!r}; known: {', '.join(sorted(known))}")
         script = name
@@ -321,8 +323,6 @@ def musubi_steps(config: str, stdin_filename, script, num_processes, path_map, f
         settings = Settings(script=script, num_processes=num_processes if num_processes is not None else project.num_processes,
                             path_map=pm + list(project.path_map))
         doc = load_config(config, stdin_filename)
-        if doc.kind not in documents.MUSUBI_KINDS + (documents.ARGS, documents.DATASET):
-            raise PlanError("not a musubi-tuner config (neither a --config_file TOML nor a --dataset_config)", config)
         name = script[:-3] if script and script.endswith(".py") else script
         if not name:
             raise PlanError("a musubi-tuner config: give the training script with --script "

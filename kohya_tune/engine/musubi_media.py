@@ -221,6 +221,13 @@ def _scan_images(facts, params, arch, where, is_dir, size_of) -> None:
         facts.images.append((name, size))
         facts.cache_files.append(_cache_name(stem, size, arch.short))
         facts.te_files.append(f"{stem}_{arch.short}_te.safetensors")
+    if arch.video_sections and facts.images and facts.refusal is None:
+        # fpack_cache_latents.encode_and_save_batch computes (frame_count - 1) // 4 + 1 and an
+        # image has no frame count: only --one_frame caches images (fpack_cache_latents.py:38-61)
+        facts.refusal = CachingRefusal(
+            "TypeError: unsupported operand type(s) for -: 'NoneType' and 'int'",
+            note="FramePack's caching script caches an image dataset only with --one_frame "
+                 "(fpack_cache_latents.py:38-61); kohya-tune assumes the default caching")
     if is_dir and v["caption_extension"] is None and entries:
         facts.refusal = CachingRefusal(
             "FileNotFoundError: [Errno 2] No such file or directory: ''",

@@ -84,9 +84,16 @@ def _resolver(settings, base: Path):
     return resolve
 
 
+def is_args(doc: documents.Document) -> bool:
+    """A training --config_file (else the file is read as the dataset config itself)."""
+    if doc.kind == documents.MUSUBI_ARGS:
+        return True
+    return doc.kind == documents.ARGS and isinstance(doc.data, dict) and "dataset_config" in documents.flatten_args(doc.data)
+
+
 def build(config: documents.Document, script: str, settings, disk=None) -> MusubiReport:
     """Everything steps shows for a musubi setup. Raises PlanError for what is not here."""
-    args_doc = config if config.kind != documents.MUSUBI_DATASET else None
+    args_doc = config if is_args(config) else None
     args, _origins = musubi_config.training_args(args_doc)
     try:
         arch, reason = mv.script_architecture(script, args)
