@@ -19,6 +19,7 @@ def _params():
     for case in musubi_cases():
         stage = case["expected"].get("stage")
         modes = ["media"] if stage in ("cache_latents", "cache_text_encoder") else ["media", "cache"]
+        modes = case.get("modes", modes)
         out += [pytest.param(case, mode, id=f"{case['id']}[{mode}]") for mode in modes]
     return out
 

@@ -1,4 +1,4 @@
-"""Make the musubi-tuner golden cases: run the musubi oracle (the real musubi-tuner code of the
+"""Make the musubi-tuner golden cases (a case may add oracle-only lines, `oracle_head`): run the musubi oracle (the real musubi-tuner code of the
 pinned commit, ../shared/oracles/musubi) on each case of tools/musubi_cases.json and store its
 output with the case under tests/data/musubi/golden/<id>.json.
 
@@ -30,7 +30,7 @@ def run_case(case: dict, oracle: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         oracle_head = (f'architecture = "{ARCH_OF_SCRIPT[case["script"]]}"\n'
-                       f'num_processes = {case.get("num_processes", 1)}\n')
+                       f'num_processes = {case.get("num_processes", 1)}\n' + case.get("oracle_head", ""))
         files = dict(case["files"])
         files["oracle_args.toml"] = oracle_head + files["args.toml"]
         spec = {"images": case.get("images", {}), "videos": case.get("videos", {}),

@@ -271,6 +271,12 @@ def _gather(report: MusubiReport, dataset_doc, settings, disk) -> None:
         _refuse(report, NO_ITEMS, Origin(dataset_doc, ("datasets",)),
                 note="; ".join(_empty_reason(dr) for dr in report.datasets))
     report.numbers = _numbers(report, sum(c.num_batches for c in counted), settings)
+    if report.args_doc is not None and mv.script_kind(report.script) == "network" and not report.args.get("optimizer_type"):
+        # parser default "" (training/parser_common.py:303-306): get_optimizer looks up
+        # getattr(torch.optim, "") after the dataset and the model are built (trainer_base.py:230-242)
+        _refuse(report, "AttributeError: module 'torch.optim' has no attribute ''",
+                Origin(report.args_doc, ()),
+                note="optimizer_type is not set; its help says AdamW is the default, but the default is \"\"")
 
 
 def _empty_reason(dr: DatasetReport) -> str:
