@@ -25,7 +25,7 @@ def test_validation_message(case, tmp_path, monkeypatch):
             return  # stray top-level keys: lint does not take it for a dataset config (steps was told by --script)
         lint = run_in_process("lint", "--output-format", "json", "--script", "wan_train_network", "dataset.json")
         diags = json.loads(lint.stdout[lint.stdout.index("["):])
-        assert any(d["code"] == "KT801" and case["error"] in d["message"] for d in diags), diags
+        assert any(d["code"] == "KT901" and case["error"] in d["message"] for d in diags), diags
     else:
         # accepted by the validation: whatever stops it later is not a validation message
         assert not (out.get("error") or "").startswith("MultipleInvalid")
@@ -36,5 +36,5 @@ def test_source_fps_refusal_is_placed_at_the_value(tmp_path, monkeypatch):
         '[general]\nresolution = 256\n\n[[datasets]]\nvideo_directory = "v"\nsource_fps = 30\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     lint = run_in_process("lint", "dataset.toml")
-    assert "dataset.toml:6:1: KT801" in lint.stdout
+    assert "dataset.toml:6:1: KT901" in lint.stdout
     assert "expected float for dictionary value @ data['datasets'][0]['source_fps']" in lint.stdout

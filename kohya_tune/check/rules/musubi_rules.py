@@ -1,4 +1,4 @@
-"""musubi-tuner rules (KT8xx): what its dataset validation refuses, and what it does silently.
+"""musubi-tuner rules (KT9xx): what its dataset validation refuses, and what it does silently.
 
 They read musubi's own model of the setup (engine/musubi_config.py, musubi_steps.py), built once
 per file: the dataset config as musubi reads it, and, when `--script` names a musubi script, the
@@ -73,7 +73,7 @@ SOURCES = ("image_directory", "image_jsonl_file", "video_directory", "video_json
 
 def _sourced(s: _Setup):
     """The datasets that name their media (a table without any is a fragment, as in musubi's
-    docs; with --script KT801 reports what musubi does with it)."""
+    docs; with --script KT901 reports what musubi does with it)."""
     return [d for d in s.datasets if any(d.sources.get(k) == "dataset" for k in SOURCES)]
 
 
@@ -102,7 +102,7 @@ class MusubiRefused(Rule):
 
         source_fps = 30.0
     """
-    code = "KT801"
+    code = "KT901"
     name = "musubi-refused"
     severity = "error"
     summary = "musubi-tuner refuses this config (its own message)"
@@ -151,7 +151,7 @@ class MusubiTargetFramesOmitted(Rule):
         video_directory = "vid"
         target_frames = [1, 25, 45]
     """
-    code = "KT802"
+    code = "KT902"
     name = "musubi-target-frames-omitted"
     severity = "warning"
     summary = "video dataset without target_frames: only the first frame of each video is trained"
@@ -180,7 +180,7 @@ class MusubiTargetFramesRounded(Rule):
 
         target_frames = [13, 33, 49]
     """
-    code = "KT803"
+    code = "KT903"
     name = "musubi-target-frames-rounded"
     severity = "warning"
     summary = "target_frames not of the form 4N+1 are rounded down"
@@ -216,7 +216,7 @@ class MusubiUniformSampleOne(Rule):
         frame_extraction = "uniform"
         frame_sample = 4
     """
-    code = "KT804"
+    code = "KT904"
     name = "musubi-uniform-sample-one"
     severity = "warning"
     summary = "uniform extraction with frame_sample 1 extracts like head"
@@ -249,7 +249,7 @@ class MusubiFullIgnoresTargets(Rule):
         frame_extraction = "full"
         max_frames = 45
     """
-    code = "KT805"
+    code = "KT905"
     name = "musubi-full-ignores-targets"
     severity = "warning"
     summary = "full extraction ignores target_frames; max_frames is rounded to 4N+1"
@@ -287,7 +287,7 @@ class MusubiBucketsOff(Rule):
         resolution = [960, 544]
         enable_bucket = true
     """
-    code = "KT806"
+    code = "KT906"
     name = "musubi-buckets-off"
     severity = "warning"
     summary = "enable_bucket is off by default: every item is cropped to resolution"
@@ -320,7 +320,7 @@ class MusubiNoOptimizerType(Rule):
         learning_rate = 1e-4
         optimizer_type = "AdamW"
     """
-    code = "KT807"
+    code = "KT907"
     name = "musubi-no-optimizer-type"
     severity = "error"
     summary = "optimizer_type left out: the script fails although its help says AdamW is the default"
@@ -347,7 +347,7 @@ class MusubiDefaultSteps(Rule):
         learning_rate = 1e-4
         max_train_epochs = 16
     """
-    code = "KT808"
+    code = "KT908"
     name = "musubi-default-steps"
     severity = "warning"
     summary = "no max_train_steps or max_train_epochs: the default 1600 steps"
@@ -375,7 +375,7 @@ class MusubiVideoTooShort(Rule):
 
         target_frames = [1, 17]
     """
-    code = "KT809"
+    code = "KT909"
     name = "musubi-video-too-short"
     severity = "warning"
     summary = "videos shorter than a target_frames value are skipped for it"
@@ -417,7 +417,7 @@ class MusubiImagesWithoutCaption(Rule):
         img/0001.png
         img/0001.txt
     """
-    code = "KT810"
+    code = "KT910"
     name = "musubi-images-without-caption"
     severity = "warning"
     summary = "images without a caption file are dropped silently"
@@ -451,7 +451,7 @@ class MusubiCacheOutOfDate(Rule):
 
         target_frames = [1, 25]
     """
-    code = "KT811"
+    code = "KT911"
     name = "musubi-cache-out-of-date"
     severity = "warning"
     summary = "the cache folder holds stale or missing files for this config"
