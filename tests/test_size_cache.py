@@ -393,7 +393,7 @@ def test_two_writers_at_once_never_leave_a_torn_file(tmp_path, monkeypatch):
                 cache = size_cache.Cache(str(where))
                 table = cache.table(str(folder))
                 for name in names[seed::2]:
-                    table.put("k", name, stats[name], b"%d %d" % (seed, round_))
+                    table.put("k", name, stats[name], b"%d %d" % (seed, round_), time.time_ns())
                 cache.save()
                 reread = size_cache.Cache(str(where)).table(str(folder))
                 assert reread.loaded is not None  # always a whole, valid file
@@ -459,3 +459,26 @@ def test_a_folder_is_known_by_its_real_path(tmp_path, monkeypatch, cache):
     size_cache.forget()
     assert stored_names(cache, tmp_path / "a" / "1_x") == {"0000.png"}
     assert not stored_names(cache, tmp_path / "b" / "1_x")
+
+
+def test_video_frame_counts_are_cached(tmp_path, monkeypatch, cache):
+    """The musubi side's frame counts (engine/video_frames.probe) go through the same cache."""
+    pytest.importorskip("av")
+    from musubi_helpers import write_video
+
+    from kohya_tune.engine import video_frames
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    clip = folder / "clip.mp4"
+    write_video(clip, 64, 48, 17, 24)
+    wait_until_trusted(folder)
+    first = video_frames.probe(clip)
+    assert first.frames == 17 and (first.width, first.height) == (64, 48)
+    size_cache.save()
+    size_cache.forget()
+    with monkeypatch.context() as patch:
+        patch.setattr(video_frames, "_probe", lambda *a: pytest.fail("the video was read"))
+        assert video_frames.probe(clip) == first
+    write_video(clip, 64, 48, 9, 24)                                  # rewritten: counted again
+    assert video_frames.probe(clip).frames == 9

@@ -149,17 +149,19 @@ def key_of(st) -> bytes | None:
         return None
 
 
-def trusted(st) -> bool:
-    """Whether the file changed long enough ago for its stamps to tell every later change."""
+def trusted(st, since: int) -> bool:
+    """Whether the file changed long enough before `since` (time.time_ns() taken before `st`
+    was) for its stamps to tell every later change: a change after the stat lands in a later
+    tick of the file system's clock than the one `st` shows."""
     changed = st.st_ctime_ns if POSIX_CTIME else st.st_mtime_ns
-    return time.time_ns() - changed >= RACY_NS
+    return since - changed >= RACY_NS
 
 
 def cached(path: str, kind: str, compute, st=None):
     """The value `compute()` gives for the file at `path`, from the cache while the file is
     unchanged. `kind` names what is computed and how (say "frames/pyav-12"): a change of the
-    method is a new kind. `st`: the file's `os.stat`/`os.fstat` result if the caller has one
-    (taken before the file is read). An exception from `compute` is passed on, nothing stored.
+    method is a new kind. `st`: the file's `os.stat`/`os.fstat` result if the caller has one,
+    taken just before this call and before the file is read. An exception from `compute` is passed on, nothing stored.
     With the cache off this is `compute()`. The values are written when the scan ends
     (`save`) or at exit."""
     cache = current()
@@ -202,11 +204,12 @@ class Table:
         key = key_of(st)
         return rec[KEY_BYTES:] if key is not None and rec.startswith(key) else None
 
-    def put(self, kind: str, name: str, st, value: bytes) -> None:
-        """Store value bytes computed from the file whose stat (taken before it was read) is
-        `st`, unless it changed too recently to trust its stamps."""
+    def put(self, kind: str, name: str, st, value: bytes, since: int) -> None:
+        """Store value bytes computed from the file whose stat (taken before it was read, after
+        time.time_ns() gave `since`) is `st`, unless it changed too recently to trust its
+        stamps."""
         key = key_of(st)
-        if key is None or not trusted(st):
+        if key is None or not trusted(st, since):
             return
         self.entries(kind)[name] = key + value
         self.dirty = True
@@ -236,6 +239,7 @@ class Cache:
 
     def cached(self, path: str, kind: str, compute, st=None):
         """`cached` (the module function) with this cache; values kept as marshal bytes."""
+        since = time.time_ns()  # before the stat (a given `st` was taken just before the call)
         if st is None:
             try:
                 st = os.stat(path)
@@ -251,7 +255,7 @@ class Cache:
                 pass
         value = compute()
         try:
-            table.put(kind, name, st, marshal.dumps(value))
+            table.put(kind, name, st, marshal.dumps(value), since)
         except ValueError:
             pass  # not a value marshal can keep: computed each time
         return value
