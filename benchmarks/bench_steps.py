@@ -80,10 +80,12 @@ def bare_loop(root: Path) -> int:
     return total
 
 
-def cache_env(cache: Path | None) -> dict:
+def cache_env(cache: Path | None, before: str | None = None) -> dict:
     """The child environment with the size cache in `cache` (None: --no-cache's environment
-    switch)."""
+    switch); `before`: a source tree put ahead of the installed package (PYTHONPATH)."""
     env = dict(ENV)
+    if before:
+        env["PYTHONPATH"] = before
     env.pop("KOHYA_TUNE_NO_CACHE", None)
     if cache is None:
         env["KOHYA_TUNE_NO_CACHE"] = "1"
@@ -92,18 +94,18 @@ def cache_env(cache: Path | None) -> dict:
     return env
 
 
-def run_steps(root: Path, cache: Path | None, cold: bool = False) -> float:
+def run_steps(root: Path, cache: Path | None, cold: bool = False, before: str | None = None) -> float:
     if cold:
         shutil.rmtree(cache, ignore_errors=True)  # before the clock starts
     return run_once([sys.executable, "-m", "kohya_tune", "steps", "config.toml", "--format", "json"],
-                    cache_env(cache), cwd=root)
+                    cache_env(cache, before), cwd=root)
 
 
-def run_lint(root: Path, cache: Path | None, cold: bool = False) -> float:
+def run_lint(root: Path, cache: Path | None, cold: bool = False, before: str | None = None) -> float:
     if cold:
         shutil.rmtree(cache, ignore_errors=True)
-    return run_once([sys.executable, "-m", "kohya_tune", "lint", "config.toml"], cache_env(cache),
-                    cwd=root, ok=(0, 1))
+    return run_once([sys.executable, "-m", "kohya_tune", "lint", "config.toml"],
+                    cache_env(cache, before), cwd=root, ok=(0, 1))
 
 
 def library_steps(root: Path) -> None:
@@ -141,6 +143,9 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=24000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-bytecode", action="store_true")
+    parser.add_argument("--before", metavar="DIR",
+                        help="also time steps and lint of another source tree (a folder holding a "
+                             "kohya_tune package, e.g. `git archive REV kohya_tune schemas`)")
     args = parser.parse_args()
     if args.no_bytecode:
         ENV.clear()
@@ -161,7 +166,7 @@ def main() -> int:
     os.environ["KOHYA_TUNE_CACHE_DIR"] = str(warm)  # the in-process library run: warm, never the user's
     os.environ.pop("KOHYA_TUNE_NO_CACHE", None)
     try:
-        cpu_rounds: list = [[] for _ in range(8)]
+        cpu_rounds: list = [[] for _ in range(10)]
 
         def with_cpu(i, fn):
             """fn (a child process run) with the CPU time the child used recorded too."""
@@ -183,12 +188,15 @@ def main() -> int:
              with_cpu(6, lambda: run_lint(root, cold, cold=True)),
              with_cpu(7, lambda: run_lint(root, warm)),
              timed(lambda: bare_loop(root)),                          # 8: in this process
-             timed(lambda: library_steps(root))], args.runs)          # 9: in this process, warm
+             timed(lambda: library_steps(root))]                      # 9: in this process, warm
+            + ([with_cpu(8, lambda: run_steps(root, None, before=args.before)),   # 10
+                with_cpu(9, lambda: run_lint(root, None, before=args.before))]    # 11
+               if args.before else []), args.runs)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     r = timings.ratio  # median of the per-round ratios
     t = timings
-    cpu = Timings([rounds[1:] for rounds in cpu_rounds])  # without the warm-up run
+    cpu = Timings([rounds[1:] or [0.0] for rounds in cpu_rounds])  # without the warm-up run
     c = cpu.ratio
     import kohya_tune
 
@@ -220,6 +228,10 @@ def main() -> int:
         f"| `kohya-tune lint config.toml`, cache off | {t[5]:.3f} | {r(5, 0):.2f} | {cpu[5]:.3f} | {c(5, 0):.2f} |",
         f"| `kohya-tune lint ...`, cold cache | {t[6]:.3f} | {r(6, 0):.2f} | {cpu[6]:.3f} | {c(6, 0):.2f} |",
         f"| `kohya-tune lint ...`, warm cache | {t[7]:.3f} | {r(7, 0):.2f} | {cpu[7]:.3f} | {c(7, 0):.2f} |",
+        *([f"| before ({args.before}): `kohya-tune steps ...` | {t[10]:.3f} | {r(10, 0):.2f} | "
+           f"{cpu[8]:.3f} | {c(8, 0):.2f} |",
+           f"| before: `kohya-tune lint ...` | {t[11]:.3f} | {r(11, 0):.2f} | {cpu[9]:.3f} | "
+           f"{c(9, 0):.2f} |"] if args.before else []),
         "",
         f"`lint` / `steps` on the same config (goal <= 1.1), wall (CPU): cache off **{r(5, 2):.2f}** "
         f"({c(5, 2):.2f}), cold **{r(6, 3):.2f}** ({c(6, 3):.2f}), warm **{r(7, 4):.2f}** ({c(7, 4):.2f}).",
