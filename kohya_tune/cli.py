@@ -830,6 +830,73 @@ def balance(
 
 
 # ------------------------------------------------------------------------------------------
+# schemas
+
+@app.command("schemas")
+def schemas_cmd(
+    folder: Optional[str] = typer.Argument(None, metavar="[DIR]", help="the folder of configs (your editor's workspace folder) for --editor"),
+    editor: Optional[str] = typer.Option(None, "--editor", metavar="[vscode|taplo]",
+                                         help="write the settings that give each config of DIR its schema: "
+                                              "vscode: DIR/.vscode/settings.json (json.schemas, for the JSON configs); "
+                                              "taplo: DIR/.taplo.toml (for the TOML configs; read by the Taplo CLI and "
+                                              "VS Code's Even Better TOML)"),
+    diff: bool = typer.Option(False, "--diff", help="print the change as a diff, write nothing (exit 1 if something would change)"),
+    check: bool = typer.Option(False, "--check", help="print only the verdict, write nothing (exit 1 if something would change)"),
+) -> None:
+    """List the JSON Schemas kohya-tune ships, or point an editor at them for a folder of configs.
+
+    Without options: each schema's name, what it is for, its $id and the installed file (for
+    check-jsonschema --schemafile). With --editor: the settings file is created or merged (your
+    own settings and comments are kept byte for byte; a second run changes nothing).
+
+    Examples:
+      kohya-tune schemas
+      kohya-tune schemas --editor vscode my_configs
+      kohya-tune schemas --editor taplo my_configs --diff
+
+    Exit codes: 0 done (or nothing to change), 1 with --diff/--check: something would change,
+    2 usage error or a settings file that cannot be merged safely (nothing is written).
+    """
+    from kohya_tune.edit import editor_settings as es
+    from kohya_tune.edit import rewrite
+    from kohya_tune.output import schemas_report
+
+    if editor is None:
+        if folder is not None or diff or check:
+            err("kohya-tune schemas: DIR, --diff and --check need --editor vscode or --editor taplo")
+            raise typer.Exit(EXIT_USAGE)
+        typer.echo(schemas_report.listing(es), nl=False)
+        raise typer.Exit(EXIT_OK)
+    if editor not in es.EDITORS:
+        err(f"kohya-tune schemas: --editor must be vscode or taplo, not {editor!r}")
+        raise typer.Exit(EXIT_USAGE)
+    if folder is None:
+        err(f"kohya-tune schemas: --editor {editor} needs the folder of your configs (DIR)")
+        raise typer.Exit(EXIT_USAGE)
+    if diff and check:
+        err("kohya-tune schemas: --diff and --check exclude each other")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        plan = es.make_plan(folder, editor)
+    except es.SettingsFileError as exc:
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    if diff:
+        if plan.changed:
+            typer.echo(rewrite.unified_diff(plan.target, plan.old_text or "", plan.new_text), nl=False)
+        raise typer.Exit(EXIT_FINDINGS if plan.changed else EXIT_OK)
+    if check:
+        typer.echo(schemas_report.verdict(plan))
+        raise typer.Exit(EXIT_FINDINGS if plan.changed else EXIT_OK)
+    try:
+        es.write(plan)
+    except rewrite.RewriteError as exc:
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    typer.echo(schemas_report.summary(plan), nl=False)
+
+
+# ------------------------------------------------------------------------------------------
 # rules
 
 @app.command("rules")
