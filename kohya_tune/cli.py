@@ -830,6 +830,88 @@ def balance(
 
 
 # ------------------------------------------------------------------------------------------
+# report
+
+@app.command("report")
+def report_cmd(
+    config: str = typer.Argument(..., metavar="CONFIG", help="GUI JSON, args TOML or dataset TOML (- reads standard input)"),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE.html",
+                                         help="where to write the page (default: CONFIG's name with .report.html, "
+                                              "in the current folder; - prints it)"),
+    num_processes: Optional[int] = typer.Option(None, "--num-processes", help="training processes (GPUs)"),
+    sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts version, e.g. v0.6.5"),
+    gui_version: Optional[str] = typer.Option(None, "--gui-version", help="kohya_ss GUI version, e.g. v24.1.7"),
+    script: Optional[str] = typer.Option(None, "--script", help="trainer script, e.g. sdxl_train_network"),
+    path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
+    stdin_filename: Optional[str] = typer.Option(None, "--stdin-filename", help="with -: the name (and folder) standard input stands for"),
+) -> None:
+    """One self-contained HTML page of the run: the answer, the findings, the buckets, the LR curve, the files."""
+    from kohya_tune import version_line
+    from kohya_tune.check import linter as linter_mod
+    from kohya_tune.edit import rewrite
+    from kohya_tune.engine import facts, images, numbers, schedule as schedule_mod, steps as steps_mod
+    from kohya_tune.output import progress, report_page
+    from kohya_tune.versions.profiles import UnknownVersion
+
+    named = stdin_filename if config == STDIN and stdin_filename else config
+    target = output if output is not None else Path(named).stem + ".report.html"
+    if target != "-" and Path(target).parent != Path("") and not Path(target).parent.is_dir():
+        err(f"kohya-tune report: -o {target}: folder {str(Path(target).parent)!r} does not exist")
+        raise typer.Exit(EXIT_USAGE)
+    version = version_line().split()[-1]
+    command = "kohya-tune report " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else f"kohya-tune report {config}"
+    text = None
+    plan = None
+    code = EXIT_OK
+    try:
+        plan = command_plan(config, stdin_filename, sd_scripts, gui_version, script, num_processes, path_map)
+        disk = images.Disk(progress.for_terminal())
+        gathered = facts.gather(plan, disk)
+        project = settings_mod.load(_folder_of(named))
+        linter = linter_mod.Linter(make_settings(project, sd_scripts, gui_version, script, num_processes, path_map),
+                                   select=project.select, ignore=project.ignore,
+                                   per_file_ignores=project.per_file_ignores,
+                                   root=os.path.dirname(project.source) if project.source else None)
+        diags = linter.lint_file(plan.config.path, plan.config.text if config == STDIN else None).diagnostics
+        if gathered.refusals and gathered.problem is None:
+            refusal = refusal_text(gathered.refusals[0].error())
+            text = report_page.refused_page(plan, refusal, diags, version=version, command=command)
+            code = EXIT_FINDINGS
+        else:
+            missing = gathered.missing_error() if gathered.problem is None else gathered.problem
+            if missing is not None:
+                raise missing
+            report = steps_mod.report_from(gathered, disk=disk)
+            numbers.check_schedulable(report)
+            try:
+                result = schedule_mod.compute(report)
+            except TrainerRefusal as exc:
+                text = report_page.refused_page(plan, refusal_text(exc), diags, version=version, command=command)
+                code = EXIT_FINDINGS
+            else:
+                text = report_page.page(result, diags, version=version, command=command)
+    except (documents.LoadError, PlanError, settings_mod.SettingsError, UnknownVersion) as exc:
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    except TrainerRefusal as exc:
+        if plan is None:
+            err(f"kohya-tune: {refusal_text(exc)}")
+            raise typer.Exit(EXIT_FINDINGS)
+        text = report_page.refused_page(plan, refusal_text(exc), None, version=version, command=command)
+        code = EXIT_FINDINGS
+    if target == "-":
+        typer.echo(text, nl=False)
+    else:
+        try:
+            rewrite.write_atomic(target, text)
+        except rewrite.RewriteError as exc:
+            err(f"kohya-tune: {exc}")
+            raise typer.Exit(EXIT_USAGE)
+        err(f"wrote {target}" + (" (the trainer would refuse this config: the page says why)" if code else ""))
+    raise typer.Exit(code)
+
+
+# ------------------------------------------------------------------------------------------
 # schemas
 
 @app.command("schemas")
