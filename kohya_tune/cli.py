@@ -158,7 +158,9 @@ def script_option():
                         help="the training script (train_network, sdxl_train_network, train_db, "
                              "fine_tune, flux_train_network, ...; .py may be given). Default: "
                              "train_network for a TOML; for a GUI JSON, the one its tab and model "
-                             "checkboxes launch")
+                             "checkboxes launch. A musubi-tuner config needs its script "
+                             "(wan_train_network, hv_train_network, fpack_train_network, "
+                             "qwen_image_train_network, ...): it decides the architecture")
 
 
 def path_map_option():
