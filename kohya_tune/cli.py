@@ -1179,7 +1179,7 @@ def report_cmd(
     from kohya_tune.versions.profiles import UnknownVersion
 
     named = stdin_filename if config == STDIN and stdin_filename else config
-    target = output if output is not None else Path(named).stem + ".report.html"
+    target = output if output is not None else (Path(named).stem if named != STDIN else "stdin") + ".report.html"
     if target != "-" and Path(target).parent != Path("") and not Path(target).parent.is_dir():
         err(f"kohya-tune report: -o {target}: folder {str(Path(target).parent)!r} does not exist")
         raise typer.Exit(EXIT_USAGE)
