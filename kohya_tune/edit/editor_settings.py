@@ -51,11 +51,13 @@ def schema_names() -> list[str]:
 
 def schema_path(name: str) -> Path:
     """The schema file on disk: the installed package's, or the checkout's schemas/ folder."""
+    checkout = Path(__file__).resolve().parents[2] / "schemas" / name
     try:
-        source = resources.files("kohya_tune.schemas").joinpath(name)
-        path = Path(str(source))
+        path = Path(str(resources.files("kohya_tune.schemas").joinpath(name)))
     except (ModuleNotFoundError, TypeError):
-        path = Path(__file__).resolve().parents[2] / "schemas" / name
+        path = checkout
+    if not path.is_file() and checkout.is_file():
+        path = checkout  # a package location that is no plain folder (e.g. a namespace path)
     return path.resolve()
 
 
