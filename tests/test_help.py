@@ -72,25 +72,26 @@ def test_top_level_help_says_where_to_start():
 def test_format_everywhere(tmp_path):
     for item in (ROOT / "sample_configs").iterdir():
         (shutil.copytree if item.is_dir() else shutil.copy)(item, tmp_path / item.name)
+    gui = str(tmp_path / "lora_gui.json")
     # lint: --format is --output-format (ruff's name stays)
-    a = run_cli("lint", "lora_gui.json", "--format", "json", cwd=tmp_path)
-    b = run_cli("lint", "lora_gui.json", "--output-format", "json", cwd=tmp_path)
+    a = run_in_process("lint", gui, "--format", "json")
+    b = run_in_process("lint", gui, "--output-format", "json")
     assert a.stdout == b.stdout and json.loads(a.stdout)[0]["code"] == "KT203"
     # solve --format json: the request, the changes and the run before and after
-    out = run_cli("solve", "--target-epochs", "10", "lora_gui.json", "--diff", "--format", "json", cwd=tmp_path)
-    assert out.returncode == 1, out.stderr
+    out = run_in_process("solve", "--target-epochs", "10", gui, "--diff", "--format", "json")
+    assert out.exit_code == 1, out.stdout
     data = json.loads(out.stdout)
     assert data["target"] == {"kind": "epochs", "value": 10} and data["changed"] and not data["written"]
     assert data["before"]["num_train_epochs"] == 9 and data["after"]["num_train_epochs"] == 10
     assert [c["key"] for c in data["changes"]] == ["max_train_epochs"] and data["diff"].startswith("--- a/")
-    wrote = json.loads(run_cli("solve", "--target-epochs", "10", "lora_gui.json", "-f", "json", cwd=tmp_path).stdout)
+    wrote = json.loads(run_in_process("solve", "--target-epochs", "10", gui, "-f", "json").stdout)
     assert wrote["written"] and json.loads((tmp_path / "lora_gui.json").read_text(encoding="utf-8"))["max_train_epochs"] == 10
-    again = run_cli("solve", "--target-epochs", "10", "lora_gui.json", "-f", "json", cwd=tmp_path)
-    assert again.returncode == 0 and json.loads(again.stdout)["changed"] is False
-    bad = run_cli("solve", "--target-epochs", "10", "nowhere.json", "-f", "json", cwd=tmp_path)
-    assert bad.returncode == 2 and json.loads(bad.stdout)["exit"] == 2
-    # a choice outside the list is a usage error that names the choices
-    wrong = run_cli("steps", "lora_gui.json", "--format", "yaml", cwd=tmp_path)
+    again = run_in_process("solve", "--target-epochs", "10", gui, "-f", "json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["changed"] is False
+    bad = run_in_process("solve", "--target-epochs", "10", str(tmp_path / "nowhere.json"), "-f", "json")
+    assert bad.exit_code == 2 and json.loads(bad.stdout)["exit"] == 2
+    # a choice outside the list is a usage error that names the choices (the real entry point)
+    wrong = run_cli("steps", gui, "--format", "yaml")
     assert wrong.returncode == 2 and "'text', 'json'" in wrong.stderr
 
 
@@ -98,12 +99,12 @@ def test_sd_scripts_accepts_the_versions_kohya_tune_names():
     """GUI v21.5.x files run sd-scripts v0.6.4 (the steps header says so); --sd-scripts takes it
     (the oldest profile stands for it, with a note); v0.9 is v0.9.0."""
     sample = str(ROOT / "sample_configs" / "train_args.toml")
-    old = run_cli("steps", sample, "--sd-scripts", "v0.6.4")
-    assert old.returncode == 0, old.stderr
+    old = run_in_process("steps", sample, "--sd-scripts", "v0.6.4")
+    assert old.exit_code == 0, old.stdout
     assert "sd-scripts v0.6.4 (profile v0.6.5)" in old.stdout and "has no profile of its own" in old.stdout
-    assert "sd-scripts v0.9 (profile v0.9.0)" in run_cli("steps", sample, "--sd-scripts", "v0.9").stdout
-    older = run_cli("steps", sample, "--sd-scripts", "v0.4.0")
-    assert older.returncode == 2 and "older than the oldest profile" in older.stderr
+    assert "sd-scripts v0.9 (profile v0.9.0)" in run_in_process("steps", sample, "--sd-scripts", "v0.9").stdout
+    older = run_in_process("steps", sample, "--sd-scripts", "v0.4.0")
+    assert older.exit_code == 2 and "older than the oldest profile" in older.stderr
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child process is POSIX")
