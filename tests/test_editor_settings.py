@@ -63,8 +63,8 @@ def test_listing_names_every_schema_with_its_file_and_id():
 
 
 def test_vscode_settings_give_each_json_config_its_schema(folder):
-    proc = run_cli("schemas", "--editor", "vscode", str(folder))
-    assert proc.returncode == 0, proc.stderr
+    proc = run_in_process("schemas", "--editor", "vscode", str(folder))
+    assert proc.exit_code == 0, proc.stderr
     settings = json.loads((folder / ".vscode" / "settings.json").read_text(encoding="utf-8"))
     by_schema = {e["url"].rsplit("/", 1)[1]: e["fileMatch"] for e in settings["json.schemas"]}
     assert by_schema == {
@@ -77,10 +77,10 @@ def test_vscode_settings_give_each_json_config_its_schema(folder):
     assert "2 TOML configs" in proc.stdout and "--editor taplo" in proc.stdout
     # a second run changes nothing
     before = (folder / ".vscode" / "settings.json").read_bytes()
-    again = run_cli("schemas", "--editor", "vscode", str(folder))
-    assert again.returncode == 0 and "up to date" in again.stdout
+    again = run_in_process("schemas", "--editor", "vscode", str(folder))
+    assert again.exit_code == 0 and "up to date" in again.stdout
     assert (folder / ".vscode" / "settings.json").read_bytes() == before
-    assert run_cli("schemas", "--editor", "vscode", str(folder), "--check").returncode == 0
+    assert run_in_process("schemas", "--editor", "vscode", str(folder), "--check").exit_code == 0
 
 
 USER_SETTINGS = """{
@@ -104,11 +104,11 @@ def test_vscode_merge_keeps_every_byte_of_the_users_settings(folder):
     target = folder / ".vscode" / "settings.json"
     target.parent.mkdir()
     target.write_bytes(USER_SETTINGS.replace("\n", "\r\n").encode("utf-8"))
-    diff = run_cli("schemas", "--editor", "vscode", str(folder), "--diff")
-    assert diff.returncode == 1 and "+" in diff.stdout
+    diff = run_in_process("schemas", "--editor", "vscode", str(folder), "--diff")
+    assert diff.exit_code == 1 and "+" in diff.stdout
     assert target.read_bytes() == USER_SETTINGS.replace("\n", "\r\n").encode("utf-8")  # --diff writes nothing
-    proc = run_cli("schemas", "--editor", "vscode", str(folder))
-    assert proc.returncode == 0, proc.stderr
+    proc = run_in_process("schemas", "--editor", "vscode", str(folder))
+    assert proc.exit_code == 0, proc.stderr
     new = target.read_bytes().decode("utf-8")
     old = USER_SETTINGS.replace("\n", "\r\n")
     # the url of our old entry is updated to this install; nothing else of the user's is lost
@@ -122,8 +122,8 @@ def test_vscode_merge_keeps_every_byte_of_the_users_settings(folder):
     assert entries[1]["url"] == es.schema_uri("gui-textual-inversion.schema.json")
     assert [e["url"].rsplit("/", 1)[1] for e in entries[2:]] == ["dataset-toml.schema.json", "gui-lora.schema.json"]
     assert data["editor.tabSize"] == 2
-    again = run_cli("schemas", "--editor", "vscode", str(folder))
-    assert again.returncode == 0 and target.read_bytes().decode("utf-8") == new
+    again = run_in_process("schemas", "--editor", "vscode", str(folder))
+    assert again.exit_code == 0 and target.read_bytes().decode("utf-8") == new
 
 
 def test_vscode_settings_that_cannot_be_merged_are_left_alone(folder):
@@ -133,8 +133,8 @@ def test_vscode_settings_that_cannot_be_merged_are_left_alone(folder):
                         ('{"json.schemas": {"x": 1}}', '"json.schemas" is not a list'),
                         ('["not", "an", "object"]', "not a JSON object")):
         target.write_text(text, encoding="utf-8")
-        proc = run_cli("schemas", "--editor", "vscode", str(folder))
-        assert proc.returncode == 2 and words in proc.stderr and "nothing was changed" in proc.stderr
+        proc = run_in_process("schemas", "--editor", "vscode", str(folder))
+        assert proc.exit_code == 2 and words in proc.stderr and "nothing was changed" in proc.stderr
         assert target.read_text(encoding="utf-8") == text
 
 
@@ -154,8 +154,8 @@ url = "https://json.schemastore.org/pyproject.json"
 def test_taplo_settings_merge_and_second_run(folder):
     target = folder / ".taplo.toml"
     target.write_text(USER_TAPLO, encoding="utf-8")
-    proc = run_cli("schemas", "--editor", "taplo", str(folder))
-    assert proc.returncode == 0, proc.stderr
+    proc = run_in_process("schemas", "--editor", "taplo", str(folder))
+    assert proc.exit_code == 0, proc.stderr
     new = target.read_text(encoding="utf-8")
     assert only_inserted(USER_TAPLO, new)
     data = tomllib.loads(new)
@@ -164,12 +164,12 @@ def test_taplo_settings_merge_and_second_run(folder):
     assert rules == {"pyproject.json": ["pyproject.toml"], "args-toml.schema.json": ["train.toml"],
                      "dataset-toml.schema.json": ["dataset.toml"]}
     assert "4 JSON configs" in proc.stdout  # the GUI JSONs and the JSON dataset config
-    again = run_cli("schemas", "--editor", "taplo", str(folder))
-    assert again.returncode == 0 and "up to date" in again.stdout
+    again = run_in_process("schemas", "--editor", "taplo", str(folder))
+    assert again.exit_code == 0 and "up to date" in again.stdout
     assert target.read_text(encoding="utf-8") == new
     # a config added later is appended to our rule; the rest stays
     shutil.copy(DATASET_TOML, folder / "lora" / "more.toml")
-    assert run_cli("schemas", "--editor", "taplo", str(folder)).returncode == 0
+    assert run_in_process("schemas", "--editor", "taplo", str(folder)).exit_code == 0
     newer = target.read_text(encoding="utf-8")
     assert only_inserted(new, newer)
     assert ["dataset.toml", "lora/more.toml"] in [r["include"] for r in tomllib.loads(newer)["rule"]]
@@ -192,8 +192,8 @@ def test_check_jsonschema_validates_corpus_files_with_the_written_settings(tmp_p
         shutil.copy(GUI / name, tmp_path / name)
     shutil.copy(DATASET_TOML, tmp_path / "dataset.toml")
     shutil.copy(ARGS_TOML, tmp_path / "train.toml")
-    assert run_cli("schemas", "--editor", "vscode", str(tmp_path)).returncode == 0
-    assert run_cli("schemas", "--editor", "taplo", str(tmp_path)).returncode == 0
+    assert run_in_process("schemas", "--editor", "vscode", str(tmp_path)).exit_code == 0
+    assert run_in_process("schemas", "--editor", "taplo", str(tmp_path)).exit_code == 0
     settings = json.loads((tmp_path / ".vscode" / "settings.json").read_text(encoding="utf-8"))
     pairs = [(e["url"], [p.lstrip("/") for p in e["fileMatch"]]) for e in settings["json.schemas"]]
     pairs += [(r["schema"]["url"], r["include"])
@@ -217,7 +217,7 @@ def test_taplo_cli_reads_the_written_settings(folder):
     taplo = shutil.which("taplo")
     if taplo is None:
         pytest.skip("the Taplo CLI is not installed (npm install -g @taplo/cli)")
-    assert run_cli("schemas", "--editor", "taplo", str(folder)).returncode == 0
+    assert run_in_process("schemas", "--editor", "taplo", str(folder)).exit_code == 0
     ok = subprocess.run([taplo, "lint", "dataset.toml", "train.toml"], cwd=folder,
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
