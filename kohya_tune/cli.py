@@ -38,7 +38,8 @@ class _App(typer.Typer):
 # plain click help (rich_markup_mode=None): the same on every console (cp1252 included), choices
 # written out as [text|json], examples kept line by line (\b paragraphs)
 app = _App(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-           rich_markup_mode=None)
+           rich_markup_mode=None,
+           context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 MAX_FIX_ROUNDS = 10  # lint --fix: lint again after fixing, while the fixes found change something
