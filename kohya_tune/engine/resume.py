@@ -185,9 +185,10 @@ def schedule_for(su: Setup, max_train_steps: int):
 
 
 def simulate(su: Setup, state: SavedState, existing: set[str] | None, overrides: dict | None = None,
-             resume_path: str | None = None) -> ResumeRun:
+             resume_path: str | None = None, quick: bool = False) -> ResumeRun:
     """The resumed run. `overrides`: argument values that replace the config's (the planner's
-    candidates: initial_step, skip_until_initial_step, initial_epoch, max_train_steps, output_name)."""
+    candidates: initial_step, skip_until_initial_step, initial_epoch, max_train_steps, output_name).
+    `quick`: only the steps' numbers and epochs (no LR, no files), for the planner's search."""
     args = dict(su.args)
     if overrides:
         args.update(overrides)
@@ -215,7 +216,7 @@ def simulate(su: Setup, state: SavedState, existing: set[str] | None, overrides:
     else:
         E = report.num_train_epochs
     initial_loop = su.loop["network_resume"] == "initial_step"
-    factor, horizon = schedule_for(su, S)
+    factor, horizon = schedule_for(su, S) if not quick else (None, None)
 
     # ---- accelerator.load_state: sd-scripts' pre-hook, then accelerate's loads in its order
     steps_from_state = None
@@ -416,17 +417,20 @@ def simulate(su: Setup, state: SavedState, existing: set[str] | None, overrides:
         global_step = initial_step
     start["global_step_at_start"] = global_step
     lr_before = lr_at(position)
+    first_batch = None
     for epoch in range(epoch_to_start, E):
         cur["epoch"] = epoch + 1
-        yielded = list(range(Nd))
+        yielded = range(Nd)
         if initial_step > 0:
-            yielded = yielded[initial_step - 1:]
+            yielded = range(initial_step - 1, Nd)
             initial_step = 1
-        for index, _batch in enumerate(yielded):
+        for index, batch_index in enumerate(yielded):
             cur["step"] = global_step
             if initial_step > 0:
                 initial_step -= 1
                 continue
+            if first_batch is None:
+                first_batch = (epoch, batch_index)
             last = index == len(yielded) - 1
             if last:
                 acc_step = 0
@@ -441,6 +445,10 @@ def simulate(su: Setup, state: SavedState, existing: set[str] | None, overrides:
                 lr_after = lr_at(position)
                 steps.append(Step(global_step, epoch + 1, lr_after, lr_before, position))
                 lr_before = lr_after
+                if quick:
+                    if global_step >= S:
+                        break
+                    continue
                 sample(None, global_step)
                 if every_steps is not None and global_step % every_steps == 0:
                     write(namer.step(global_step), "model", global_step, ss_epoch=epoch, trigger="step")
@@ -461,6 +469,8 @@ def simulate(su: Setup, state: SavedState, existing: set[str] | None, overrides:
                 lr_before = lr_at(position)
             if global_step >= S:
                 break
+        if quick:
+            continue
         if every_epochs is not None and (epoch + 1) % every_epochs == 0 and (epoch + 1) < E:
             write(namer.epoch(epoch + 1), "model", global_step, ss_epoch=epoch + 1, trigger="epoch")
             if last_n_epochs is not None:
@@ -473,12 +483,16 @@ def simulate(su: Setup, state: SavedState, existing: set[str] | None, overrides:
                 if keep is not None:
                     remove(namer.epoch_state(epoch + 1 - every_epochs * keep), global_step)
         sample(epoch + 1, global_step)
-    if state_on_end:
+    if state_on_end and not quick:
         write(namer.last_state(), "state", global_step, trigger="final")
-    write(namer.last(), "model", global_step, ss_epoch=E, trigger="final")
+    if not quick:
+        write(namer.last(), "model", global_step, ss_epoch=E, trigger="final")
+    start["first_trained_batch"] = first_batch     # (0-based epoch, batch index in it)
 
     run = ResumeRun("finished", None, epoch_to_start, steps, files, train_state_after, bugs, su.groups, start,
                     notes, su.lr_note)
+    if quick:
+        return run
     if lr_error:
         run.outcome, run.error = "refused", lr_error
     _name_bugs(su, run, state, args, horizon, P, add_bug)
