@@ -310,9 +310,89 @@ def record(case_spec, out_dir, log):
         f.write(_oracle_module().dumps(result) + "\n")
 
 
+RESUME_KEYS = {"resume", "skip_until_initial_step", "initial_step", "initial_epoch"}
+
+
+def finish_check(case_path, out_dir, log):
+    """Every resume run of a recorded case whose config is the base config plus resume options:
+    kohya-tune's --mode finish plan applied, run for real, compared with the reference run."""
+    case = json.load(open(case_path))
+    ref = case.get("reference")
+    results = []
+    if not ref:
+        return results
+    ref_steps = ref["steps"]
+    for i, run in enumerate(case["results"], 1):
+        cfg = run["config"]
+        if not cfg.get("resume"):
+            continue
+        base = {k: v for k, v in case["base_config"].items() if v is not None}
+        if {k: v for k, v in cfg.items() if k not in RESUME_KEYS} != base:
+            continue
+        state_src = os.path.join(out_dir, "states", case["id"], run["name"], os.path.basename(cfg["resume"]))
+        if not os.path.isdir(state_src):
+            continue
+        with tempfile.TemporaryDirectory(prefix="resume-finish-") as root:
+            _materialize(case, root)
+            out = os.path.join(root, "out")
+            os.makedirs(out, exist_ok=True)
+            for name in run["files_before"]:
+                path = os.path.join(out, name)
+                if name.endswith("-state"):
+                    os.makedirs(path, exist_ok=True)
+                else:
+                    open(path, "w").close()
+            shutil.rmtree(os.path.join(root, cfg["resume"]), ignore_errors=True)
+            shutil.copytree(state_src, os.path.join(root, cfg["resume"]))
+            conf = os.path.join(root, f"run{i}.toml")
+            with open(conf, "w", encoding="utf-8") as f:
+                f.write(config_text(cfg))
+            opts = case["options"]
+            env = ["--accelerate", case["oracle"]["accelerate"], "--torch", "2.5.0" if opts.get("legacy_torch_load") else "2.13.0"]
+            sd = case["oracle"]["label"].split()[-1]
+            sd = sd if sd.startswith("v") else "v0.9.1"
+            cmd = [sys.executable, "-m", "kohya_tune", "resume", cfg["resume"], os.path.basename(conf), "--mode", "finish",
+                   "--apply", "--format", "json", "--num-processes", str(opts["num_processes"]), "--sd-scripts", sd, *env]
+            p = subprocess.run(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                answer = json.loads(p.stdout)
+            except ValueError:
+                results.append({"case": case["id"], "run": run["name"], "error": p.stderr[-500:]})
+                continue
+            plan = answer["plan"]
+            entry = {"case": case["id"], "run": run["name"], "plan_exact": plan["exact"], "flags": plan["flags"],
+                     "steps_done": plan["steps_done"], "remaining": plan["remaining"], "difference": plan["difference"]}
+            if answer["run"]["outcome"] == "refused" or plan["remaining"] <= 0 or plan["run"] is None:
+                entry["skipped"] = answer["run"]["error"] or "nothing to finish"
+                results.append(entry)
+                continue
+            with open(conf, encoding="utf-8") as f:
+                import tomllib
+                edited = tomllib.loads(f.read())
+            r = run_once(case, root, i, edited, None, log)
+            got = compact_run(r)
+            done = plan["steps_done"]
+            want = ref_steps[done:]
+            lr_ok = len(got["steps"]) == len(want) and all(
+                all(abs(a - b) <= 1e-9 * max(abs(b), 1e-30) for a, b in zip(g[2:], w[2:]))
+                for g, w in zip(got["steps"], want))
+            predicted = plan["run"]["steps"]
+            pred_ok = len(predicted) == len(got["steps"]) and all(
+                p_["step"] == g[0] and p_["epoch"] == g[1] and all(abs(a - b) <= 1e-9 * max(abs(b), 1e-30)
+                                                                 for a, b in zip(p_["lr"], g[2:]))
+                for p_, g in zip(predicted, got["steps"]))
+            entry.update(real_steps=len(got["steps"]), want_steps=len(want), lr_and_count_equal_reference=lr_ok,
+                         predicted_equal_real=pred_ok, outcome=got["outcome"],
+                         overwrites=[f["name"] for f in got["files"] if f.get("overwrites")])
+            results.append(entry)
+            sys.stderr.write(f"  finish {case['id']} {run['name']}: exact={plan['exact']} real==reference {lr_ok} "
+                             f"predicted==real {pred_ok}\n")
+    return results
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["record", "list"])
+    ap.add_argument("what", choices=["record", "finish", "list"])
     ap.add_argument("--only")
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "data", "resume"))
     opts = ap.parse_args(argv)
@@ -323,6 +403,16 @@ def main(argv=None):
             print(c["id"], "-", c["about"])
         return
     with open(os.path.join(tempfile.gettempdir(), "gen_resume_cases.log"), "w") as log:
+        if opts.what == "finish":
+            results = []
+            for c in chosen:
+                path = os.path.join(opts.out, "cases", c["id"] + ".json")
+                if os.path.exists(path):
+                    results.extend(finish_check(path, opts.out, log))
+            with open(os.path.join(opts.out, "finish-check.json"), "w", encoding="utf-8") as f:
+                json.dump(results, f, indent=1)
+                f.write("\n")
+            return
         for c in chosen:
             record(c, opts.out, log)
 

@@ -263,7 +263,7 @@ def make_plan(su: resume_mod.Setup, state: SavedState, existing: set[str], mode:
         else:
             difference["data"] = text
     options = _options(su, overrides, resume_path)
-    flags = _flags(options)
+    flags = _flags(options, su)
     plan = ResumePlan(mode, g, options, flags, [], [], exact, difference, run, notes=notes)
     if doc is not None and settings is not None:
         _edits(plan, su, doc, settings)
@@ -290,11 +290,17 @@ def _options(su, overrides: dict, resume_path: str) -> dict:
     return {k: v for k, v in out.items() if not (v is None and args.get(k) is None)}
 
 
-def _flags(options: dict) -> list[str]:
+def _flags(options: dict, su) -> list[str]:
+    """The options as trainer command-line flags. A step total for a config that counts epochs
+    (max_train_epochs wins over max_train_steps) is given as epochs when it is whole epochs."""
     out = []
     for key, value in options.items():
         if value is None or value is False:
             continue
+        if key == "max_train_steps" and su.args.get("max_train_epochs") is not None:
+            U = su.report.num_update_steps_per_epoch
+            if U and value % U == 0:
+                key, value = "max_train_epochs", value // U
         if value is True:
             out.append(f"--{key}")
         else:
@@ -313,7 +319,12 @@ def _edits(plan: ResumePlan, su, doc, settings: Settings) -> None:
     solver = solve_mod.Solver(doc, settings)
     if "max_train_steps" in options:
         target = options.pop("max_train_steps")
-        solution = solver.solve("steps", target, None)
+        U = su.report.num_update_steps_per_epoch
+        if solver.present("max_train_epochs") and U and target % U == 0 and doc.kind == documents.ARGS:
+            # the config counts epochs: keep counting them when the target is whole epochs
+            solution = solver.solve("epochs", target // U, "max_train_epochs")
+        else:
+            solution = solver.solve("steps", target, None)
         edits.extend(solution.edits)
         changes.extend(solution.changes)
     gui = doc.kind == documents.GUI
@@ -374,104 +385,20 @@ def read_back(plan: ResumePlan, path: str, text: str, settings: Settings, state:
 # --------------------------------------------------------------------------------------------
 # the whole answer (api.resume, kohya-tune resume)
 
-
-class ResumeInputError(Exception):
-    """A state folder or config that cannot be used (exit 2)."""
-
-
-@dataclass
-class ResumeReport:
-    state: SavedState
-    state_arg: str
-    config: str
-    plan_obj: object                 # engine.plan.Plan of the config (None when it could not be built)
-    env: object                      # versions.resume.Environment
-    loop: dict
-    run: resume_mod.ResumeRun
-    output_dir: str | None
-    output_source: str
-    plan: ResumePlan | None = None
-    notes: list[str] = field(default_factory=list)
-    doc: object = None
-    settings: Settings | None = None
-    setup: resume_mod.Setup | None = None
-    existing: set = field(default_factory=set)
-
-
-def _output_listing(plan, state: SavedState) -> tuple[str | None, str, set]:
-    from kohya_tune.engine.plan import resolve_dir
-
-    out = plan.args.get("output_dir") if plan is not None else None
-    if isinstance(out, str) and out:
-        found = resolve_dir(out, plan, base=plan.config.directory)
-        if found is not None:
-            try:
-                return str(found), "the config's output_dir", set(os.listdir(found))
-            except OSError:
-                pass
-    parent = os.path.dirname(os.path.abspath(state.dir))
-    try:
-        names = set(os.listdir(parent))
-    except OSError:
-        names = set()
-    why = "the state's folder (the config's output_dir is not found here)" if out else \
-        "the state's folder (the config has no output_dir)"
-    return parent, why, names
+ResumeInputError = resume_mod.ResumeInputError
+ResumeReport = resume_mod.ResumeReport
 
 
 def build(state_dir: str, config: str, settings: Settings, *, mode: str | None = None,
           more_epochs: int | None = None, more_steps: int | None = None, accelerate: str | None = None,
           torch: str | None = None) -> ResumeReport:
-    from kohya_tune.engine import normalize, steps
-    from kohya_tune.engine.plan import TrainerRefusal
-    from kohya_tune.load import state as state_mod
-    from kohya_tune.versions import resume as resume_data
-
     if mode not in (None, "finish", "more"):
         raise PlanProblem(f"--mode must be finish or more, not {mode!r}", usage=True)
     if mode != "more" and (more_epochs is not None or more_steps is not None):
         raise PlanProblem("--more-epochs / --more-steps go with --mode more", usage=True)
-    try:
-        state = state_mod.read(state_dir)
-    except state_mod.NotAState as exc:
-        raise ResumeInputError(f"{state_dir}: {exc}") from None
     doc = documents.load(config)
-    if doc.kind not in (documents.GUI, documents.ARGS):
-        raise ResumeInputError(f"{config}: not a training config (a kohya_ss GUI JSON or an sd-scripts "
-                               f"--config_file TOML): the resumed run's options are in it")
-    plan = normalize.build_plan(doc, settings)
-    env = resume_data.environment(plan.sd.label, plan.gui.version if plan.gui is not None else None,
-                                  accelerate, torch)
-    gui_commit = (plan.gui.sd_scripts or {}).get("commit") if plan.gui is not None else None
-    loop = resume_data.loop_profile(plan.sd.label, plan.script, gui_commit or plan.sd.get("bundle_commit"))
-    output_dir, output_source, existing = _output_listing(plan, state)
-    notes = []
-    configured = plan.args.get("resume")
-    resume_path = configured if isinstance(configured, str) and configured else state_dir
-    plan_resume = os.path.abspath(state_dir)
-    if isinstance(configured, str) and configured:
-        from kohya_tune.engine.plan import map_path
-
-        mapped = os.path.abspath(os.path.expanduser(map_path(configured, plan.path_map)))
-        if not os.path.isabs(os.path.expanduser(configured)) and not os.path.isdir(mapped):
-            mapped = os.path.abspath(os.path.join(str(plan.config.directory), configured))
-        if os.path.realpath(mapped) != os.path.realpath(state_dir):
-            notes.append(f"the config resumes from {configured!r}; this answer is for {state_dir}")
-        else:
-            plan_resume = configured
-    else:
-        notes.append(f"the config does not set resume: the answer is for --resume {state_dir}")
-    try:
-        report = steps.compute(plan)
-        su = resume_mod.setup(report, env)
-    except TrainerRefusal as exc:
-        run = resume_mod.ResumeRun("refused", exc.message, None, [], [], None, [], [], {}, [], None)
-        return ResumeReport(state, state_dir, config, plan, env, loop, run, output_dir, output_source,
-                            notes=notes, doc=doc, settings=settings)
-    run = resume_mod.simulate(su, state, existing, resume_path=resume_path)
-    result = ResumeReport(state, state_dir, config, plan, env, loop, run, output_dir, output_source, notes=notes,
-                          doc=doc, settings=settings, setup=su, existing=existing)
-    if mode is not None:
-        result.plan = make_plan(su, state, existing, mode, more_epochs=more_epochs, more_steps=more_steps,
-                                doc=doc, settings=settings, state_arg=plan_resume)
+    result = resume_mod.analyse(state_dir, doc, settings, accelerate=accelerate, torch=torch)
+    if mode is not None and result.setup is not None:
+        result.plan = make_plan(result.setup, result.state, result.existing, mode, more_epochs=more_epochs,
+                                more_steps=more_steps, doc=doc, settings=settings, state_arg=result.plan_resume)
     return result

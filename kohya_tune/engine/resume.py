@@ -415,7 +415,7 @@ def simulate(su: Setup, state: SavedState, existing: set[str] | None, overrides:
         for _ in range(epoch_to_start):
             initial_step -= Nd
         global_step = initial_step
-    start["global_step_at_start"] = global_step
+    start["global_step_at_first_batch"] = global_step
     lr_before = lr_at(position)
     first_batch = None
     for epoch in range(epoch_to_start, E):
@@ -537,3 +537,107 @@ def _name_bugs(su: Setup, run: ResumeRun, state: SavedState, args: dict, horizon
             if U and ts["current_step"] % U:
                 add_bug("epoch-retrained", f"the state is {ts['current_step'] % U} step(s) into epoch "
                                            f"{ts['current_step'] // U + 1}, which starts again from its first batch")
+
+
+# --------------------------------------------------------------------------------------------
+# the whole analysis of a state and a config (kohya-tune resume, api.resume, lint KT804)
+
+
+class ResumeInputError(Exception):
+    """A state folder or config that cannot be used (exit 2)."""
+
+
+@dataclass
+class ResumeReport:
+    state: SavedState
+    state_arg: str
+    config: str
+    plan_obj: object                 # engine.plan.Plan of the config
+    env: object                      # versions.resume.Environment
+    loop: dict
+    run: ResumeRun
+    output_dir: str | None
+    output_source: str
+    plan: object = None              # edit.resume_plan.ResumePlan
+    notes: list[str] = field(default_factory=list)
+    doc: object = None
+    settings: object = None
+    setup: Setup | None = None
+    existing: set = field(default_factory=set)
+    plan_resume: str = ""            # the resume value a plan writes
+
+
+def output_listing(plan, state: SavedState) -> tuple[str | None, str, set]:
+    """The names in the folder the run writes to: the config's output_dir when it is here, else
+    the folder holding the state (where the first run wrote it)."""
+    from kohya_tune.engine.plan import resolve_dir
+
+    out = plan.args.get("output_dir") if plan is not None else None
+    if isinstance(out, str) and out:
+        found = resolve_dir(out, plan, base=plan.config.directory)
+        if found is not None:
+            try:
+                return str(found), "the config's output_dir", set(os.listdir(found))
+            except OSError:
+                pass
+    parent = os.path.dirname(os.path.abspath(state.dir))
+    try:
+        names = set(os.listdir(parent))
+    except OSError:
+        names = set()
+    why = "the state's folder (the config's output_dir is not found here)" if out else \
+        "the state's folder (the config has no output_dir)"
+    return parent, why, names
+
+
+def analyse(state_dir: str, doc, settings, *, accelerate: str | None = None, torch: str | None = None,
+            plan=None, report=None) -> ResumeReport:
+    """Read the state, plan the config (or take `plan` / `report` already built), and run the
+    resumed loop. ResumeInputError for a folder that is not a state (or would run code) or a
+    config that is not a training config."""
+    from kohya_tune.engine import normalize, steps
+    from kohya_tune.load import documents
+    from kohya_tune.load import state as state_mod
+
+    try:
+        state = state_mod.read(state_dir)
+    except state_mod.NotAState as exc:
+        raise ResumeInputError(f"{state_dir}: {exc}") from None
+    if doc.kind not in (documents.GUI, documents.ARGS):
+        raise ResumeInputError(f"{doc.path}: not a training config (a kohya_ss GUI JSON or an sd-scripts "
+                               f"--config_file TOML): the resumed run's options are in it")
+    if plan is None:
+        plan = normalize.build_plan(doc, settings)
+    env = resume_data.environment(plan.sd.label, plan.gui.version if plan.gui is not None else None,
+                                  accelerate, torch)
+    gui_commit = (plan.gui.sd_scripts or {}).get("commit") if plan.gui is not None else None
+    loop = resume_data.loop_profile(plan.sd.label, plan.script, gui_commit or plan.sd.get("bundle_commit"))
+    output_dir, output_source, existing = output_listing(plan, state)
+    notes = []
+    configured = plan.args.get("resume")
+    resume_path = configured if isinstance(configured, str) and configured else state_dir
+    plan_resume = os.path.abspath(state_dir)
+    if isinstance(configured, str) and configured:
+        from kohya_tune.engine.plan import map_path
+
+        mapped = os.path.abspath(os.path.expanduser(map_path(configured, plan.path_map)))
+        if not os.path.isdir(mapped) and not os.path.isabs(os.path.expanduser(configured)):
+            mapped = os.path.abspath(os.path.join(str(plan.config.directory), configured))
+        if os.path.realpath(mapped) != os.path.realpath(state_dir):
+            notes.append(f"the config resumes from {configured!r}; this answer is for {state_dir}")
+        else:
+            plan_resume = configured
+    else:
+        notes.append(f"the config does not set resume: the answer is for --resume {state_dir}")
+    result = ResumeReport(state, state_dir, doc.path, plan, env, loop, None, output_dir, output_source,
+                          notes=notes, doc=doc, settings=settings, existing=existing, plan_resume=plan_resume)
+    try:
+        if report is None:
+            report = steps.compute(plan)
+        su = setup(report, env)
+    except TrainerRefusal as exc:
+        result.run = ResumeRun("refused", exc.message, None, [], [], None, [], [], {}, [], None)
+        return result
+    result.setup = su
+    result.run = simulate(su, state, existing, resume_path=resume_path)
+    return result
