@@ -186,6 +186,14 @@ CASES = [
          [{"name": "first", "interrupt_at_step": 8},
           {"name": "resume", "config": {"resume": "out/lora-000001-state"}}],
          oracle="2e0fcc50", legacy=False),
+    case("readme-ga2-p2", "the README's worked example: 10 epochs, GA 2, 2 GPUs, interrupted in epoch 6; the "
+         "epoch-5 state resumed with skip_until_initial_step (nothing is trained), then plainly",
+         {"lr_scheduler": "cosine", "lr_warmup_steps": 0.05, "gradient_accumulation_steps": 2,
+          "max_train_epochs": 10, "save_every_n_epochs": 1, "save_state": True},
+         [{"name": "first", "interrupt_at_step": 57},
+          {"name": "skip", "config": {"resume": "out/lora-000005-state", "skip_until_initial_step": True}},
+          {"name": "plain", "config": {"resume": "out/lora-000005-state"}}],
+         processes=2, dataset={"img/5_a": [[64, 64, 8]]}),
     case("v091-p2-skip", "sd-scripts v0.9.1 (accelerate 0.30: no step counter saved), 2 processes, skip",
          {"lr_scheduler": "linear", "gradient_accumulation_steps": 2, "max_train_epochs": 4,
           "save_every_n_steps": 2, "save_state": True},
@@ -244,7 +252,25 @@ def run_once(case_spec, root, index, config, interrupt, log):
     if p.returncode != 0 or not p.stdout.strip():
         sys.stderr.write(p.stderr[-4000:])
         raise SystemExit(f"{case_spec['id']} run {index} failed (rc {p.returncode})")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    if opts["num_processes"] > 1 and result["outcome"].startswith("error"):
+        # only rank 0 reports; when another rank failed first, rank 0 dies of the broken process
+        # group: keep the first traceback's exception, the error the user reads
+        first = _first_exception(p.stderr)
+        if first:
+            result["first_error"] = first
+    return result
+
+
+def _first_exception(text: str) -> str | None:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last)"):
+            for later in lines[i + 1:]:
+                m = re.match(r"^([A-Za-z_][\w.]*(?:Error|Exception)): (.*)$", later)
+                if m:
+                    return f"{m.group(1)}: {m.group(2)}"
+    return None
 
 
 def compact_run(r: dict) -> dict:
@@ -269,7 +295,8 @@ def compact_run(r: dict) -> dict:
             files.append({"kind": "sample", "step": e["steps"], "epoch": e["epoch"]})
         elif e["type"] == "removed":
             files.append({"name": e["name"], "kind": "removed"})
-    return {"outcome": r["outcome"], "resumed_from": r["resumed_from"], "start": r["start"], "steps": steps,
+    return {"outcome": r["outcome"], "first_error": r.get("first_error"), "resumed_from": r["resumed_from"],
+            "start": r["start"], "steps": steps,
             "trained_batches_per_epoch": per, "timeline": timeline, "files": files,
             "files_before": r["files_before"], "files_after": r["files_after"]}
 

@@ -144,12 +144,14 @@ def _aligned(su: resume_mod.Setup, g: Goal, first_batch) -> bool:
 
 
 def _candidates(su: resume_mod.Setup, g: Goal) -> list[dict]:
+    """Overrides to try; each sets every resume option, so the config's own values do not leak."""
     base = {"max_train_steps": g.max_train_steps}
     if su.loop["network_resume"] != "initial_step":
         out = [dict(base, max_train_steps=g.remaining)]
         if g.remaining != g.max_train_steps:
             out.append(dict(base))
         return out
+    plain = dict(base, initial_step=None, initial_epoch=None, skip_until_initial_step=False)
     S = g.max_train_steps
     U, G, Nd = su.report.num_update_steps_per_epoch, su.report.gradient_accumulation_steps, su.report.num_batches_per_epoch
     D = g.done or 0
@@ -163,26 +165,31 @@ def _candidates(su: resume_mod.Setup, g: Goal) -> list[dict]:
         values.add(D + j)
     if S * max(1, E) <= 400_000:
         values.update(range(0, S))
-    out = [dict(base)]
+    out = [plain, dict(plain, skip_until_initial_step=True)]
     for value in sorted(v for v in values if 0 <= v < S):
         for skip in (True, False):
-            out.append(dict(base, initial_step=value, skip_until_initial_step=skip))
+            out.append(dict(plain, initial_step=value, skip_until_initial_step=skip))
     return out
 
 
 def search(su: resume_mod.Setup, state: SavedState, existing: set[str], g: Goal, resume_path: str | None):
-    """The best overrides: exact count first, then trained data aligned, then fewest options."""
+    """The best overrides: exact count first, then trained data aligned, then the fewest changes
+    to the config, then the fewest options."""
     scored = []
+    current = {"initial_step": su.args.get("initial_step"), "initial_epoch": su.args.get("initial_epoch"),
+               "skip_until_initial_step": bool(su.args.get("skip_until_initial_step")),
+               "max_train_steps": su.report.max_train_steps}
     for cand in _candidates(su, g):
         run = resume_mod.simulate(su, state, existing, overrides=cand, resume_path=resume_path, quick=True)
         if run.outcome != "finished":
             continue
         count = run.optimizer_steps
         aligned = _aligned(su, g, run.start.get("first_trained_batch"))
-        options = sum(1 for k, v in cand.items() if k != "max_train_steps" and v not in (None, False)) + \
-            (1 if cand.get("max_train_steps") != su.report.max_train_steps else 0)
-        scored.append(((abs(count - g.remaining), not aligned, options, abs((cand.get("initial_step") or 0) - (g.done or 0))),
-                       cand, count, aligned))
+        changes = sum(1 for k, v in cand.items() if k in current and bool(v) != bool(current[k])
+                      or (k in current and v != current[k] and not isinstance(v, bool)))
+        options = sum(1 for k, v in cand.items() if k != "max_train_steps" and v not in (None, False))
+        scored.append(((abs(count - g.remaining), not aligned, changes, options,
+                        abs((cand.get("initial_step") or 0) - (g.done or 0))), cand, count, aligned))
     if not scored:
         return None
     scored.sort(key=lambda item: item[0])
@@ -276,13 +283,14 @@ def _options(su, overrides: dict, resume_path: str) -> dict:
     out: dict = {}
     if args.get("resume") != resume_path:
         out["resume"] = resume_path
-    want = overrides.get("initial_step")
-    if want != args.get("initial_step"):
-        out["initial_step"] = want                       # None: removed
-    if bool(overrides.get("skip_until_initial_step")) != bool(args.get("skip_until_initial_step")):
-        out["skip_until_initial_step"] = True if overrides.get("skip_until_initial_step") else None
-    if args.get("initial_epoch") is not None:
-        out["initial_epoch"] = None
+    if "initial_step" in overrides:
+        want = overrides.get("initial_step")
+        if want != args.get("initial_step"):
+            out["initial_step"] = want                       # None: removed
+        if bool(overrides.get("skip_until_initial_step")) != bool(args.get("skip_until_initial_step")):
+            out["skip_until_initial_step"] = True if overrides.get("skip_until_initial_step") else None
+        if args.get("initial_epoch") is not None:
+            out["initial_epoch"] = None
     if overrides.get("max_train_steps") != su.report.max_train_steps:
         out["max_train_steps"] = overrides["max_train_steps"]
     if "output_name" in overrides:
@@ -338,10 +346,16 @@ def _edits(plan: ResumePlan, su, doc, settings: Settings) -> None:
         old = solver.value(key) if present else None
         if value is None and not present:
             continue
-        why = {"resume": "the state to resume", "initial_step": "the steps the state has done",
-               "skip_until_initial_step": "skip to the state's batch instead of starting its epoch again",
-               "output_name": "the run would otherwise write over the first run's files",
-               "initial_epoch": "it would override initial_step"}.get(key, "")
+        if value is None:
+            why = {"initial_step": "train_state.json gives the same start",
+                   "skip_until_initial_step": ("with gradient accumulation it skips whole epochs (sd-scripts#2407)"
+                                               if su.report.gradient_accumulation_steps > 1 else
+                                               "not needed for this start"),
+                   "initial_epoch": "initial_step says the start exactly"}.get(key, "not needed")
+        else:
+            why = {"resume": "the state to resume", "initial_step": "the steps the state has done",
+                   "skip_until_initial_step": "skip to the state's batch instead of starting its epoch again",
+                   "output_name": "the run would otherwise write over the first run's files"}.get(key, "")
         kp = solver.keypath(key) if present else solver.add_path(key)
         edits.append(Edit(kp, value, why, after=None if present else solver.after_for(key)))
         changes.append((key, old, value, why))
