@@ -56,7 +56,7 @@ class File:
     name: str
     kind: str                       # "model" | "state" | "sample" | "removed"
     step: int
-    epoch: int                      # the loop's epoch (1-based; 0 before the loop)
+    epoch: int | None               # the loop's epoch (1-based; None before the loop or without one)
     overwrites: bool = False
     ss_epoch: int | None = None     # the ss_epoch the trainer writes into a model's metadata
     train_state: dict | None = None  # a state's train_state.json
@@ -352,6 +352,7 @@ def simulate(su: Setup, state: SavedState, existing: set[str] | None, overrides:
             return refused(f"ZeroDivisionError: integer modulo by zero ({name} = 0)")
 
     present = set(existing or ())
+    before = frozenset(present)
     files: list[File] = []
     steps: list[Step] = []
     cur = {"epoch": 0, "step": 0}
@@ -360,7 +361,7 @@ def simulate(su: Setup, state: SavedState, existing: set[str] | None, overrides:
 
     def write(name: str, kind: str, step: int, ss_epoch=None, trigger="", state_dir=False):
         nonlocal train_state_after
-        f = File(name, kind, step, cur["epoch"], overwrites=name in present, ss_epoch=ss_epoch, trigger=trigger)
+        f = File(name, kind, step, cur["epoch"] or None, overwrites=name in present, ss_epoch=ss_epoch, trigger=trigger)
         if kind == "state":
             f.scheduler_position = position
             if su.loop.get("train_state"):
@@ -372,7 +373,8 @@ def simulate(su: Setup, state: SavedState, existing: set[str] | None, overrides:
     def remove(name: str, step: int):
         if name in present:
             present.discard(name)
-            files.append(File(name, "removed", step, cur["epoch"]))
+            # overwrites: the removed file is one the run found (a file of an earlier run)
+            files.append(File(name, "removed", step, cur["epoch"] or None, overwrites=name in before))
 
     def sample(epoch_arg, steps_arg):
         # sample_images_common (v0.7.1+ with the steps == 0 / sample_at_first check; 48d368fa L6380-6393)
@@ -391,7 +393,7 @@ def simulate(su: Setup, state: SavedState, existing: set[str] | None, overrides:
             return
         number = f"e{epoch_arg:06d}" if epoch_arg is not None else f"{steps_arg:06d}"
         name = "sample/" + pattern.format(prefix=prefix, number=number, index="NN", time="<time>")
-        f = File(name, "sample", steps_arg, cur["epoch"], sample_epoch=epoch_arg,
+        f = File(name, "sample", steps_arg, cur["epoch"] or None, sample_epoch=epoch_arg,
                  trigger="first" if epoch_arg == 0 else ("epoch" if epoch_arg is not None else "step"))
         files.append(f)
 
@@ -512,8 +514,7 @@ def _name_bugs(su: Setup, run: ResumeRun, state: SavedState, args: dict, horizon
         return
     if any(s.step <= 0 for s in run.steps) or any(f.step < 0 for f in run.files):
         add_bug("skip-ga")
-    if any(f.kind != "sample" and f.kind != "removed" and f.overwrites for f in run.files) or \
-            any(f.kind == "removed" for f in run.files):
+    if any(f.kind in ("model", "state", "removed") and f.overwrites for f in run.files):
         add_bug("run-local-names", ", ".join(f.name for f in run.files if f.overwrites or f.kind == "removed")[:300])
     if run.train_state_after is not None and state.scheduler is not None and state.scheduler.last_epoch is not None:
         last = run.steps[-1].scheduler_position

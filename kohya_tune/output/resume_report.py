@@ -38,7 +38,10 @@ def _state(report) -> dict:
 
 
 def _file(f) -> dict:
-    out = {"name": f.name, "kind": f.kind, "step": f.step, "epoch": f.epoch, "overwrites": f.overwrites}
+    out = {"name": f.name, "kind": f.kind, "step": f.step, "epoch": f.epoch,
+           "overwrites": f.overwrites if f.kind != "removed" else False}
+    if f.kind == "removed":
+        out["of_an_earlier_run"] = f.overwrites
     if f.kind == "model":
         out["ss_epoch"] = f.ss_epoch
     if f.kind == "state":
@@ -139,7 +142,8 @@ def _files_lines(run) -> list[str]:
     lines = []
     for f in run.files:
         if f.kind == "removed":
-            lines.append(f"    removed   {f.name}   (at step {f.step})")
+            lines.append(f"    removed   {f.name}   (at step {f.step}"
+                         + (", a file of an earlier run)" if f.overwrites else ")"))
             continue
         over = "   OVERWRITES the existing file" if f.overwrites else ""
         extra = ""
