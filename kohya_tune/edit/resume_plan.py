@@ -269,6 +269,10 @@ def make_plan(su: resume_mod.Setup, state: SavedState, existing: set[str], mode:
             notes.append("same steps and LR; " + text)
         else:
             difference["data"] = text
+    if any(b.id == "run-local-step" for b in run.bugs) and run.train_state_after is not None:
+        notes.append(f"the states this run writes hold its own step count (train_state.json "
+                     f"{run.train_state_after}, sd-scripts#2248): to resume from one of them, ask kohya-tune "
+                     f"resume again rather than resuming as is")
     options = _options(su, overrides, resume_path)
     flags = _flags(options, su)
     plan = ResumePlan(mode, g, options, flags, [], [], exact, difference, run, notes=notes)
