@@ -103,6 +103,19 @@ def test_diff_apply_and_read_back(tmp_path, monkeypatch):
         {b["id"] for b in again["run"]["bugs"]} <= {"run-local-step", "random-states-lost"}
 
 
+def test_a_changed_dataset_makes_the_plan_inexact(tmp_path, monkeypatch):
+    """An epoch state of a first run says how many steps an epoch had: with more images since,
+    the plan says the steps per epoch changed and is not exact."""
+    case, run, config, state = _setup("epoch-ga1-cosine", "resume", tmp_path)
+    from helpers import make_images
+
+    make_images(tmp_path / "img" / "2_a", [[64, 64, 2]], start=3)
+    monkeypatch.chdir(tmp_path)
+    plan = _plan(case, config, state, "--mode", "finish")["plan"]
+    assert plan["exact"] is False
+    assert "6 steps per epoch, this config makes 10" in plan["difference"]["why"]
+
+
 def test_usage_errors(tmp_path, monkeypatch):
     case, run, config, state = _setup("step-noskip-linear", "resume", tmp_path)
     monkeypatch.chdir(tmp_path)

@@ -98,9 +98,29 @@ def steps_done(su: resume_mod.Setup, state: SavedState) -> tuple[int | None, lis
     return L // P, notes, True
 
 
+def changed_since(su: resume_mod.Setup, state: SavedState, done: int | None) -> str | None:
+    """Whether the run's steps per epoch differ from the run that saved the state: an epoch
+    state of a first run has made `epoch x steps per epoch` steps."""
+    U = su.report.num_update_steps_per_epoch
+    if done is None or state.kind != "epoch" or not state.epoch or state.current_step != done:
+        return None
+    if done % state.epoch:
+        return None
+    old = done // state.epoch
+    if old != U:
+        return (f"the state was saved after epoch {state.epoch} at step {done}: {old} steps per epoch, this "
+                f"config makes {U} (the dataset, batch size, gradient accumulation or number of processes "
+                f"changed since)")
+    return None
+
+
 def goal(su: resume_mod.Setup, state: SavedState, mode: str, more_epochs: int | None,
          more_steps: int | None) -> Goal:
     done, notes, exact = steps_done(su, state)
+    changed = changed_since(su, state, done)
+    if changed:
+        notes.append(changed)
+        exact = False
     report = su.report
     if mode == "finish":
         total = report.max_train_steps
@@ -253,6 +273,8 @@ def make_plan(su: resume_mod.Setup, state: SavedState, existing: set[str], mode:
     difference = None
     if not exact:
         difference = {"steps": count - g.remaining, **diff}
+        if not g.exact_possible:
+            difference["why"] = "; ".join(g.notes)
         if su.loop["network_resume"] != "initial_step":
             difference["why"] = (f"{su.plan.script}.py of sd-scripts {su.plan.sd.label} restarts at epoch 1 (no "
                                  f"initial_step): the step count is set with max_train_steps, which is also the "

@@ -237,6 +237,8 @@ def plan_lines(plan) -> list[str]:
             parts.append(d["data"])
         out.append("  not exact on this trainer: " + ("; ".join(parts) if parts else "see notes")
                    + (f" - {d['why']}" if d.get("why") else ""))
+    why = (plan.difference or {}).get("why") or ""
     for note in plan.notes:
-        out.append(f"  note: {note}")
+        if note not in why:
+            out.append(f"  note: {note}")
     return out
