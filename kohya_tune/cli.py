@@ -964,6 +964,88 @@ def solve(
 
 
 # ------------------------------------------------------------------------------------------
+# resume
+
+@app.command()
+def resume(
+    state_dir: str = typer.Argument(..., help="the state folder to resume from (NAME-000004-state, ...)"),
+    config: str = typer.Argument(..., help="the config of the resumed run (GUI JSON or args TOML)"),
+    mode: Optional[str] = typer.Option(None, "--mode", help="finish (end where the plan ended) | more"),
+    more_epochs: Optional[int] = typer.Option(None, "--more-epochs", help="with --mode more: epochs to add"),
+    more_steps: Optional[int] = typer.Option(None, "--more-steps", help="with --mode more: steps to add"),
+    diff: bool = typer.Option(False, "--diff", help="print the config edits as a diff, write nothing"),
+    apply: bool = typer.Option(False, "--apply", help="write the config edits"),
+    force: bool = typer.Option(False, "--force", help="replace a read-only config too"),
+    format: str = typer.Option("text", "--format", "-f", help="text | json"),
+    num_processes: Optional[int] = typer.Option(None, "--num-processes"),
+    sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts"),
+    gui_version: Optional[str] = typer.Option(None, "--gui-version"),
+    script: Optional[str] = typer.Option(None, "--script"),
+    path_map: Optional[List[str]] = typer.Option(None, "--path-map"),
+    accelerate: Optional[str] = typer.Option(None, "--accelerate", help="the accelerate version the run has"),
+    torch: Optional[str] = typer.Option(None, "--torch", help="the torch version the run has"),
+) -> None:
+    """What a resumed run will really do, and the flags that make it finish the plan or train more."""
+    from kohya_tune.edit import resume_plan, rewrite
+    from kohya_tune.output import resume_report
+    from kohya_tune.versions.profiles import UnknownVersion
+
+    if format not in ("text", "json"):
+        err(f"kohya-tune resume: --format must be text or json, not {format!r}")
+        raise typer.Exit(EXIT_USAGE)
+    if diff and apply:
+        err("kohya-tune resume: --diff and --apply exclude each other")
+        raise typer.Exit(EXIT_USAGE)
+    if (diff or apply) and mode is None:
+        err("kohya-tune resume: --diff / --apply write the edits of a plan: give --mode finish or --mode more")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        project = settings_mod.load(_folder_of(config))
+        s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
+        report = resume_plan.build(state_dir, config, s, mode=mode, more_epochs=more_epochs,
+                                   more_steps=more_steps, accelerate=accelerate, torch=torch)
+    except (documents.LoadError, PlanError, settings_mod.SettingsError, UnknownVersion,
+            resume_plan.ResumeInputError) as exc:
+        if format == "json":
+            typer.echo(json.dumps({"state": state_dir, "config": config, "error": str(exc), "exit": EXIT_USAGE}))
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    except resume_plan.PlanProblem as exc:
+        err(f"kohya-tune resume: {exc.message}")
+        raise typer.Exit(EXIT_USAGE if exc.usage else EXIT_FINDINGS)
+    except rewrite.RewriteError as exc:
+        err(f"kohya-tune: {config}: cannot rewrite safely: {exc}; nothing was changed")
+        raise typer.Exit(EXIT_USAGE)
+    plan = report.plan
+    if diff:
+        if plan.text is not None:
+            typer.echo(rewrite.unified_diff(config, report.doc.text, plan.text), nl=False)
+        else:
+            typer.echo(f"{config}: no change needed")
+        raise typer.Exit(EXIT_FINDINGS if plan.text is not None or not plan.exact else EXIT_OK)
+    if format == "json":
+        typer.echo(resume_report.to_json(report))
+    else:
+        typer.echo(resume_report.to_text(report), nl=False)
+    if apply and plan.text is not None:
+        from kohya_tune import api
+
+        try:
+            api.apply_resume_plan(report, force=force)
+        except (rewrite.WriteError, resume_plan.PlanProblem, rewrite.RewriteError) as exc:
+            err(f"kohya-tune: {getattr(exc, 'message', exc)}")
+            raise typer.Exit(EXIT_USAGE)
+        err(f"wrote {config}")
+    if plan is not None:
+        raise typer.Exit(EXIT_OK if plan.exact and (apply or plan.text is None) else EXIT_FINDINGS)
+    # a state's train_state.json always holds its run's own step, and only rank 0 saves random
+    # states: named in the output, but no finding by themselves
+    inherent = {"run-local-step", "random-states-lost"}
+    if report.run.outcome == "refused" or any(b.id not in inherent for b in report.run.bugs):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+# ------------------------------------------------------------------------------------------
 # balance
 
 def parse_weights(items) -> dict:
