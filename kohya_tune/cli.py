@@ -966,33 +966,60 @@ def solve(
 # ------------------------------------------------------------------------------------------
 # resume
 
-@app.command()
+class ResumeMode(str, Enum):
+    finish = "finish"
+    more = "more"
+
+
+@app.command(short_help="What a resumed run will really do, and the flags that make it do what you mean.",
+             epilog=epilog(
+    "kohya-tune resume out/my_lora-000006-state train.toml",
+    "kohya-tune resume out/my_lora-000006-state train.toml --mode finish --diff",
+    "kohya-tune resume out/my_lora-state my_lora.json --mode more --more-epochs 4 --apply",
+    exits="Exit codes: 0 the resumed run does what the plan asks (or --apply wrote an exact plan); "
+          "1 the trainer would refuse or a known resume bug applies, or the plan is not exact, or "
+          "--diff shows a change; 2 usage error, unreadable config or a folder that is no "
+          "training state (a pickle that would run code is refused); 3 a bug in kohya-tune; "
+          "130 interrupted (Ctrl-C)."))
 def resume(
-    state_dir: str = typer.Argument(..., help="the state folder to resume from (NAME-000004-state, ...)"),
-    config: str = typer.Argument(..., help="the config of the resumed run (GUI JSON or args TOML)"),
-    mode: Optional[str] = typer.Option(None, "--mode", help="finish (end where the plan ended) | more"),
-    more_epochs: Optional[int] = typer.Option(None, "--more-epochs", help="with --mode more: epochs to add"),
-    more_steps: Optional[int] = typer.Option(None, "--more-steps", help="with --mode more: steps to add"),
-    diff: bool = typer.Option(False, "--diff", help="print the config edits as a diff, write nothing"),
-    apply: bool = typer.Option(False, "--apply", help="write the config edits"),
-    force: bool = typer.Option(False, "--force", help="replace a read-only config too"),
-    format: str = typer.Option("text", "--format", "-f", help="text | json"),
-    num_processes: Optional[int] = typer.Option(None, "--num-processes"),
-    sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts"),
-    gui_version: Optional[str] = typer.Option(None, "--gui-version"),
-    script: Optional[str] = typer.Option(None, "--script"),
-    path_map: Optional[List[str]] = typer.Option(None, "--path-map"),
-    accelerate: Optional[str] = typer.Option(None, "--accelerate", help="the accelerate version the run has"),
-    torch: Optional[str] = typer.Option(None, "--torch", help="the torch version the run has"),
+    state_dir: str = typer.Argument(..., metavar="STATE_DIR", show_default=False,
+                                    help="the state folder saved with --save_state "
+                                         "(NAME-000004-state, NAME-step00000500-state, NAME-state)"),
+    config: str = config_argument("the config of the resumed run as you would start it (GUI JSON "
+                                  "or sd-scripts --config_file TOML), with or without resume set"),
+    mode: Optional[ResumeMode] = typer.Option(None, "--mode", metavar="[finish|more]",
+                                              help="what you mean: finish = end exactly where the "
+                                                   "original plan ended (same steps, same LR curve); "
+                                                   "more = train --more-epochs/--more-steps after "
+                                                   "the state. Without it: only what the run will do"),
+    more_epochs: Optional[int] = typer.Option(None, "--more-epochs", metavar="N",
+                                              help="with --mode more: epochs to train after the state"),
+    more_steps: Optional[int] = typer.Option(None, "--more-steps", metavar="N",
+                                             help="with --mode more: optimizer steps to train after the state"),
+    diff: bool = typer.Option(False, "--diff", help="print the plan's config edits as a diff, write nothing"),
+    apply: bool = typer.Option(False, "--apply", help="write the plan's config edits (atomic, read back)"),
+    force: bool = typer.Option(False, "--force", help="with --apply: replace a read-only config too"),
+    format: TextOrJson = format_option(),
+    num_processes: Optional[int] = num_processes_option(),
+    sd_scripts: Optional[str] = sd_scripts_option(),
+    gui_version: Optional[str] = gui_version_option(),
+    script: Optional[str] = script_option(),
+    path_map: Optional[List[str]] = path_map_option(),
+    accelerate: Optional[str] = typer.Option(None, "--accelerate", metavar="VERSION",
+                                             help="the accelerate version installed where the run "
+                                                  "resumes (default: the one the trainer version or "
+                                                  "GUI release installs); resume bugs depend on it"),
+    torch: Optional[str] = typer.Option(None, "--torch", metavar="VERSION",
+                                        help="the torch version installed where the run resumes "
+                                             "(default: the one the trainer version or GUI release "
+                                             "installs); torch >= 2.6 loads states weights-only"),
 ) -> None:
     """What a resumed run will really do, and the flags that make it finish the plan or train more."""
     from kohya_tune.edit import resume_plan, rewrite
     from kohya_tune.output import resume_report
     from kohya_tune.versions.profiles import UnknownVersion
 
-    if format not in ("text", "json"):
-        err(f"kohya-tune resume: --format must be text or json, not {format!r}")
-        raise typer.Exit(EXIT_USAGE)
+    format, mode = _value(format), _value(mode)
     if diff and apply:
         err("kohya-tune resume: --diff and --apply exclude each other")
         raise typer.Exit(EXIT_USAGE)
