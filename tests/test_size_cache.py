@@ -293,7 +293,7 @@ def test_no_cache_option_and_environment_write_nothing(tmp_path, cache):
     finally:
         os.environ.pop("KOHYA_TUNE_NO_CACHE", None)
         os.chdir(cwd)
-    for command in ("steps", "lint", "schedule", "balance", "solve"):
+    for command in ("steps", "lint", "schedule", "balance", "solve", "resume", "report"):
         assert "--no-cache" in run_in_process(command, "--help").stdout
 
 
