@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,12 @@ def build(example: dict, root: Path, fixed: bool) -> None:
     for rel, (width, height) in pick("images").items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(png_bytes(width, height))
+    if pick("videos"):
+        # musubi-tuner examples: [[width, height, frames, fps, count]] per folder, 0000.mp4 ...
+        # each with a caption file (musubi_helpers.write_media, as the musubi golden cases)
+        from musubi_helpers import write_media
+
+        write_media({"videos": pick("videos")}, root)
     files = dict(example.get("files") or {})
     if fixed:
         files.update(example.get("fixed_files") or {})
@@ -89,6 +96,9 @@ def build(example: dict, root: Path, fixed: bool) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(text_of(value).encode("utf-8"))
+    for rel, source in pick("states").items():
+        # a real saved training state recorded by the resume oracle (tests/data/resume/states)
+        shutil.copytree(Path(__file__).parent / "data" / "resume" / "states" / source, root / rel)
 
 
 def options(example: dict) -> list[str]:

@@ -68,7 +68,7 @@ def test_tag_commit_names_the_tag(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("command", [
     ["steps"], ["lint"], ["schedule"], ["solve", "--target-epochs", "4", "--diff"], ["balance"]])
-@pytest.mark.parametrize("version", ["v0.9.5", "v0.11.0", "v0.9", "abcdef12", "2e0fcc5x"])
+@pytest.mark.parametrize("version", ["v0.9.5", "v0.11.0", "v0.9.9", "abcdef12", "2e0fcc5x"])
 def test_unknown_version_is_a_usage_error_everywhere(command, version, tmp_path):
     _folder_config(tmp_path)
     proc = run_cli(*command, "config.toml", "--sd-scripts", version, cwd=tmp_path)

@@ -73,6 +73,8 @@ def resolve(text: str, first_profile_tag: str, default: str) -> Version:
         return Version(default, "tag", _table()["tags"][default]["commit"])
     named = {info.get("named"): label for label, info in commits().items() if info.get("named")}
     tag_text = "v" + low.lstrip("v") if re.fullmatch(r"v?\d+(\.\d+){1,2}", low) else None
+    if tag_text is not None and tag_text.count(".") == 1 and tag_text + ".0" in _table()["tags"]:
+        tag_text += ".0"  # "v0.9" is the v0.9.0 tag
     if tag_text in named:
         label = named[tag_text]
         info = commits()[label]
@@ -80,8 +82,7 @@ def resolve(text: str, first_profile_tag: str, default: str) -> Version:
     if tag_text is not None:
         table_tags = _table()["tags"]
         if tag_text in table_tags:
-            if tag_key(tag_text) < tag_key(first_profile_tag) and \
-                    tag_text not in _table().get("oldest_named", []):
+            if tag_key(tag_text) < tag_key(first_profile_tag) and tag_text not in gui_named_tags():
                 raise UnknownVersion(
                     f"sd-scripts {tag_text} is older than the oldest profile ({first_profile_tag}); "
                     f"known: {_known_text(first_profile_tag)}")
@@ -100,8 +101,7 @@ def resolve(text: str, first_profile_tag: str, default: str) -> Version:
             label, full = hits[0]
             if label in commits():
                 return Version(label, "commit", full, _commit_note(label, commits()[label]))
-            if tag_key(label) < tag_key(first_profile_tag) and \
-                    label not in _table().get("oldest_named", []):
+            if tag_key(label) < tag_key(first_profile_tag) and label not in gui_named_tags():
                 raise UnknownVersion(f"sd-scripts commit {raw!r} is the {label} tag, older than the "
                                      f"oldest profile ({first_profile_tag})")
             return Version(label, "tag", full, f"commit {full[:10]} is the {label} tag")
@@ -111,9 +111,20 @@ def resolve(text: str, first_profile_tag: str, default: str) -> Version:
                          f"of the commits GUI releases ship; known: {_known_text(first_profile_tag)}")
 
 
+@lru_cache(maxsize=1)
+def gui_named_tags() -> frozenset:
+    """The tags kohya-tune names as the sd-scripts of a GUI release (gui_releases.json: the
+    nearest tag at or below its bundled copy or submodule commit): --sd-scripts accepts what the
+    output says, also below the oldest profile (v0.5.3-v0.6.4, with that profile and a note)."""
+    from kohya_tune.versions import gui_releases
+
+    return frozenset(tag for tag in (gui_releases.sd_scripts_of(t).get("tag")
+                                     for t in gui_releases.release_tags()) if tag)
+
+
 def _known_text(first_profile_tag: str) -> str:
     """What --sd-scripts accepts, in one line."""
-    older = [t for t in tags() if t in _table().get("oldest_named", [])]
+    older = [t for t in tags() if t in gui_named_tags() and tag_key(t) < tag_key(first_profile_tag)]
     shown = [f"{label} ({info['named']}, unverified)" if info.get("named") else label
              for label, info in commits().items()]
     text = f"tags {first_profile_tag} to {tags()[-1]}"

@@ -18,8 +18,9 @@ def version_key(label: str) -> tuple:
     """Sort key of "v0.10.1", "v24.1.7", "master" (newest)."""
     if label in ("master", "main", "HEAD", "newest", "latest"):
         return (10 ** 6,)
-    nums = re.findall(r"\d+", label)
-    return tuple(int(n) for n in nums) or (0,)
+    nums = [int(n) for n in re.findall(r"\d+", label)] or [0]
+    # "v0.9" is v0.9.0 (a tag between v0.8.8 and v0.9.0 does not exist)
+    return tuple(nums + [0] * (3 - len(nums)))
 
 
 def nearest_at_or_below(label: str, ordered: list[str]) -> str | None:
