@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kohya_tune.versions.profiles import load_data, nearest_at_or_below, version_key
+from kohya_tune.versions import lineage
+from kohya_tune.versions.profiles import load_data, version_key
 
 
 def _table() -> dict:
@@ -19,10 +20,13 @@ def loop_profile(sd_label: str, script: str, commit: str | None = None) -> dict:
     label = sd_label
     source = f"sd-scripts {sd_label}"
     for prefix, entry in table.get("commits", {}).items():
-        if commit and (commit.startswith(prefix) or prefix.startswith(commit)):
+        named = commit or (sd_label if sd_label in lineage.commits() else None)
+        if named and (named.startswith(prefix) or prefix.startswith(named)):
             label = entry["behaves_as"]
-            source = f"sd-scripts {commit[:10]} ({entry['cite']})"
-    name = nearest_at_or_below(label, table["order"]) or table["order"][0]
+            source = f"sd-scripts {named[:10]} ({entry['cite']})"
+    # the newest profile the version's code contains (a commit GUI releases ship too,
+    # sd_scripts_lineage.json)
+    name = lineage.newest(label, table["order"]) or table["order"][0]
     merged: dict = {}
     for candidate in table["order"]:
         if version_key(candidate) <= version_key(name):
@@ -42,11 +46,10 @@ def bug(bug_id: str) -> dict:
 
 
 def sample_pattern(sd_label: str) -> str:
-    chosen = None
-    for entry in _table()["sample_names"]:
-        if version_key(entry["since"]) <= version_key(sd_label):
-            chosen = entry["pattern"]
-    return chosen or _table()["sample_names"][0]["pattern"]
+    entries = _table()["sample_names"]
+    since = lineage.newest(sd_label, [e["since"] for e in entries])
+    chosen = next((e["pattern"] for e in entries if e["since"] == since), None)
+    return chosen or entries[0]["pattern"]
 
 
 def parse_version(text: str) -> tuple:
@@ -94,11 +97,16 @@ def environment(sd_label: str, gui_version: str | None, accelerate: str | None =
     sd-scripts version pins (accelerate) and recommends (torch)."""
     table = _table()["environment"]
     rows = table["gui"] if gui_version else table["sd_scripts"]
-    key = version_key(gui_version or sd_label)
     chosen = rows[0]
-    for row in rows:
-        if version_key(row["since"]) <= key:
-            chosen = row
+    if gui_version:
+        key = version_key(gui_version)
+        for row in rows:
+            if version_key(row["since"]) <= key:
+                chosen = row
+    else:
+        # sd-scripts rows: the newest the version's code contains (tags and shipped commits)
+        since = lineage.newest(sd_label, [row["since"] for row in rows])
+        chosen = next((row for row in rows if row["since"] == since), rows[0])
     where = f"GUI {gui_version}'s pins" if gui_version else f"sd-scripts {sd_label}'s requirements"
     parts = []
     acc = accelerate or chosen["accelerate"]
