@@ -293,3 +293,17 @@ def test_new_caching_sizes_b8896aad(tmp_path, monkeypatch):
         out = json.loads(run_in_process("steps", "c.toml", "--format", "json", "--sd-scripts",
                                         "b8896aad", "--script", "sd3_train").stdout)
         assert out["trainer"]["buckets"] == want, extra
+
+
+def test_steps_text_shows_the_held_out_images(tmp_path, monkeypatch):
+    """The oracle case trainer-commits-val-general-seed: 10 images, validation_split 0.25, so
+    the training copy keeps ceil(10 x 0.75) = 8 (split_train_val, 2e0fcc50 train_util.py
+    L142-178) and the text says where the other 2 went."""
+    case = json.loads((GOLDEN / "trainer-commits-val-general-seed.json").read_text(encoding="utf-8"))
+    materialize(case, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    text = run_in_process("steps", "config.toml", "--sd-scripts", "2e0fcc50").stdout
+    assert "  train img/a: 8 images x 3 repeats = 24" in text
+    assert ("        2 more held out for validation (validation_split 0.25, validation_seed 42): "
+            "not in the training count") in text
+    assert case["expected"]["sd-scripts 2e0fcc50"]["num_train_images"] == 24

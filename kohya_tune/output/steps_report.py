@@ -158,6 +158,11 @@ def to_text(report: StepReport, glyphs=None) -> str:
             else:
                 add(f"  {tag} {name}: {s.image_count} images x {s.num_repeats} repeats = "
                     f"{s.image_count * s.num_repeats}")
+                if s.held_out:
+                    seed = (f", validation_seed {dp.validation_seed}" if dp.validation_seed is not None
+                            else "")
+                    add(f"        {len(s.held_out)} more held out for validation "
+                        f"(validation_split {dp.validation_split}{seed}): not in the training count")
             for reason, files in s.skipped_files.items():
                 if reason in ("hidden", "case", "extension"):
                     what = {"hidden": "hidden", "case": "extension spelled in a case the trainer "
