@@ -351,7 +351,9 @@ class KeyTooNew(Rule):
     `keep_tokens_separator` v0.7.1, `network_multiplier` v0.8.2, `cache_info`,
     `secondary_separator` and `enable_wildcard` v0.8.6, `caption_separator` and `alpha_mask`
     v0.9.0, `validation_split`, `validation_seed`, `custom_attributes` and
-    `resize_interpolation` v0.10.0). An older trainer refuses them with
+    `resize_interpolation` v0.10.0; on the sd3 branch GUI v24.1.5-v25.2.2 ship, `alpha_mask` and
+    `caption_separator` from b8896aad, the validation keys and `custom_attributes` from
+    8ebe858f, `resize_interpolation` from 5753b8ff). An older trainer refuses them with
     `extra keys not allowed`. Choose the version with `--sd-scripts` or `[tool.kohya-tune]`.
 
     Bad (with `--sd-scripts v0.6.5`):
