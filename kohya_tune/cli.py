@@ -301,18 +301,12 @@ def musubi_wanted(config: str, stdin_filename, script) -> bool:
         return False
 
 
-def musubi_steps(config: str, stdin_filename, script, num_processes, path_map, format: str) -> None:
+def musubi_report(config: str, stdin_filename, script, num_processes, path_map, fail):
+    """The MusubiReport of a musubi-tuner setup (steps, schedule); `fail(message, code)` for a
+    config or option that cannot be used."""
     from kohya_tune.engine import images, musubi_steps as ms
-    from kohya_tune.engine import video_frames
-    from kohya_tune.output import musubi_steps_report as report_mod
     from kohya_tune.output import progress
     from kohya_tune.versions import musubi as mv
-
-    def fail(message: str, code: int) -> None:
-        if format == "json":
-            typer.echo(json.dumps({"config": config, "error": message, "exit": code}))
-        err(f"kohya-tune: {message}")
-        raise typer.Exit(code)
 
     try:
         named = stdin_filename if config == STDIN and stdin_filename else config
@@ -327,14 +321,16 @@ def musubi_steps(config: str, stdin_filename, script, num_processes, path_map, f
         if not name:
             raise PlanError("a musubi-tuner config: give the training script with --script "
                             f"(it decides the architecture), one of: {', '.join(mv.scripts())}", config)
-        report = ms.build(doc, name, settings, images.Disk(progress.for_terminal()))
+        return ms.build(doc, name, settings, images.Disk(progress.for_terminal()))
     except (documents.LoadError, PlanError, settings_mod.SettingsError) as exc:
         fail(str(exc), EXIT_USAGE)
-        return
-    if format == "json":
-        typer.echo(json.dumps(report_mod.to_json(report), indent=2, ensure_ascii=False))
-    else:
-        typer.echo(report_mod.to_text(report), nl=False)
+
+
+def musubi_stop(report) -> None:
+    """What the trainer (or the caching) refuses, or the numbers that cannot be known here: the
+    message on standard error and the exit code."""
+    from kohya_tune.engine import video_frames
+
     if report.refusal is not None:
         stage = "the caching script" if report.refusal_stage == "cache_latents" else "the trainer"
         where = report.refusal.origin.where() + ": " if report.refusal.origin else ""
@@ -346,6 +342,66 @@ def musubi_steps(config: str, stdin_filename, script, num_processes, path_map, f
         err("kohya-tune: the numbers cannot be known here: " + "; ".join(report.unknown)
             + ("" if missing_extra else " (--path-map FROM=TO maps folders that are elsewhere)"))
         raise typer.Exit(EXIT_USAGE)
+
+
+def musubi_steps(config: str, stdin_filename, script, num_processes, path_map, format: str) -> None:
+    from kohya_tune.output import musubi_steps_report as report_mod
+
+    def fail(message: str, code: int) -> None:
+        if format == "json":
+            typer.echo(json.dumps({"config": config, "error": message, "exit": code}))
+        err(f"kohya-tune: {message}")
+        raise typer.Exit(code)
+
+    report = musubi_report(config, stdin_filename, script, num_processes, path_map, fail)
+    if format == "json":
+        typer.echo(json.dumps(report_mod.to_json(report), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(report_mod.to_text(report), nl=False)
+    musubi_stop(report)
+
+
+def musubi_schedule(config: str, stdin_filename, script, num_processes, path_map, format: str, plot) -> None:
+    """schedule for a musubi-tuner setup: the report as steps builds it, then its timetable."""
+    from kohya_tune.engine import musubi_schedule as msched
+    from kohya_tune.output import musubi_schedule_report as report_mod, musubi_steps_report
+    from kohya_tune.output import plot as plot_mod, schedule_report, terminal
+
+    def fail(message: str, code: int, payload=None) -> None:
+        if format == "json":
+            typer.echo(json.dumps(payload or {"config": config, "error": message, "exit": code}))
+        err(f"kohya-tune: {message}")
+        raise typer.Exit(code)
+
+    report = musubi_report(config, stdin_filename, script, num_processes, path_map, fail)
+    if report.refusal is not None or report.numbers is None:
+        if format == "json":
+            steps_json = musubi_steps_report.to_json(report)
+            typer.echo(json.dumps({k: steps_json.get(k) for k in ("config", "error", "note", "where", "stage", "unknown")
+                                   if steps_json.get(k) is not None}, ensure_ascii=False))
+        musubi_stop(report)
+    try:
+        result = msched.compute(report)
+    except TrainerRefusal as exc:
+        fail(refusal_text(exc), EXIT_FINDINGS,
+             {"config": config, "error": exc.message, "note": exc.note,
+              "where": exc.origin.where() if exc.origin else None})
+    if plot is not None:
+        try:
+            plot_mod.write(result, plot)
+        except plot_mod.PlotError as exc:
+            err(f"kohya-tune schedule: --plot {plot}: {exc}")
+            raise typer.Exit(EXIT_USAGE)
+    if format == "json":
+        typer.echo(json.dumps(report_mod.to_json(result), indent=1, ensure_ascii=False))
+    else:
+        unicode = terminal.can_encode("".join(schedule_report.UNICODE.values()))
+        typer.echo(report_mod.to_text(result, unicode=unicode), nl=False)
+    if plot is not None:
+        err(f"wrote {plot}")
+    if result.failure is not None:
+        err(f"kohya-tune: {refusal_text(result.failure)}")
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 # ------------------------------------------------------------------------------------------
@@ -375,6 +431,9 @@ def schedule(
         if problem:
             err(f"kohya-tune schedule: --plot {plot}: {problem}")
             raise typer.Exit(EXIT_USAGE)
+    if musubi_wanted(config, stdin_filename, script):
+        musubi_schedule(config, stdin_filename, script, num_processes, path_map, format, plot)
+        return
     try:
         plan = command_plan(config, stdin_filename, sd_scripts, gui_version, script,
                             num_processes, path_map)

@@ -80,8 +80,12 @@ def _title(schedule: Schedule) -> str:
     plan = schedule.plan
     lr = schedule.lr
     warm = f", warm-up {lr.warmup_steps}" if lr.warmup_steps else ""
-    return (f"{Path(plan.config.path).name}: {plan.script}.py, sd-scripts {plan.sd.label} - "
-            f"{lr.scheduler}{warm}, {schedule.report.max_train_steps} steps, "
+    if plan is None:  # a musubi-tuner run (engine.musubi_schedule): its report says who trains
+        musubi = schedule.report.musubi
+        who = f"{Path(musubi.config.path).name}: {musubi.script}.py, {schedule.profile}"
+    else:
+        who = f"{Path(plan.config.path).name}: {plan.script}.py, sd-scripts {plan.sd.label}"
+    return (f"{who} - {lr.scheduler}{warm}, {schedule.report.max_train_steps} steps, "
             f"{schedule.report.num_train_epochs} epochs")
 
 

@@ -87,3 +87,17 @@ def extensions(kind: str) -> list[str]:
 
 def number(name: str):
     return data()[name]["value"]
+
+
+def schedule() -> dict:
+    """What the training loop does with the LR, checkpoints, states and samples (data "schedule")."""
+    return data()["schedule"]
+
+
+def schedule_script(script: str) -> dict:
+    """The loop facts of a script: a network script runs trainer_base's loop; the full fine-tune
+    scripts have their own entries."""
+    table = schedule()["scripts"]
+    if script_kind(script) == "network":
+        return dict(table["network"])
+    return dict(table[script])
