@@ -382,6 +382,8 @@ def musubi_schedule(config: str, stdin_filename, script, num_processes, path_map
         musubi_stop(report)
     try:
         result = msched.compute(report)
+    except PlanError as exc:
+        fail(str(exc), EXIT_USAGE)
     except TrainerRefusal as exc:
         fail(refusal_text(exc), EXIT_FINDINGS,
              {"config": config, "error": exc.message, "note": exc.note,
@@ -742,7 +744,10 @@ def solve(
         project = settings_mod.load(_folder_of(config))
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
         doc = documents.load(config)
-        solver = solve_mod.Solver(doc, s)
+        if musubi_wanted(config, None, script):
+            solver = musubi_solver(doc, s, config)
+        else:
+            solver = solve_mod.Solver(doc, s)
         solution = solver.solve(kind, target, by)
         new_text = solution.text if solution.edits else doc.text
     except (documents.LoadError, PlanError, settings_mod.SettingsError, UnknownVersion) as exc:
@@ -793,6 +798,17 @@ def solve(
     if solution.after is not None and kind == "epochs" and solution.after.last_epoch_steps != solution.after.num_update_steps_per_epoch:
         typer.echo(f"note: the last epoch is cut short; --by max_train_epochs gives {target} full epochs")
     typer.echo(f"wrote {config}")
+
+
+def musubi_solver(doc, settings, config: str):
+    """The solver of a musubi-tuner --config_file (its script decides the architecture)."""
+    from kohya_tune.edit import musubi_solve
+    from kohya_tune.versions import musubi as mv
+
+    if not mv.is_script(settings.script):
+        raise PlanError("a musubi-tuner config: give the training script with --script "
+                        f"(it decides the architecture), one of: {', '.join(mv.scripts())}", config)
+    return musubi_solve.MusubiSolver(doc, settings, settings.script)
 
 
 # ------------------------------------------------------------------------------------------

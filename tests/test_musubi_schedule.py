@@ -92,3 +92,76 @@ def test_schedule_matches_the_real_loop(tmp_path, monkeypatch, case):
         assert out["error"] == case["error"] and out["error_at_step"] == case["error_at_step"]
     else:
         assert result.exit_code == 0, result.output
+
+
+# ------------------------------------------------------------------------------------------
+# what the oracle cases do not show: the text, the picture, the full fine-tune scripts, limits
+
+def _setup(tmp_path, monkeypatch, extra: str, N: int = 6, no_output_dir=False):
+    case = {"num_batches": N, "no_output_dir": no_output_dir,
+            "args": 'dit = "d.safetensors"\nnetwork_module = "networks.lora_qwen_image"\noptimizer_type = "AdamW"\n'
+                    'learning_rate = 1e-4\nsdpa = true\n' + extra}
+    monkeypatch.chdir(tmp_path)
+    return write_setup(tmp_path, case)
+
+
+def test_text_names_the_double_samples_and_draws_the_curve(tmp_path, monkeypatch):
+    path = _setup(tmp_path, monkeypatch, 'output_name = "mylora"\nmax_train_epochs = 4\nlr_scheduler = "rex"\n'
+                  'lr_warmup_steps = 3\nsave_every_n_epochs = 1\nsave_last_n_epochs = 2\nsample_every_n_steps = 3\n'
+                  'sample_prompts = "prompts.txt"\n')
+    (tmp_path / "prompts.txt").write_text("a cat\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["schedule", path, "--script", "qwen_image_train_network"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "24 optimizer steps in 4 epochs of 6 steps" in out
+    assert "mylora-000001.safetensors   removed at step 18" in out
+    assert "mylora-000003.safetensors" in out and "mylora.safetensors" in out
+    assert "sampled twice at steps 6, 12, 18, 24" in out
+    assert "Learning rate: rex, warm-up 3 scheduler steps" in out
+    assert "▲" in out and "not found here" not in out
+
+
+def test_ascii_chart_and_svg_picture(tmp_path, monkeypatch):
+    from helpers import run_cli
+
+    path = _setup(tmp_path, monkeypatch, 'output_name = "x"\nmax_train_steps = 30\nlr_scheduler = "cosine"\n'
+                  'lr_warmup_steps = 0.1\nsave_every_n_steps = 10\n')
+    proc = run_cli("schedule", path, "--script", "qwen_image_train_network", "--plot", str(tmp_path / "lr.svg"),
+                   cwd=tmp_path, env={"PYTHONIOENCODING": "cp1252"})
+    assert proc.returncode == 0, proc.stderr
+    assert "^" in proc.stdout and "▲" not in proc.stdout
+    svg = (tmp_path / "lr.svg").read_text(encoding="utf-8")
+    assert svg.startswith("<svg") and "qwen_image_train_network.py, musubi-tuner v0.3.4" in svg
+
+
+def test_full_fine_tune_scripts(tmp_path, monkeypatch):
+    """qwen_image_train: one parameter group at learning_rate (qwen_image_train.py:272-273);
+    hv_train: no samples (its sample_images does nothing, hv_train.py:669-670) and no rex (its own
+    get_scheduler)."""
+    path = _setup(tmp_path, monkeypatch, 'output_name = "full"\nmax_train_steps = 12\nlr_scheduler = "linear"\n'
+                  'sample_every_n_steps = 4\nsample_prompts = "p.txt"\nnetwork_args = ["loraplus_lr_ratio=4"]\n')
+    result = CliRunner().invoke(app, ["schedule", path, "--script", "qwen_image_train", "--format", "json"])
+    out = json.loads(result.stdout)
+    assert out["lr"]["groups"] == ["dit"] and out["lr"]["per_step"][0] == [1e-4]
+    assert [s["step"] for s in out["samples"]] == [4, 8, 12, 12]
+    (tmp_path / "dataset.toml").write_text((tmp_path / "dataset.toml").read_text().replace("img", "vid"))
+    for f in (tmp_path / "cache").iterdir():
+        f.rename(f.with_name(f.name.replace("_qi", "_hv")))
+    result = CliRunner().invoke(app, ["schedule", path, "--script", "hv_train", "--format", "json"])
+    out = json.loads(result.stdout)
+    assert out["samples"] == [] and any("never samples" in n for n in out["notes"])
+    (tmp_path / "args.toml").write_text((tmp_path / "args.toml").read_text().replace('"linear"', '"rex"'))
+    result = CliRunner().invoke(app, ["schedule", path, "--script", "hv_train", "--format", "json"])
+    assert result.exit_code == 1 and json.loads(result.stdout)["error"].startswith(
+        "ValueError: rex is not a valid SchedulerType")
+
+
+def test_a_run_too_long_to_list_and_a_missing_dataset(tmp_path, monkeypatch):
+    path = _setup(tmp_path, monkeypatch, "max_train_steps = 300000\n")
+    result = CliRunner().invoke(app, ["schedule", path, "--script", "qwen_image_train_network"])
+    assert result.exit_code == 2 and "at most 250,000 steps" in result.stderr
+    for f in (tmp_path / "cache").iterdir():
+        f.unlink()
+    result = CliRunner().invoke(app, ["schedule", path, "--script", "qwen_image_train_network", "--format", "json"])
+    assert result.exit_code == 2 and "cannot be known here" in result.stderr
+    assert json.loads(result.stdout)["unknown"]

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kohya_tune.engine import lr_schedulers as lrs
-from kohya_tune.engine.plan import Origin, TrainerRefusal
+from kohya_tune.engine.plan import Origin, PlanError, TrainerRefusal, resolve_file
 from kohya_tune.engine.schedule import (Epoch, LrFacts, NotModelled, Sample, Schedule,
                                         adafactor_series, checkpoint_timetable, optimizer_kwargs,
                                         per_step_values)
@@ -41,7 +41,7 @@ from kohya_tune.versions import musubi as mv
 
 # the longest run kohya-tune lists step by step (the LR series, every checkpoint and sample);
 # a longer one is refused rather than left to run for minutes (real runs are far below it)
-MAX_LISTED_STEPS = 1_000_000
+MAX_LISTED_STEPS = 250_000
 
 
 @dataclass
@@ -73,8 +73,9 @@ class MusubiSchedule(Schedule):
 
 
 class _Origins:
-    def __init__(self, report):
+    def __init__(self, report, path_map=()):
         self.doc = report.args_doc
+        self.path_map = list(path_map)
 
     def get(self, name: str):
         if self.doc is None or not isinstance(self.doc.data, dict):
@@ -148,11 +149,12 @@ class Namer:
 
 
 def compute(report, lr_series: bool = True) -> MusubiSchedule:
-    """The timetable of a MusubiReport that has its numbers (report.numbers)."""
+    """The timetable of a MusubiReport that has its numbers (report.numbers). PlanError: a run too
+    long to list; TrainerRefusal: what stops musubi before or at the first step."""
     n = report.numbers
     S, E, U = n["max_train_steps"], n["num_train_epochs"], n["num_update_steps_per_epoch"]
     P = n["num_processes"]
-    origins = _Origins(report)
+    origins = _Origins(report, getattr(report.settings, "path_map", ()) or ())
     if not (isinstance(S, int) and not isinstance(S, bool)):
         source = n["steps_source"] if n["steps_source"] != "default" else "max_train_steps"
         raise TrainerRefusal(f"TypeError: {type(S).__name__!r} object cannot be interpreted as an integer "
@@ -160,9 +162,10 @@ def compute(report, lr_series: bool = True) -> MusubiSchedule:
                              f"tqdm(range(max_train_steps)), training/trainer_base.py:1929)",
                              origins.get(source))
     if S > MAX_LISTED_STEPS:
-        raise TrainerRefusal(f"max_train_steps {S}: kohya-tune lists a timetable of at most "
-                             f"{MAX_LISTED_STEPS:,} steps (`kohya-tune steps` gives the numbers)",
-                             origins.get(n["steps_source"]))
+        origin = origins.get(n["steps_source"])
+        raise PlanError(f"max_train_steps {S}: kohya-tune lists a timetable of at most {MAX_LISTED_STEPS:,} "
+                        f"steps (`kohya-tune steps` gives the numbers)",
+                        *((origin.doc.path, *origin.doc.position(origin.keypath)) if origin else (report.config.path,)))
     run = Run(S, E, U, n["num_batches_per_epoch"], P, n["gradient_accumulation_steps"], n["steps_source"],
               report, notes=list(report.notes))
     args = schedule_args(report)
@@ -248,9 +251,14 @@ def _samples(origins, args: dict, script: dict, epochs: list[Epoch], notes: list
                      f"on a multiple of sample_every_n_steps {every_steps}: sampled twice there (once in the "
                      f"step, once at the epoch's end: should_sample_images checks the step again; musubi "
                      f"#825, #1048)")
-    if out and not args.get("sample_prompts"):
+    prompts = args.get("sample_prompts")
+    if out and not prompts:
         notes.append("samples are due but sample_prompts is not set: musubi logs \"No prompt file\" each "
                      "time and makes none (trainer_base.py:823-825)")
+    elif prompts and isinstance(prompts, str) and origins.doc is not None and \
+            resolve_file(prompts, origins.path_map, origins.doc.directory) is None:
+        notes.append(f"sample_prompts {prompts!r} is not found here: musubi reads it before training "
+                     f"(process_sample_prompts, trainer_base.py:1481-1492) and stops if it is missing there too")
     return out, twice
 
 

@@ -63,6 +63,7 @@ class MusubiReport:
     refusal_stage: str | None = None             # "train" | "cache_latents"
     unknown: list = field(default_factory=list)  # why some numbers cannot be known here
     notes: list = field(default_factory=list)
+    settings: object = None                      # the Settings it was counted with
 
 
 def _load_dataset_doc(args: dict, args_doc: documents.Document, path_map) -> documents.Document:
@@ -100,7 +101,7 @@ def build(config: documents.Document, script: str, settings, disk=None) -> Musub
     except ValueError as exc:
         raise PlanError(f"--script {script}: {exc}", config.path) from None
     report = MusubiReport(config=config, args_doc=args_doc, dataset_doc=None, script=script,
-                          architecture=arch, architecture_reason=reason, args=args)
+                          architecture=arch, architecture_reason=reason, args=args, settings=settings)
     if args_doc is not None:
         dataset_doc = _load_dataset_doc(args, args_doc, settings.path_map)
     else:
@@ -290,19 +291,23 @@ def _empty_reason(dr: DatasetReport) -> str:
     return f"dataset {dr.params.index}: {len(c.latent_files)} files, num_repeats {dr.params.values['num_repeats']}"
 
 
-def _number_arg(report: MusubiReport, name: str, default=None):
-    value = report.args.get(name, default)
+def _number_arg(args: dict, args_doc, name: str, default=None):
+    value = args.get(name, default)
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        origin = Origin(report.args_doc, documents.flat_arg_path(report.args_doc.data, name) or ()) if report.args_doc else None
+        origin = Origin(args_doc, documents.flat_arg_path(args_doc.data, name) or ()) if args_doc else None
         raise TrainerRefusal(f"TypeError: {name} is {value!r} ({type(value).__name__}); musubi-tuner "
                              f"does not convert values from a config file, so the arithmetic on it fails",
                              origin)
     return value
 
 
+def run_numbers(args: dict, args_doc, num_batches: int, num_processes: int) -> dict:
+    """N -> Nd -> U -> S -> E for these training args (solve simulates edited args with it)."""
+    G = _number_arg(args, args_doc, "gradient_accumulation_steps", mv.number("default_gradient_accumulation_steps"))
+    epochs = _number_arg(args, args_doc, "max_train_epochs")
+    steps = _number_arg(args, args_doc, "max_train_steps")
+    return step_numbers(num_batches, num_processes, G, epochs, steps, mv.number("default_max_train_steps"))
+
+
 def _numbers(report: MusubiReport, num_batches: int, settings) -> dict:
-    P = settings.num_processes or 1
-    G = _number_arg(report, "gradient_accumulation_steps", mv.number("default_gradient_accumulation_steps"))
-    epochs = _number_arg(report, "max_train_epochs")
-    steps = _number_arg(report, "max_train_steps")
-    return step_numbers(num_batches, P, G, epochs, steps, mv.number("default_max_train_steps"))
+    return run_numbers(report.args, report.args_doc, num_batches, settings.num_processes or 1)
