@@ -30,12 +30,15 @@ from kohya_tune.versions import musubi as mv
 
 
 class CachingRefusal(Exception):
-    """An error musubi's caching script raises for this dataset."""
+    """An error musubi's caching script raises for this dataset. `at_construction`: raised while
+    the dataset object is built (a JSONL file read), so training, which builds it too, raises it
+    as well even when the cache is complete."""
 
-    def __init__(self, message: str, note: str | None = None):
+    def __init__(self, message: str, note: str | None = None, at_construction: bool = False):
         super().__init__(message)
         self.message = message
         self.note = note
+        self.at_construction = at_construction
 
 
 @dataclass
@@ -161,13 +164,80 @@ def fp_sections(frames: int, window: int) -> int:
     return math.floor((latent_f - 1) / window)
 
 
-def _read_jsonl(path: str, key: str) -> list[tuple[str, str | None]]:
+def read_jsonl(path: str, is_image: bool) -> list:
+    """The entries of an image_jsonl_file / video_jsonl_file as the datasource's constructor reads
+    them (datasources.py:284-306 ImageJsonlDatasource, 593-605 VideoJsonlDatasource: every line
+    through json.loads, then each entry looked into for control paths). Raises CachingRefusal
+    (at_construction) with the error musubi raises there."""
+    name = os.path.basename(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.readlines()
+    except UnicodeDecodeError as exc:
+        raise CachingRefusal(f"UnicodeDecodeError: {exc}", note=f"{name} is not UTF-8 text",
+                             at_construction=True) from None
+    except OSError as exc:
+        raise CachingRefusal(f"{type(exc).__name__}: {exc}", note=f"musubi opens {name} when it builds the dataset",
+                             at_construction=True) from None
+    entries = []
+    for number, line in enumerate(lines, 1):
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise CachingRefusal(f"JSONDecodeError: {exc}",
+                                 note=f"line {number} of {name} is not one JSON value (an empty line counts)",
+                                 at_construction=True) from None
+        except RecursionError:
+            raise CachingRefusal("RecursionError: maximum recursion depth exceeded while decoding a JSON array "
+                                 "from a unicode string", note=f"line {number} of {name}",
+                                 at_construction=True) from None
+    for number, item in enumerate(entries, 1):
+        where = f"entry {number} of {name} is {type(item).__name__}, not a JSON object"
+        if not isinstance(item, (dict, list, str)):
+            raise CachingRefusal(f"TypeError: argument of type '{type(item).__name__}' is not iterable",
+                                 note=where, at_construction=True)
+        if is_image and not isinstance(item, dict):
+            raise CachingRefusal(f"AttributeError: '{type(item).__name__}' object has no attribute "
+                                 f"'{'pop' if isinstance(item, str) and 'control_path' in item else 'keys'}'",
+                                 note=where, at_construction=True)
+    return entries
+
+
+def _jsonl_entries(where: str, is_image: bool, facts: MediaFacts) -> list[tuple[str, None]]:
+    """(media path, None) per entry, in order, as the caching reads them; the first entry the
+    caching stops at becomes facts.refusal (datasources.py:333-370 get_image_data: the image path,
+    then the caption; 614-632 get_video_data: video_path, then the caption)."""
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            data = json.loads(line)
-            item = data.get(key, data.get(key + "_0")) if key == "image_path" else data[key]
-            out.append((item, data.get("caption")))
+    for number, item in enumerate(read_jsonl(where, is_image), 1):
+        name = os.path.basename(where)
+        if is_image:
+            path = item.get("image_path", item.get("image_path_0"))
+            if not isinstance(path, str):
+                facts.refusal = facts.refusal or CachingRefusal(
+                    f"AttributeError: '{type(path).__name__}' object has no attribute 'read'",
+                    note=f"entry {number} of {name} has no image_path (nor image_path_0) string: "
+                         f"PIL's Image.open gets {path!r}")
+                continue
+        else:
+            if not isinstance(item, dict):
+                facts.refusal = facts.refusal or CachingRefusal(
+                    "TypeError: list indices must be integers or slices, not str" if isinstance(item, list)
+                    else "TypeError: string indices must be integers, not 'str'",
+                    note=f"entry {number} of {name} is not a JSON object")
+                continue
+            if "video_path" not in item:
+                facts.refusal = facts.refusal or CachingRefusal("KeyError: 'video_path'",
+                                                                note=f"entry {number} of {name}")
+                continue
+            path = item["video_path"]
+            if not isinstance(path, str):
+                facts.refusal = facts.refusal or CachingRefusal(
+                    f"video_path {path!r} is not a string", note=f"entry {number} of {name}")
+                continue
+        if "caption" not in item:
+            facts.refusal = facts.refusal or CachingRefusal("KeyError: 'caption'",
+                                                            note=f"entry {number} of {name} has no caption")
+        out.append((path, None))
     return out
 
 
@@ -188,10 +258,13 @@ def scan(params, arch: mv.Architecture, resolve, size_of) -> MediaFacts:
         facts.unknown = f"{facts.source} is not here"
         return facts
     facts.found = True
-    if is_image:
-        _scan_images(facts, params, arch, str(where), directory is not None, size_of)
-    else:
-        _scan_videos(facts, params, arch, str(where), directory is not None, size_of)
+    try:
+        if is_image:
+            _scan_images(facts, params, arch, str(where), directory is not None, size_of)
+        else:
+            _scan_videos(facts, params, arch, str(where), directory is not None, size_of)
+    except CachingRefusal as exc:   # the JSONL file itself (musubi_steps reports it first)
+        facts.refusal = exc
     facts.cache_files = sorted(set(facts.cache_files))
     facts.te_files = sorted(set(facts.te_files))
     return facts
@@ -209,7 +282,7 @@ def _scan_images(facts, params, arch, where, is_dir, size_of) -> None:
         facts.without_caption = [os.path.basename(p) for p in dropped]
         entries = [(p, None) for p in kept]
     else:
-        entries = _read_jsonl(where, "image_path")
+        entries = _jsonl_entries(where, True, facts)
     for path, _caption in entries:
         name = os.path.basename(path)
         stem = os.path.splitext(name)[0]
@@ -248,7 +321,7 @@ def _scan_videos(facts, params, arch, where, is_dir, size_of) -> None:
     if is_dir:
         entries = [(p, None) for p in glob_media(where, mv.extensions("video"))]
     else:
-        entries = _read_jsonl(where, "video_path")
+        entries = _jsonl_entries(where, False, facts)
     caption_ext = v["caption_extension"]
     stride = mv.number("vae_frame_stride")
     for path, _caption in entries:

@@ -158,6 +158,61 @@ def _construct(report: MusubiReport, ds: musubi_config.DatasetParams, doc) -> No
                     note="target_frames = [] with frame_extraction head (image_video_dataset.py:671)")
 
 
+def _jsonl_of(ds) -> str | None:
+    v = ds.values
+    return v.get("image_jsonl_file") if ds.is_image else v.get("video_jsonl_file")
+
+
+def _read_jsonl_like_musubi(report: MusubiReport, ds, doc, resolve, arch) -> None:
+    """A JSONL dataset's file is read when musubi builds the dataset (datasources.py:284-306,
+    593-605), by the caching scripts and by train() alike: an error there stops the caching, or,
+    when the cache is already written, the training."""
+    jsonl = _jsonl_of(ds)
+    directory = ds.values.get("image_directory" if ds.is_image else "video_directory")
+    if jsonl is None or directory is not None:
+        return
+    where = resolve(jsonl, is_dir=False)
+    if where is None:
+        report.notes.append(f"dataset {ds.index}: {jsonl} is not here: musubi opens it whenever it builds the "
+                            f"dataset, for training too (datasources.py:284-287, 593-597), so training stops with "
+                            f"FileNotFoundError where it is missing, even with a complete cache")
+        return
+    try:
+        musubi_media.read_jsonl(str(where), ds.is_image)
+    except musubi_media.CachingRefusal as exc:
+        cdir = ds.values.get("cache_directory")
+        here = resolve(cdir) if cdir is not None else None
+        cached = here is not None and bool(musubi_cache.glob_latents(str(here), arch.short))
+        _refuse(report, exc.message, Origin(doc, ds.keypath), exc.note,
+                stage="train" if cached else "cache_latents")
+
+
+def _no_cache_directory(report: MusubiReport, ds, doc, resolve) -> None:
+    """A JSONL dataset without cache_directory (a folder dataset's defaults to its folder): the
+    caching asserts it at the first item (image_video_dataset.py:163-171); with no item at all,
+    train()'s prepare_for_training joins None with the file pattern (:474, 861)."""
+    where = resolve(_jsonl_of(ds), is_dir=False) if _jsonl_of(ds) else None
+    empty = False
+    if where is not None:
+        try:
+            empty = not musubi_media.read_jsonl(str(where), ds.is_image)
+        except musubi_media.CachingRefusal:
+            empty = False
+    if empty:
+        _refuse(report, "TypeError: expected str, bytes or os.PathLike object, not NoneType",
+                Origin(doc, ds.keypath),
+                note="a JSONL dataset without cache_directory and without entries: the caching script's "
+                     "clean-up globs None joined with the file pattern (cache_latents.py:321, "
+                     "image_video_dataset.py:146-147), as train()'s prepare_for_training would (:474, 861)",
+                stage="cache_latents")
+    _refuse(report, "AssertionError: cache_directory is required / cache_directoryは必須です",
+            Origin(doc, ds.keypath),
+            note="a JSONL dataset needs cache_directory: the caching script asserts it at the first item "
+                 "(image_video_dataset.py:163-171)" + ("" if where is not None else
+                                                          "; its JSONL file is not here, assumed to list media"),
+            stage="cache_latents")
+
+
 def rounded_targets(values) -> tuple:
     """VideoDataset's target_frames: de-duplicated, each rounded down to 4N+1, again
     de-duplicated and sorted (image_video_dataset.py:644-657)."""
@@ -189,6 +244,10 @@ def _gather(report: MusubiReport, dataset_doc, settings, disk) -> None:
     for ds in train + cache:
         _construct(report, ds, dataset_doc)
         _finish_video_params(ds)
+    base = dataset_doc.directory
+    resolve = _resolver(settings, base)
+    for ds in train:
+        _read_jsonl_like_musubi(report, ds, dataset_doc, resolve, arch)
     # cache directory defaults to the media folder; compared as written (config_utils.py:318-325)
     dirs = []
     for ds in train:
@@ -202,8 +261,6 @@ def _gather(report: MusubiReport, dataset_doc, settings, disk) -> None:
                         "directory is image/video directory if not specified) / cache directory は各データ"
                         "セットごとに異なる必要があります（指定されていない場合はimage/video directoryが使われるので注意）",
                 Origin(dataset_doc, ("datasets",)))
-    base = dataset_doc.directory
-    resolve = _resolver(settings, base)
 
     def size_of(path):
         from kohya_tune.engine import images
@@ -218,10 +275,7 @@ def _gather(report: MusubiReport, dataset_doc, settings, disk) -> None:
         dr = DatasetReport(params=ds, cache_params=cds, cache_directory=cdir, cache_here=here)
         report.datasets.append(dr)
         if cdir is None:
-            _refuse(report, "TypeError: expected str, bytes or os.PathLike object, not NoneType",
-                    Origin(dataset_doc, ds.keypath),
-                    note="a JSONL dataset without cache_directory: prepare_for_training joins None "
-                         "with the file pattern (image_video_dataset.py:474, 861)")
+            _no_cache_directory(report, ds, dataset_doc, resolve)
         if here is not None:
             names = musubi_cache.glob_latents(str(here), arch.short)
             every = musubi_cache.list_cache(str(here))
