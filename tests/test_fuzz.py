@@ -106,3 +106,39 @@ def test_position_scanner_accepts_what_tomllib_accepts(text):
         assert err.value.line is not None and err.value.line >= 1
         lines = text.splitlines() or [""]
         assert err.value.line <= len(lines) + 1
+
+
+# ------------------------------------------------------------------------------------------
+# musubi-tuner configs (dataset and training args) through lint, steps, solve and schedule with a
+# musubi script: a dataset with images, videos, JSONL files and cache folders to point at
+
+MUSUBI_BOUNDED = settings(max_examples=15, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(scope="module")
+def musubi_work(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fuzz_musubi")
+    workspace = fuzzing.make_musubi_workspace(root / "ws")
+    run = root / "run"
+    run.mkdir()
+    return run, workspace
+
+
+def _check_musubi(run, example):
+    name, content, origin, script, processes = example
+    with fuzzing.in_workdir(run):
+        failures = fuzzing.run_one(run, name, content, origin, fuzzing.musubi_commands(script, processes, full=False))
+    assert not failures, "\n\n".join(f.describe() for f in failures)
+
+
+@pytest.mark.parametrize("generator", ["musubi_structured", "musubi_generated", "musubi_mutated"])
+def test_musubi_configs(musubi_work, generator):
+    run, workspace = musubi_work
+
+    @MUSUBI_BOUNDED
+    @given(getattr(fuzzing, generator)(workspace))
+    def check(example):
+        _check_musubi(run, example)
+
+    check()

@@ -165,3 +165,14 @@ def test_a_run_too_long_to_list_and_a_missing_dataset(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["schedule", path, "--script", "qwen_image_train_network", "--format", "json"])
     assert result.exit_code == 2 and "cannot be known here" in result.stderr
     assert json.loads(result.stdout)["unknown"]
+
+
+def test_a_dataset_config_alone_has_no_output_name(tmp_path, monkeypatch):
+    _setup(tmp_path, monkeypatch, "max_train_steps = 10\n")
+    result = CliRunner().invoke(app, ["schedule", "dataset.toml", "--script", "qwen_image_train_network", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    # the script's defaults: 1600 steps of 6 batches, constant LR 2e-6, only the final file
+    assert out["trainer"]["max_train_steps"] == 1600 and out["lr"]["per_step"][-1] == [2e-06]
+    assert [c["file"] for c in out["checkpoints"]] == ["<output_name>.safetensors"]
+    assert "error" not in out and any("output_name" in n for n in out["notes"])

@@ -1,4 +1,5 @@
-"""A long fuzz run: hostile configs through lint, steps and solve --diff until the budget is spent.
+"""A long fuzz run: hostile configs (sd-scripts, kohya_ss GUI and musubi-tuner) through lint, steps,
+solve --diff and schedule until the budget is spent.
 
     .venv/bin/python tools/fuzz.py --budget 600            # ten minutes, every generator
     .venv/bin/python tools/fuzz.py --budget 60 --only mutated --seed 7 --save findings/
@@ -26,7 +27,8 @@ import fuzzing  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", type=float, default=300, help="seconds to run (default 300)")
-    parser.add_argument("--only", choices=["structured", "generated", "mutated"], action="append",
+    parser.add_argument("--only", choices=["structured", "generated", "mutated", "musubi_structured",
+                                           "musubi_generated", "musubi_mutated"], action="append",
                         help="generators to use (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="first hypothesis seed (default 0)")
     parser.add_argument("--batch", type=int, default=50, help="examples per hypothesis round")
@@ -34,7 +36,8 @@ def main() -> int:
     parser.add_argument("--commands", choices=["all", "fast"], default="all",
                         help="fast: lint, steps and one solve only")
     opts = parser.parse_args()
-    generators = opts.only or ["structured", "generated", "mutated"]
+    generators = opts.only or ["structured", "generated", "mutated", "musubi_structured", "musubi_generated",
+                               "musubi_mutated"]
     commands = fuzzing.COMMANDS if opts.commands == "all" else [
         ("lint",), ("steps",), ("solve", "--diff", "--target-epochs", "7"), ("schedule",)]
 
@@ -44,10 +47,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kohya-fuzz-") as tmp:
         root = Path(tmp)
         workspace = fuzzing.make_workspace(root / "ws")
+        musubi_ws = fuzzing.make_musubi_workspace(root / "musubi_ws")
         work = root / "run"
         work.mkdir()
         strategies = {"structured": fuzzing.structured(workspace), "generated": fuzzing.generated(workspace),
-                      "mutated": fuzzing.mutated()}
+                      "mutated": fuzzing.mutated(), "musubi_structured": fuzzing.musubi_structured(musubi_ws),
+                      "musubi_generated": fuzzing.musubi_generated(musubi_ws),
+                      "musubi_mutated": fuzzing.musubi_mutated(musubi_ws)}
         round_no = opts.seed
         with fuzzing.in_workdir(work):
             while time.monotonic() < deadline:
@@ -61,9 +67,12 @@ def main() -> int:
                     nonlocal count
                     if time.monotonic() >= deadline:
                         return
-                    file_name, content, origin = example
+                    file_name, content, origin = example[:3]
+                    # a musubi input carries its training script and process count
+                    cmds = fuzzing.musubi_commands(*example[3:], full=opts.commands == "all") \
+                        if len(example) > 3 else commands
                     count += 1
-                    for failure in fuzzing.run_one(work, file_name, content, origin, commands):
+                    for failure in fuzzing.run_one(work, file_name, content, origin, cmds):
                         site = fuzzing.crash_site(failure)
                         known = groups.get(site)
                         if known is None or len(failure.content) < len(known.content):

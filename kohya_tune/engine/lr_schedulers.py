@@ -385,7 +385,7 @@ def _valid_names_error(name, profile):
 
 
 def build(profile: dict, args: dict, *, num_processes: int, optimizer: FakeOptimizer,
-          optimizer_is_adafactor: bool) -> Built:
+          optimizer_is_adafactor: bool, parse_kwargs=None) -> Built:
     """sd-scripts get_scheduler_fix(args, optimizer, num_processes) of the profile's version.
     Raises SchedulerError with the trainer's exception text. A custom lr_scheduler_type and
     schedule-free optimizers are handled by the caller (not modelled / no scheduler)."""
@@ -400,9 +400,9 @@ def build(profile: dict, args: dict, *, num_processes: int, optimizer: FakeOptim
     warm = args.get("lr_warmup_steps")
     num_cycles = args.get("lr_scheduler_num_cycles")
     power = args.get("lr_scheduler_power")
-    kwargs = parse_scheduler_args(args.get("lr_scheduler_args")) if profile["scheduler_kwargs"] else {}
     decay = None
     stable = None
+    kwargs: dict = {}
     try:
         if variant in ("v0.9", "v0.10", "musubi"):
             # v0.9.1 L4400-4411 (musubi trainer_base.py:287-295): float warmup/decay are ratios of
@@ -413,6 +413,9 @@ def build(profile: dict, args: dict, *, num_processes: int, optimizer: FakeOptim
             if isinstance(decay, float):
                 decay = int(decay * num_training_steps)
             stable = num_training_steps - warm - decay
+        if profile["scheduler_kwargs"]:
+            # after the warm-up / decay arithmetic (v0.10.1 L5271-5290; musubi trainer_base.py:287-306)
+            kwargs = (parse_kwargs or parse_scheduler_args)(args.get("lr_scheduler_args"))
         if not isinstance(name, str):
             raise AttributeError(f"'{type(name).__name__}' object has no attribute 'startswith'")
 

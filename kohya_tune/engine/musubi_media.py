@@ -274,8 +274,20 @@ def _cache_name(stem: str, size: tuple, arch: str) -> str:
     return f"{stem}_{size[0]:04d}x{size[1]:04d}_{arch}.safetensors"
 
 
+def _selector(v: dict, arch, enable_bucket: bool, no_upscale: bool) -> BucketSelector:
+    """The caching's BucketSelector (image_video_dataset.py:363 for images; :698, buckets always on,
+    for videos); what it cannot make buckets of stops the caching, as in bucket.py:74-103."""
+    try:
+        return BucketSelector(v["resolution"], enable_bucket, no_upscale, arch.reso_steps)
+    except (ZeroDivisionError, ValueError, OverflowError) as exc:
+        raise CachingRefusal(f"{type(exc).__name__}: {exc}",
+                             note=f"resolution {list(v['resolution'])}: musubi's BucketSelector cannot make "
+                                  f"buckets of it (bucket.py:74-103)") from None
+
+
 def _scan_images(facts, params, arch, where, is_dir, size_of) -> None:
     v = params.values
+    _selector(v, arch, bool(v["enable_bucket"]), bool(v["bucket_no_upscale"]))
     if is_dir:
         listed = glob_media(where, mv.extensions("image"))
         kept, dropped = glob_captioned(where, listed, v["caption_extension"])
@@ -317,7 +329,7 @@ def _scan_videos(facts, params, arch, where, is_dir, size_of) -> None:
     end_frame = max(targets) if mode == "head" and targets else None
     source_fps = v["source_fps"]
     target_fps = arch.target_fps if source_fps is not None else None
-    selector = BucketSelector(v["resolution"], True, False, arch.reso_steps)
+    selector = _selector(v, arch, True, False)
     if is_dir:
         entries = [(p, None) for p in glob_media(where, mv.extensions("video"))]
     else:
@@ -364,8 +376,13 @@ def _scan_videos(facts, params, arch, where, is_dir, size_of) -> None:
                 "IndexError: list index out of range",
                 note=f"{name} yields no frame (image_video_dataset.py:824 reads its first frame)")
             continue
-        vf.bucket = selector.select(vf.size)
-        vf.bucket = selector.select(vf.bucket)  # fetch_and_resize buckets the resized frames again (:824-827)
+        try:
+            vf.bucket = selector.select(vf.size)
+            vf.bucket = selector.select(vf.bucket)  # fetch_and_resize buckets the resized frames again (:824-827)
+        except ZeroDivisionError as exc:
+            facts.refusal = facts.refusal or CachingRefusal(f"ZeroDivisionError: {exc}",
+                                                            note=f"{name}: a frame or bucket of zero height")
+            continue
         try:
             vf.windows = windows(mode, used, targets, v["frame_stride"], v["frame_sample"], v["max_frames"], stride)
         except CachingRefusal as exc:

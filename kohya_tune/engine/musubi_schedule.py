@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 from kohya_tune.engine import lr_schedulers as lrs
 from kohya_tune.engine.plan import Origin, PlanError, TrainerRefusal, resolve_file
+from kohya_tune.engine.musubi_steps import key_values
 from kohya_tune.engine.schedule import (Epoch, LrFacts, NotModelled, Sample, Schedule,
-                                        adafactor_series, checkpoint_timetable, optimizer_kwargs,
-                                        per_step_values)
+                                        adafactor_series, checkpoint_timetable, per_step_values)
 from kohya_tune.load import documents
 from kohya_tune.versions import musubi as mv
 
@@ -114,9 +114,9 @@ class Namer:
     'None'), always '.safetensors'; the final name is output_name + '.safetensors'."""
     folder = False
 
-    def __init__(self, args: dict):
+    def __init__(self, args: dict, placeholder: str | None = None):
         self.formats = mv.schedule()["names"]
-        self.name = args.get("output_name")
+        self.name = args.get("output_name") if placeholder is None else placeholder
 
     def _fmt(self, template: str, number=None) -> str:
         return (template.replace("{name}", "{0}").replace("{epoch", "{1").replace("{step", "{1")
@@ -161,6 +161,11 @@ def compute(report, lr_series: bool = True) -> MusubiSchedule:
                              f"(max_train_steps is {S!r}, from {source}: the loop's progress bar is "
                              f"tqdm(range(max_train_steps)), training/trainer_base.py:1929)",
                              origins.get(source))
+    if U <= 0 or S < 0 or E < 0:
+        raise PlanError(f"gradient_accumulation_steps {n['gradient_accumulation_steps']} gives {U} steps per epoch "
+                        f"and max_train_steps {S}: musubi-tuner's loop does not train a plan of that kind "
+                        f"(kohya-tune lists no timetable for it); use a positive gradient_accumulation_steps",
+                        report.config.path)
     if S > MAX_LISTED_STEPS:
         origin = origins.get(n["steps_source"])
         raise PlanError(f"max_train_steps {S}: kohya-tune lists a timetable of at most {MAX_LISTED_STEPS:,} "
@@ -186,7 +191,11 @@ def compute(report, lr_series: bool = True) -> MusubiSchedule:
             raise TrainerRefusal("ZeroDivisionError: integer modulo by zero", origins.get(name),
                                  f"{name} = 0: the loop divides by it at {where}")
     save_state = bool(args.get("save_state"))
-    namer = Namer(args)
+    alone = report.args_doc is None
+    if alone:
+        notes.append("a dataset config alone: output_dir and output_name are the training config's, not "
+                     "known here (the names show <output_name>)")
+    namer = Namer(args, "<output_name>" if alone else None)
     checkpoints = checkpoint_timetable(
         epochs, S, every_epochs=every_epochs, every_steps=every_steps,
         last_n_epochs=counts["save_last_n_epochs"], last_n_epochs_state=counts["save_last_n_epochs_state"],
@@ -195,7 +204,7 @@ def compute(report, lr_series: bool = True) -> MusubiSchedule:
         namer=namer)
     samples, twice = _samples(origins, args, script, epochs, notes)
 
-    failure, failure_at = _failure(args, origins, namer, checkpoints, samples, S)
+    failure, failure_at = (None, None) if alone else _failure(args, origins, namer, checkpoints, samples, S)
     failure_step = None
     if failure is not None:
         # what happened before the failing call, in the loop's order
@@ -339,6 +348,14 @@ def _groups(args: dict, script: dict, notes: list) -> list[tuple[str, object]]:
     return groups
 
 
+def _scheduler_kwargs(values) -> dict:
+    """lr_scheduler_args as get_lr_scheduler reads them (trainer_base.py:301-306)."""
+    parsed = key_values(values, literal=True)
+    if isinstance(parsed, str):
+        raise lrs.SchedulerError(parsed)
+    return parsed
+
+
 def optimizer_name(args: dict) -> str:
     value = args.get("optimizer_type")
     return value if isinstance(value, str) else ""
@@ -362,7 +379,9 @@ def lr_facts(run: Run, args: dict, script: dict, origins, keep_series: bool = Tr
         raise TrainerRefusal("ValueError: optimizer got an empty parameter list", origins.get("learning_rate"),
                              "learning_rate is 0: networks/lora.py leaves every group out ('NO LR skipping!')")
     default_lr = args.get("learning_rate")
-    kwargs = optimizer_kwargs(args)
+    kwargs = key_values(args.get("optimizer_args"), literal=True)
+    if isinstance(kwargs, str):   # steps refuses it first (musubi_steps._check_training_start)
+        raise TrainerRefusal(kwargs, origins.get("optimizer_args"))
     adafactor = opt.lower() == "adafactor"
     lr_args = dict(args)
     relative = adafactor and kwargs.get("relative_step", True) is not False
@@ -377,7 +396,8 @@ def lr_facts(run: Run, args: dict, script: dict, origins, keep_series: bool = Tr
     optimizer = lrs.FakeOptimizer(None if relative else default_lr, bases)
     P = run.num_processes
     try:
-        built = lrs.build(profile, lr_args, num_processes=P, optimizer=optimizer, optimizer_is_adafactor=adafactor)
+        built = lrs.build(profile, lr_args, num_processes=P, optimizer=optimizer, optimizer_is_adafactor=adafactor,
+                          parse_kwargs=_scheduler_kwargs)
     except lrs.SchedulerError as exc:
         name = "lr_warmup_steps" if "num_warmup_steps" in str(exc) else "lr_scheduler"
         raise TrainerRefusal(str(exc), origins.get(name) or origins.get("lr_scheduler")) from None

@@ -325,8 +325,81 @@ def _gather(report: MusubiReport, dataset_doc, settings, disk) -> None:
     if report.num_train_items == 0:
         _refuse(report, NO_ITEMS, Origin(dataset_doc, ("datasets",)),
                 note="; ".join(_empty_reason(dr) for dr in report.datasets))
-    report.numbers = _numbers(report, sum(c.num_batches for c in counted), settings)
-    if report.args_doc is not None and mv.script_kind(report.script) == "network" and not report.args.get("optimizer_type"):
+    _check_accumulation(report)
+    late = None
+    try:
+        report.numbers = _numbers(report, sum(c.num_batches for c in counted), settings)
+    except TrainerRefusal as exc:
+        late = exc   # the arithmetic fails after the model and the optimizer are built
+    _check_training_start(report)
+    if late is not None:
+        report.refusal_stage = "train"
+        raise late
+
+
+def _arg_origin(report: MusubiReport, name: str) -> Origin | None:
+    if report.args_doc is None or not isinstance(report.args_doc.data, dict):
+        return None
+    return Origin(report.args_doc, documents.flat_arg_path(report.args_doc.data, name) or ())
+
+
+def _check_accumulation(report: MusubiReport) -> None:
+    """accelerate 1.6.0 Accelerator.__init__ reads gradient_accumulation_steps as
+    int(str(value)) (the environment variable's default): a float, a boolean or a word stops
+    prepare_accelerator (training/accelerator_setup.py:114) right after the dataset is built."""
+    value = report.args.get("gradient_accumulation_steps", mv.number("default_gradient_accumulation_steps"))
+    try:
+        int(str(value))
+    except ValueError as exc:
+        _refuse(report, f"ValueError: {exc}", _arg_origin(report, "gradient_accumulation_steps"),
+                note="accelerate reads gradient_accumulation_steps as an integer written out "
+                     "(int(str(value))): write a whole number such as 2")
+
+
+def key_values(values, literal: bool):
+    """musubi's `for arg in values: key, value = arg.split("=")` (+ ast.literal_eval for
+    optimizer_args / lr_scheduler_args, after `len(values) > 0`): the dict, or the exception the
+    trainer raises, as text (addresses of AST nodes left out, so the text is the same every run)."""
+    import ast
+    import re
+
+    out: dict = {}
+    if values is None:
+        return out
+    try:
+        if literal and len(values) == 0:
+            return out
+        for arg in values:
+            key, value = arg.split("=")
+            out[key] = ast.literal_eval(value) if literal else value
+    except (TypeError, AttributeError, ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        return re.sub(r" at 0x[0-9a-fA-F]+", "", f"{type(exc).__name__}: {exc}")
+    return out
+
+
+def _check_training_start(report: MusubiReport) -> None:
+    """What train() checks after the dataset and before the first step, in its order (data:
+    musubi.json "train_start"): the attention mode, network_args, optimizer_args, optimizer_type."""
+    if report.args_doc is None:
+        return
+    args = report.args
+    checks = mv.data()["train_start"]
+    kind = mv.script_kind(report.script)
+    attention = checks["attention"].get("network" if kind == "network" else report.script)
+    if attention and not any(args.get(flag) for flag in attention["flags"]):
+        _refuse(report, attention["message"], Origin(report.args_doc, ()),
+                note=f"no attention implementation is chosen ({attention['source']}): set sdpa = true")
+    if kind == "network":
+        parsed = key_values(args.get("network_args"), literal=False)
+        if isinstance(parsed, str):
+            _refuse(report, parsed, _arg_origin(report, "network_args"),
+                    note="network_args items are \"key=value\" strings (trainer_base.py:1560-1564)")
+    parsed = key_values(args.get("optimizer_args"), literal=True)
+    if isinstance(parsed, str):
+        _refuse(report, parsed, _arg_origin(report, "optimizer_args"),
+                note="optimizer_args items are \"key=value\" strings, the value a Python literal "
+                     "(trainer_base.py:169-174)")
+    if not args.get("optimizer_type"):
         # parser default "" (training/parser_common.py:303-306): get_optimizer looks up
         # getattr(torch.optim, "") after the dataset and the model are built (trainer_base.py:230-242)
         _refuse(report, "AttributeError: module 'torch.optim' has no attribute ''",
@@ -356,11 +429,27 @@ def _number_arg(args: dict, args_doc, name: str, default=None):
 
 
 def run_numbers(args: dict, args_doc, num_batches: int, num_processes: int) -> dict:
-    """N -> Nd -> U -> S -> E for these training args (solve simulates edited args with it)."""
+    """N -> Nd -> U -> S -> E for these training args (solve simulates edited args with it).
+    Raises TrainerRefusal with the trainer's error where its arithmetic fails: gradient
+    accumulation 0 (trainer_base.py:1641 with max_train_epochs, else the loop's :1792), an infinite
+    or NaN step count (math.ceil at :1793)."""
     G = _number_arg(args, args_doc, "gradient_accumulation_steps", mv.number("default_gradient_accumulation_steps"))
     epochs = _number_arg(args, args_doc, "max_train_epochs")
     steps = _number_arg(args, args_doc, "max_train_steps")
-    return step_numbers(num_batches, num_processes, G, epochs, steps, mv.number("default_max_train_steps"))
+    if G == 0:
+        origin = Origin(args_doc, documents.flat_arg_path(args_doc.data, "gradient_accumulation_steps") or ()) \
+            if args_doc is not None else None
+        raise TrainerRefusal("ZeroDivisionError: float division by zero" if epochs is not None
+                             else "ZeroDivisionError: division by zero", origin,
+                             "gradient_accumulation_steps = 0: the step count divides by it")
+    try:
+        return step_numbers(num_batches, num_processes, G, epochs, steps, mv.number("default_max_train_steps"))
+    except (OverflowError, ValueError) as exc:
+        name = "max_train_epochs" if epochs is not None else "max_train_steps"
+        origin = Origin(args_doc, documents.flat_arg_path(args_doc.data, name) or ()) if args_doc is not None else None
+        raise TrainerRefusal(f"{type(exc).__name__}: {exc}", origin,
+                             f"{name} = {args.get(name)!r}: num_train_epochs = ceil(max_train_steps / steps per "
+                             f"epoch) cannot be computed (trainer_base.py:1793)") from None
 
 
 def _numbers(report: MusubiReport, num_batches: int, settings) -> dict:
