@@ -493,7 +493,7 @@ def build(profile: dict, args: dict, *, num_processes: int, optimizer: FakeOptim
                           num_decay_steps=decay, **kwargs), name, warm, num_training_steps, extra)
     except SchedulerError:
         raise
-    except (TypeError, ValueError, KeyError, AssertionError, AttributeError, IndexError,
+    except (TypeError, ValueError, KeyError, AssertionError, AttributeError, IndexError, OverflowError,
             ZeroDivisionError) as exc:
         raise SchedulerError(f"{type(exc).__name__}: {_exc_text(exc)}") from None
 

@@ -77,11 +77,15 @@ class _Origins:
         self.doc = report.args_doc
         self.path_map = list(path_map)
 
-    def get(self, name: str):
+    def get(self, name: str, whole_file: bool = False):
+        """Where `name` is set in the training config (with `whole_file`: the file itself when
+        the key is not there, for what its absence causes)."""
         if self.doc is None or not isinstance(self.doc.data, dict):
             return None
         path = documents.flat_arg_path(self.doc.data, name)
-        return Origin(self.doc, path) if path is not None else None
+        if path is None:
+            return Origin(self.doc, ()) if whole_file else None
+        return Origin(self.doc, path)
 
 
 def schedule_args(report) -> dict:
@@ -296,13 +300,13 @@ def _failure(args, origins, namer: Namer, checkpoints, samples, S):
                 f"the first sample (step {at[0]})" if isinstance(first, Sample) else
                 f"the first save ({first.file}, step {at[0]})")
         return (TrainerRefusal("TypeError: expected str, bytes or os.PathLike object, not NoneType",
-                               origins.get("output_dir"),
+                               origins.get("output_dir", whole_file=True),
                                f"output_dir is not set: {what} fails after {at[0]} of {S} steps "
                                f"(trainer_base.py:834, 1939: os.path.join / os.makedirs of None); nothing is saved"),
                 at)
     text = namer.failure_text()
     if text is not None:
-        return (TrainerRefusal(text, origins.get("output_name"),
+        return (TrainerRefusal(text, origins.get("output_name", whole_file=True),
                                f"output_name is {namer.name!r}: the run trains all {S} steps and writes "
                                f"the files listed, then the final save fails (train_utils.py:92-93: "
                                f"output_name + '.safetensors')"), (S, 6))
@@ -374,7 +378,7 @@ def lr_facts(run: Run, args: dict, script: dict, origins, keep_series: bool = Tr
     if opt.lower().endswith("schedulefree"):
         raise NotModelled(f"{opt} is a schedule-free optimizer: musubi builds no scheduler (a dummy one, "
                           f"trainer_base.py:260-285) and the LR stays as set")
-    groups = _groups(args, script, notes)
+    groups = _groups(args, script, notes)   # learning_rate is checked by musubi_steps already
     if not groups:
         raise TrainerRefusal("ValueError: optimizer got an empty parameter list", origins.get("learning_rate"),
                              "learning_rate is 0: networks/lora.py leaves every group out ('NO LR skipping!')")

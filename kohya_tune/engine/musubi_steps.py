@@ -394,17 +394,40 @@ def _check_training_start(report: MusubiReport) -> None:
         if isinstance(parsed, str):
             _refuse(report, parsed, _arg_origin(report, "network_args"),
                     note="network_args items are \"key=value\" strings (trainer_base.py:1560-1564)")
+    optimizer = args.get("optimizer_type", "")
+    if not isinstance(optimizer, str):
+        _refuse(report, f"AttributeError: '{type(optimizer).__name__}' object has no attribute 'lower'",
+                _arg_origin(report, "optimizer_type"), note="get_optimizer: optimizer_type.lower() (trainer_base.py:166)")
     parsed = key_values(args.get("optimizer_args"), literal=True)
     if isinstance(parsed, str):
         _refuse(report, parsed, _arg_origin(report, "optimizer_args"),
                 note="optimizer_args items are \"key=value\" strings, the value a Python literal "
                      "(trainer_base.py:169-174)")
-    if not args.get("optimizer_type"):
+    if not optimizer:
         # parser default "" (training/parser_common.py:303-306): get_optimizer looks up
         # getattr(torch.optim, "") after the dataset and the model are built (trainer_base.py:230-242)
         _refuse(report, "AttributeError: module 'torch.optim' has no attribute ''",
                 Origin(report.args_doc, ()),
                 note="optimizer_type is not set; its help says AdamW is the default, but the default is \"\"")
+    _check_learning_rate(report, optimizer, kind)
+
+
+def _check_learning_rate(report: MusubiReport, optimizer: str, kind: str) -> None:
+    """What building the optimizer does with learning_rate (trainer_base.py:1619 and 176-243):
+    a LoRA group whose LR is 0 is left out, so LR 0 leaves no parameter (networks/lora.py:811-813);
+    torch's AdamW (and bitsandbytes' AdamW8bit) check 0 <= lr."""
+    lr = report.args.get("learning_rate", mv.schedule()["argparse_defaults"]["learning_rate"])
+    origin = _arg_origin(report, "learning_rate")
+    adamw = optimizer.lower() in ("adamw", "adamw8bit")
+    if not isinstance(lr, (int, float)):
+        _refuse(report, f"TypeError: '<=' not supported between instances of 'float' and '{type(lr).__name__}'"
+                if adamw else f"TypeError: learning_rate is {lr!r} ({type(lr).__name__}); musubi-tuner does not "
+                              f"convert values from a config file, so the optimizer cannot use it", origin)
+    if kind == "network" and lr == 0:
+        _refuse(report, "ValueError: optimizer got an empty parameter list", origin,
+                note="learning_rate is 0: networks/lora.py leaves every group out ('NO LR skipping!')")
+    if adamw and not lr >= 0:
+        _refuse(report, f"ValueError: Invalid learning rate: {lr}", origin)
 
 
 def _empty_reason(dr: DatasetReport) -> str:

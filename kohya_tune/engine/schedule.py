@@ -779,7 +779,7 @@ def per_step_values(scheduler: lrs.Lambda, bases: list, S: int, P: int, keep_ser
                 row = scheduler.values(step, bases)
                 if keep_series:
                     per_step.append(row)
-        except (TypeError, ValueError, ZeroDivisionError) as exc:
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
             raise TrainerRefusal(_scheduler_failure(exc, k), origin) from None
         return per_step
     # one call per step, since S can be hundreds of thousands
@@ -818,7 +818,7 @@ def per_step_values(scheduler: lrs.Lambda, bases: list, S: int, P: int, keep_ser
             for k, step in enumerate(steps, 1):
                 f = factor(step)
                 append([b * f for b in bases])
-    except (TypeError, ValueError, ZeroDivisionError) as exc:
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
         raise TrainerRefusal(_scheduler_failure(exc, k), origin) from None
     return per_step if keep_series else []
 

@@ -30,7 +30,10 @@ def samples_lines(schedule: MusubiSchedule) -> list[str]:
     lines = ["", "Samples"]
     add = lines.append
     if not schedule.samples:
-        add("  none (sample_every_n_steps / sample_every_n_epochs / sample_at_first not set)")
+        if schedule.failure is not None:
+            add(f"  none before the run stops (step {schedule.failure_step})")
+        else:
+            add("  none (sample_every_n_steps / sample_every_n_epochs / sample_at_first not set)")
         return lines
     by: dict = {}
     for s in schedule.samples:

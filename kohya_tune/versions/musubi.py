@@ -60,7 +60,7 @@ def script_architecture(script: str, args: dict) -> tuple[Architecture, str]:
         value = rule["default"]
     if rule.get("lower") and isinstance(value, str):
         value = value.lower()
-    short = rule["map"].get(value)
+    short = rule["map"].get(value) if isinstance(value, str) else None
     if short is None:
         raise ValueError(f"{rule['arg']} = {value!r} is not one of {', '.join(sorted(rule['map']))}")
     return architecture(short), f"{script} with {rule['arg']} = {value!r} ({entry['source']})"
