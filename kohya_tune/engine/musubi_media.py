@@ -203,6 +203,100 @@ def read_jsonl(path: str, is_image: bool) -> list:
     return entries
 
 
+def check_image_directory(directory_text: str, where: str, caption_extension, control_text, control_where,
+                          control_count, multiple_target: bool) -> None:
+    """What ImageDirectoryDatasource's constructor checks (datasources.py:59-206), by caching and
+    training alike: with `multiple_target`, the uncaptioned `<stem>_<digits>` images of each
+    captioned image (the same number for every image that has some, at least one somewhere);
+    with a control directory, the `<stem>.*` / `<stem>_<digits>.*` control images of every image.
+    Paths in the messages are as musubi joins them (the folder as the config writes it).
+    Raises CachingRefusal (at_construction)."""
+    exts = mv.extensions("image")
+    here = glob_media(where, exts)
+    kept, _ = glob_captioned(where, here, caption_extension)
+
+    def as_written(path: str) -> str:
+        return os.path.join(directory_text, os.path.basename(path))
+
+    images = [as_written(p) for p in kept]
+    if multiple_target:
+        ordered = sorted(images, key=lambda p: len(os.path.basename(p)), reverse=True)
+        candidates = {as_written(p) for p in here} - set(images)
+        if candidates:
+            targets: dict = {}
+            for image in ordered:
+                stem = os.path.splitext(image)[0]
+                found = [p for p in candidates if p.startswith(stem + "_")]
+                if found:
+                    for p in found:
+                        suffix = os.path.splitext(p)[0].rsplit("_", 1)[-1]
+                        if not suffix.isdigit():
+                            raise CachingRefusal(
+                                f"ValueError: Invalid digits suffix in '{os.path.splitext(p)[0]}'. Expected a numeric "
+                                f"suffix after '_' (e.g., '_0', '_1', '_2') for proper sorting of multiple target images.",
+                                at_construction=True)
+                    targets[image] = found
+                    candidates.difference_update(found)
+            count = 0
+            for image, paths in targets.items():
+                if count == 0:
+                    count = len(paths)
+                elif count != len(paths):
+                    raise CachingRefusal(
+                        "ValueError: All multiple-target images must have the same number of targets / "
+                        f"全ての複数ターゲット画像は同じ数のターゲットを持つ必要があります: {image}", at_construction=True)
+            if count == 0:
+                raise CachingRefusal("ValueError: no multiple-target images found, but multiple_target is set to True",
+                                     at_construction=True)
+    if control_text is None:
+        return
+    if control_where is None:
+        return   # the control folder is not here: nothing to check
+    controls = set(glob_media(control_where, exts))
+    matched = {}
+    for image in sorted(images, key=lambda p: len(os.path.basename(p)), reverse=True):
+        stem = os.path.splitext(os.path.basename(image))[0]
+        found = [p for p in controls if os.path.basename(p).startswith(stem + ".")
+                 or os.path.basename(p).startswith(stem + "_")]
+        controls.difference_update(found)
+        if not found:
+            continue
+        for p in found:
+            name = os.path.splitext(os.path.basename(p))[0]
+            if name != stem and not name.rsplit("_", 1)[-1].isdigit():
+                raise CachingRefusal(f"ValueError: Invalid digits suffix in {name}", at_construction=True)
+        if control_count is not None and len(found) < control_count:
+            raise CachingRefusal(f"ValueError: Not enough control images for {image}: found {len(found)}, expected "
+                                 f"{control_count}", at_construction=True)
+        matched[image] = found
+    missing = len(images) - len(matched)
+    if missing > 0:
+        raise CachingRefusal(f"ValueError: Could not find matching control images for {missing} images",
+                             note=f"the control folder {control_text} has no <stem>.* / <stem>_<n>.* image for "
+                                  f"{missing} of the images", at_construction=True)
+
+
+def check_jsonl_controls(entries: list, control_count, name: str) -> None:
+    """ImageJsonlDatasource's constructor (datasources.py:297-325): control_path renamed
+    control_path_0, then, when some entry has one and a count is required, every entry needs it."""
+    has_control = False
+    for item in entries:
+        keys = [k for k in item if k == "control_path" or k.startswith("control_path_")]
+        if keys:
+            has_control = True
+    if not has_control or control_count is None:
+        return
+    missing = []
+    for item in entries:
+        present = {("control_path_0" if k == "control_path" else k) for k in item
+                   if k == "control_path" or k.startswith("control_path_")}
+        if len(present) < control_count:
+            missing.append(item.get("image_path"))
+    if missing:
+        raise CachingRefusal(f"ValueError: Some images do not have control paths in JSONL data: {missing}",
+                             note=f"{name}: every entry needs control_path when one has it", at_construction=True)
+
+
 def _jsonl_entries(where: str, is_image: bool, facts: MediaFacts) -> list[tuple[str, None]]:
     """(media path, None) per entry, in order, as the caching reads them; the first entry the
     caching stops at becomes facts.refusal (datasources.py:333-370 get_image_data: the image path,

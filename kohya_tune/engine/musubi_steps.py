@@ -164,12 +164,38 @@ def _jsonl_of(ds) -> str | None:
 
 
 def _read_jsonl_like_musubi(report: MusubiReport, ds, doc, resolve, arch) -> None:
-    """A JSONL dataset's file is read when musubi builds the dataset (datasources.py:284-306,
-    593-605), by the caching scripts and by train() alike: an error there stops the caching, or,
-    when the cache is already written, the training."""
+    """The datasource is built with the dataset, by the caching scripts and by train() alike
+    (a JSONL file read, datasources.py:284-325, 593-605; an image folder's multiple targets and
+    control images matched, :59-206): an error there stops the caching, or, when the cache is
+    already written, the training."""
+    v = ds.values
     jsonl = _jsonl_of(ds)
-    directory = ds.values.get("image_directory" if ds.is_image else "video_directory")
-    if jsonl is None or directory is not None:
+    directory = v.get("image_directory" if ds.is_image else "video_directory")
+
+    def stop(exc):
+        cdir = v.get("cache_directory")
+        if cdir is None and directory is not None:
+            cdir = directory
+        here = resolve(cdir) if cdir is not None else None
+        cached = here is not None and bool(musubi_cache.glob_latents(str(here), arch.short))
+        _refuse(report, exc.message, Origin(doc, ds.keypath), exc.note, stage="train" if cached else "cache_latents")
+
+    control_count = mv.control_count_per_image(arch.short, v.get("fp_1f_clean_indices")) if ds.is_image else None
+    if directory is not None:
+        if not ds.is_image:
+            return
+        where = resolve(directory)
+        if where is None:
+            return
+        control = v.get("control_directory")
+        try:
+            musubi_media.check_image_directory(directory, str(where), v.get("caption_extension"), control,
+                                               resolve(control) if control else None, control_count,
+                                               bool(v.get("multiple_target")))
+        except musubi_media.CachingRefusal as exc:
+            stop(exc)
+        return
+    if jsonl is None:
         return
     where = resolve(jsonl, is_dir=False)
     if where is None:
@@ -178,13 +204,11 @@ def _read_jsonl_like_musubi(report: MusubiReport, ds, doc, resolve, arch) -> Non
                             f"FileNotFoundError where it is missing, even with a complete cache")
         return
     try:
-        musubi_media.read_jsonl(str(where), ds.is_image)
+        entries = musubi_media.read_jsonl(str(where), ds.is_image)
+        if ds.is_image:
+            musubi_media.check_jsonl_controls(entries, control_count, os.path.basename(str(where)))
     except musubi_media.CachingRefusal as exc:
-        cdir = ds.values.get("cache_directory")
-        here = resolve(cdir) if cdir is not None else None
-        cached = here is not None and bool(musubi_cache.glob_latents(str(here), arch.short))
-        _refuse(report, exc.message, Origin(doc, ds.keypath), exc.note,
-                stage="train" if cached else "cache_latents")
+        stop(exc)
 
 
 def _no_cache_directory(report: MusubiReport, ds, doc, resolve) -> None:

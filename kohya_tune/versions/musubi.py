@@ -101,3 +101,14 @@ def schedule_script(script: str) -> dict:
     if script_kind(script) == "network":
         return dict(table["network"])
     return dict(table[script])
+
+
+def control_count_per_image(short: str, fp_1f_clean_indices) -> int | None:
+    """The control images each image needs (None: any number), as ImageDataset gives it to its
+    datasource (data "control_count_per_image")."""
+    rule = data()["control_count_per_image"]
+    if short in rule["none"]:
+        return None
+    if short in rule["from_fp_1f_clean_indices"] and fp_1f_clean_indices is not None:
+        return len(fp_1f_clean_indices)
+    return rule["default"]
