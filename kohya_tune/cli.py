@@ -674,29 +674,15 @@ def solve(
 # balance
 
 def parse_weights(items) -> dict:
-    from fractions import Fraction
-
+    """NAME=W pairs; the values are checked by the balance request (edit.balance.number)."""
     out: dict = {}
     for item in items or []:
         name, sep, value = item.rpartition("=")
         if not sep or not name:
             raise settings_mod.SettingsError(f"--weight {item!r} must look like NAME=W (for example "
                                              f"--weight 'sks dog=2')")
-        try:
-            weight = Fraction(value.strip())
-        except (ValueError, ZeroDivisionError):
-            raise settings_mod.SettingsError(f"--weight {item!r}: {value!r} is not a number") from None
-        out[name] = weight
+        out[name] = value
     return out
-
-
-def _fraction(text: str, option: str):
-    from fractions import Fraction
-
-    try:
-        return Fraction(text.strip())
-    except (ValueError, ZeroDivisionError):
-        raise settings_mod.SettingsError(f"{option}: {text!r} is not a number") from None
 
 
 @app.command()
@@ -716,7 +702,7 @@ def balance(
     check: bool = typer.Option(False, "--check", help="print only the verdict, change nothing"),
     apply: bool = typer.Option(False, "--apply", help="rename the folders / rewrite the files"),
     format: str = typer.Option("text", "--format", "-f", help="text | json"),
-    undo: Optional[str] = typer.Option(None, "--undo", help="DIR: put back what an --apply did (its journal is in DIR)"),
+    undo: Optional[str] = typer.Option(None, "--undo", help="PATH: put back what an --apply did (the journal's folder, or the config that was balanced)"),
     num_processes: Optional[int] = typer.Option(None, "--num-processes", help="training processes (GPUs)"),
     sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts version, e.g. v0.6.5"),
     gui_version: Optional[str] = typer.Option(None, "--gui-version", help="kohya_ss GUI version, e.g. v24.1.7"),
@@ -737,12 +723,19 @@ def balance(
         raise typer.Exit(EXIT_USAGE)
     if undo is not None:
         if config is not None:
-            err("kohya-tune balance: --undo DIR takes no CONFIG")
+            err("kohya-tune balance: --undo PATH takes no CONFIG (give the config itself to "
+                "--undo: kohya-tune balance --undo CONFIG)")
             raise typer.Exit(EXIT_USAGE)
         try:
-            outcome = renames.undo(undo)
-        except renames.JournalError as exc:
-            err(f"kohya-tune: {exc}")
+            project = settings_mod.load(Path(undo).parent if Path(undo).parent.is_dir() else None)
+            s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
+            outcome = renames.undo(balance_mod.journal_folder(undo, s))
+        except (renames.JournalError, balance_mod.BalanceError, documents.LoadError, PlanError,
+                TrainerRefusal, settings_mod.SettingsError, UnknownVersion) as exc:
+            message = exc.message if isinstance(exc, (balance_mod.BalanceError, TrainerRefusal)) else str(exc)
+            if format == "json":
+                typer.echo(json.dumps({"undo": undo, "error": message, "exit": EXIT_USAGE}))
+            err(f"kohya-tune: {message}")
             raise typer.Exit(EXIT_USAGE)
         if format == "json":
             typer.echo(json.dumps({"undone": outcome.journal, "renames": [{"from": s, "to": t} for s, t in outcome.renames],
@@ -751,7 +744,7 @@ def balance(
             typer.echo(balance_report.undo_text(outcome), nl=False)
         raise typer.Exit(EXIT_OK)
     if config is None:
-        err("kohya-tune balance: give a CONFIG (or --undo DIR)")
+        err("kohya-tune balance: give a CONFIG (or --undo PATH)")
         raise typer.Exit(EXIT_USAGE)
     if target_epochs is not None and target_steps is not None:
         err("kohya-tune balance: give at most one of --target-epochs N and --target-steps N")
@@ -771,7 +764,7 @@ def balance(
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
         request = balance_mod.Request(
             weights=parse_weights(weight), per_concept=per_concept, total=total,
-            tolerance=_fraction(tolerance, "--tolerance"), min_repeats=min_repeats,
+            tolerance=tolerance, min_repeats=min_repeats,
             max_repeats=max_repeats, target=target, by=by, include_reg=include_reg)
         doc = documents.load(config)
         bp = balance_mod.make_plan(doc, s, request, progress.for_terminal())
@@ -815,17 +808,14 @@ def balance(
                     "verdict": balance_report.verdict(bp, applied)}
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     elif check:
-        typer.echo(balance_report.verdict(bp))
-        for reason in bp.refused:
-            err(f"kohya-tune: refused: {reason}")
+        typer.echo(balance_report.verdict(bp))   # a refusal's reasons end the verdict line
     elif diff:
         typer.echo(balance_report.diff_text(bp), nl=False)
         for reason in bp.refused:
             err(f"kohya-tune: refused: {reason}")
     else:
+        # a refused plan ends with its verdict line, which carries the reasons
         typer.echo(balance_report.to_text(bp, applied, bars=balance_report.can_show_bars()), nl=False)
-        if bp.refused:
-            err("kohya-tune: the plan is refused: nothing was changed")
     raise typer.Exit(code)
 
 

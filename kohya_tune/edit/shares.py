@@ -612,12 +612,14 @@ def _finish(problem: _Problem, result: Result, compare_outside: bool) -> Result:
         result.nearest = _nearest_reachable(problem, result.low, result.high)
         return result
     result.limited = limited(problem, result.choice)
-    if compare_outside and result.choice.error > 0:
+    shown = min(result.choice.error, result.in_band.error) if result.in_band is not None \
+        else result.choice.error
+    if compare_outside and shown > 0:
         wide = min(Fraction(1), 3 * result.tolerance) if result.tolerance else Fraction(1, 10)
         wide_low, wide_high = band(result.aim, wide)
         found = _optional(problem, lambda: problem.best(
             result.aim, [(wide_low, result.low - 1), (result.high + 1, wide_high)]))
-        if found is not None and found.error < result.choice.error:
+        if found is not None and found.error < shown:
             result.outside = found
     return result
 
