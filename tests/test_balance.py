@@ -111,8 +111,10 @@ def test_apply_gives_the_promised_numbers_and_a_second_run_changes_nothing(tmp_p
     assert skipped["empty"]["reason"].startswith("no images found") and skipped["empty"]["images"] == 0
     assert skipped["empty"]["repeats_before"] == 5 and skipped["notes"]["repeats_before"] is None
     assert all(c["image_steps_after"] == 0 and not c["balanced"] for c in skipped.values())
-    # equal weights: every share within a few percent of a third (whole repeats)
-    assert all(abs(c["share_after"] - 1 / 3) / (1 / 3) < 0.05 for c in train)
+    # equal weights: every share within 10 % of a third (150 images at 2 repeats are coarse),
+    # and the size kept: the total within the default tolerance of today's 1080
+    assert all(abs(c["share_after"] - 1 / 3) / (1 / 3) < 0.1 for c in train)
+    assert 972 <= plan["after"]["num_train_images"] <= 1188
     assert sum(c["image_steps_after"] for c in train) == plan["after"]["num_train_images"]
     # reg concepts are reported, not balanced; the folders the trainer skips are left alone
     assert {c["name"] for c in plan["concepts"] if c["is_reg"]} == {"dog", "cat"}
