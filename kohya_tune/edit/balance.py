@@ -588,7 +588,18 @@ def _outcome(bp: BalancePlan) -> None:
     if bp.renames and plan.mode == "folders":
         variant = repeats.report(repeats.with_repeats(plan, changes, launch=launch, order="sorted"),
                                  bp.disk)
-        if _signature(variant) != _signature(bp.after):
+        if _reg_order_matters(bp):
+            bp.order_sensitive = True
+            bp.notes.append(
+                "the reg balancing depends on the order the file system lists the renamed reg "
+                "folders (the trainer stops adding reg images part-way through them, and they hold "
+                "images of different buckets); the numbers after --apply are read back from the disk")
+            if bp.request.target is not None:
+                bp.refused.append(
+                    "the steps after renaming the reg folders depend on the order the file system "
+                    "will list them, so no target can be promised: run --apply without the target, "
+                    "then `kohya-tune solve` for it (or leave the reg folders alone: no --include-reg)")
+        elif _signature(variant) != _signature(bp.after):
             bp.order_sensitive = True
             bp.notes.append(
                 "the reg balancing depends on the order the file system lists the renamed folders "
@@ -695,6 +706,31 @@ def _reg_use(bp: BalancePlan, group: Group) -> None:
         elif R < T:
             bp.notes.append(f"{label}: the reg image-steps {R} are below the train total {T}, so "
                             f"the trainer repeats reg images up to {used} image-steps")
+
+
+def _reg_order_matters(bp: BalancePlan) -> bool:
+    """sd-scripts' reg balancing (DreamBoothDataset.__init__, train_util.py v0.10.1 L2169-2182, v0.6.5 L1167-1180,
+    the same loop since v0.4): the reg images in subset order, each registered with its
+    repeats until the train total is reached, then one more repeat each, in order, until it
+    is. Which images it ends on depends on the order of the reg subsets (the order the file
+    system lists the folders) unless the loop stops at the end of a full pass, or every reg
+    image has the same size. True when renamed reg folders make that order unknown."""
+    renamed = {os.path.abspath(r.source) for r in bp.renames}
+    rows = {r.key: r for r in bp.rows}
+    for d in bp.after.datasets:
+        regs = [s for s in d.subsets if s.is_reg and s.used]
+        if len(regs) < 2 or not any(rows.get((s.dataset, s.index)) is not None
+                                    and rows[(s.dataset, s.index)].directory in renamed for s in regs):
+            continue
+        T = d.num_train_images
+        R = sum(s.image_count * s.num_repeats for s in regs)
+        N = sum(s.image_count for s in regs)
+        if not N or (T >= R and (T - R) % N == 0):
+            continue
+        sizes = {tuple(size) for s in regs for size in s.sizes if size is not None}
+        if len(sizes) > 1 or any(size is None for s in regs for size in s.sizes):
+            return True
+    return False
 
 
 def _signature(report: steps.StepReport) -> tuple:

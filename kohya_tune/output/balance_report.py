@@ -110,6 +110,7 @@ def to_json(bp, applied=None) -> dict:
         "left_alone": list(bp.left_alone),
         "notes": list(bp.notes) + (list(applied.notes) if applied is not None else []),
         "refused": list(bp.refused),
+        "order_sensitive": bp.order_sensitive,
         "applied": applied is not None,
     }
 
