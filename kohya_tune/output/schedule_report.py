@@ -231,9 +231,15 @@ def chart(schedule: Schedule, *, width: int = CHART_WIDTH, height: int = CHART_H
     means = [sums[i] / counts[i] if counts[i] else 0.0 for i in range(cols)]
     levels = [round(m / top * height * 8) for m in means]
     label_w = 9
-    others = [g for i, g in enumerate(lr.groups) if i != index]
-    out = [f"  LR of {lr.groups[index]}" + (f" ({', '.join(others)}: the same curve, scaled to "
-                                            f"{'their' if len(others) > 1 else 'its'} base LR)" if others else "")]
+    same = [g for i, g in enumerate(lr.groups) if i != index and [row[i] for row in lr.per_step] == values]
+    scaled = [g for i, g in enumerate(lr.groups) if i != index and g not in same]
+    said = []
+    if same:
+        said.append(f"{', '.join(same)}: identical")
+    if scaled:
+        said.append(f"{', '.join(scaled)}: the same curve, scaled to "
+                    f"{'their' if len(scaled) > 1 else 'its'} base LR")
+    out = [f"  LR of {lr.groups[index]}" + (f" ({'; '.join(said)})" if said else "")]
     for row in range(height, 0, -1):
         label = _lr_text(top) if row == height else ("0" if row == 1 else "")
         line = []
