@@ -438,7 +438,7 @@ def build(profile: dict, args: dict, *, num_processes: int, optimizer: FakeOptim
     except SchedulerError:
         raise
     except (TypeError, ValueError, KeyError, AssertionError, AttributeError, IndexError,
-            ZeroDivisionError) as exc:
+            ZeroDivisionError, OverflowError) as exc:
         raise SchedulerError(f"{type(exc).__name__}: {_exc_text(exc)}") from None
 
 
