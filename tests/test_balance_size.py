@@ -231,6 +231,14 @@ def test_undo_finds_the_journal_from_the_config_or_a_parent_folder(tmp_path):
     result = cli(tmp_path, "balance", "--undo", str(tmp_path))     # the folder above the journal
     assert result.exit_code == 0, result.stderr
     assert sorted(os.listdir(tmp_path / "img")) == before
+    # train and reg folders renamed: a copy of the one journal in each folder, one undo
+    reg_before = sorted(os.listdir(tmp_path / "reg"))
+    assert cli(tmp_path, "balance", "lora.toml", "--include-reg", "--apply").exit_code == 0
+    assert sorted(os.listdir(tmp_path / "reg")) != reg_before
+    result = cli(tmp_path, "balance", "--undo", "lora.toml")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(os.listdir(tmp_path / "img")) == before
+    assert sorted(os.listdir(tmp_path / "reg")) == reg_before
 
 
 # --------------------------------------------------------------------------------------------

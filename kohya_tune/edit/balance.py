@@ -329,6 +329,14 @@ def journal_folder(path: str, settings: Settings) -> str:
     else:
         raise BalanceError(f"{path}: no such file or folder (give the folder of the balance "
                            f"journal, {journal}, or the config that was balanced)")
+    # one apply writes a copy of its journal into every folder it renames in: one id
+    ids = {}
+    for folder in found:
+        try:
+            ids.setdefault(renames_mod.read_journal(folder).get("id"), folder)
+        except renames_mod.JournalError:
+            ids.setdefault(("unreadable", folder), folder)
+    found = list(ids.values())
     if len(found) == 1:
         return found[0]
     if not found:
