@@ -70,9 +70,11 @@ def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version
             raise settings_mod.SettingsError(f"--sd-scripts: {exc}") from None
     name = script or project.script
     if name:
+        from kohya_tune.versions import musubi as mv
+
         name = name[:-3] if name.endswith(".py") else name
         known = profiles.all_scripts()
-        if name not in known:
+        if name not in known and not mv.is_script(name):
             raise settings_mod.SettingsError(
                 f"--script: unknown sd-scripts training script {name!r}; known: {', '.join(sorted(known))}")
         script = name
@@ -221,6 +223,9 @@ def steps(
     if format not in ("text", "json"):
         err(f"kohya-tune steps: --format must be text or json, not {format!r}")
         raise typer.Exit(EXIT_USAGE)
+    if musubi_wanted(config, stdin_filename, script):
+        musubi_steps(config, stdin_filename, script, num_processes, path_map, format)
+        return
     plan = None
     try:
         plan = command_plan(config, stdin_filename, sd_scripts, gui_version, script,
@@ -281,6 +286,67 @@ def steps(
         from kohya_tune.output.terminal import Glyphs
 
         typer.echo(steps_report.to_text(report, Glyphs()), nl=False)
+
+def musubi_wanted(config: str, stdin_filename, script) -> bool:
+    """A musubi-tuner setup: --script names a musubi script, or the file reads as a musubi config."""
+    from kohya_tune.versions import musubi as mv
+
+    if mv.is_script(script):
+        return True
+    if script or config == STDIN:
+        return False
+    try:
+        return documents.load(config).kind in documents.MUSUBI_KINDS
+    except documents.LoadError:
+        return False
+
+
+def musubi_steps(config: str, stdin_filename, script, num_processes, path_map, format: str) -> None:
+    from kohya_tune.engine import images, musubi_steps as ms
+    from kohya_tune.engine import video_frames
+    from kohya_tune.output import musubi_steps_report as report_mod
+    from kohya_tune.output import progress
+    from kohya_tune.versions import musubi as mv
+
+    def fail(message: str, code: int) -> None:
+        if format == "json":
+            typer.echo(json.dumps({"config": config, "error": message, "exit": code}))
+        err(f"kohya-tune: {message}")
+        raise typer.Exit(code)
+
+    try:
+        named = stdin_filename if config == STDIN and stdin_filename else config
+        project = settings_mod.load(_folder_of(named))
+        pm = settings_mod.parse_path_map(path_map) if path_map else []
+        if num_processes is not None and num_processes < 1:
+            raise settings_mod.SettingsError("--num-processes must be at least 1")
+        settings = Settings(script=script, num_processes=num_processes if num_processes is not None else project.num_processes,
+                            path_map=pm + list(project.path_map))
+        doc = load_config(config, stdin_filename)
+        name = script[:-3] if script and script.endswith(".py") else script
+        if not name:
+            raise PlanError("a musubi-tuner config: give the training script with --script "
+                            f"(it decides the architecture), one of: {', '.join(mv.scripts())}", config)
+        report = ms.build(doc, name, settings, images.Disk(progress.for_terminal()))
+    except (documents.LoadError, PlanError, settings_mod.SettingsError) as exc:
+        fail(str(exc), EXIT_USAGE)
+        return
+    if format == "json":
+        typer.echo(json.dumps(report_mod.to_json(report), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(report_mod.to_text(report), nl=False)
+    if report.refusal is not None:
+        stage = "the caching script" if report.refusal_stage == "cache_latents" else "the trainer"
+        where = report.refusal.origin.where() + ": " if report.refusal.origin else ""
+        note = f"\n  ({report.refusal.note})" if report.refusal.note else ""
+        err(f"kohya-tune: {where}{stage} would refuse this config: {report.refusal.message}{note}")
+        raise typer.Exit(EXIT_FINDINGS)
+    if report.numbers is None:
+        missing_extra = any(video_frames.EXTRA_HINT in u for u in report.unknown)
+        err("kohya-tune: the numbers cannot be known here: " + "; ".join(report.unknown)
+            + ("" if missing_extra else " (--path-map FROM=TO maps folders that are elsewhere)"))
+        raise typer.Exit(EXIT_USAGE)
+
 
 # ------------------------------------------------------------------------------------------
 # schedule

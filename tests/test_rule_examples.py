@@ -80,6 +80,12 @@ def build(example: dict, root: Path, fixed: bool) -> None:
     for rel, (width, height) in pick("images").items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(png_bytes(width, height))
+    if pick("videos"):
+        # musubi-tuner examples: [[width, height, frames, fps, count]] per folder, 0000.mp4 ...
+        # each with a caption file (musubi_helpers.write_media, as the musubi golden cases)
+        from musubi_helpers import write_media
+
+        write_media({"videos": pick("videos")}, root)
     files = dict(example.get("files") or {})
     if fixed:
         files.update(example.get("fixed_files") or {})

@@ -12,12 +12,12 @@ J23/E24, see sd-scripts-steps.md §1 and §3):
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from kohya_tune.engine import facts as facts_mod
 from kohya_tune.engine import images
 from kohya_tune.engine.plan import Plan, TrainerRefusal
+from kohya_tune.engine.step_arithmetic import step_numbers
 
 
 @dataclass
@@ -73,23 +73,8 @@ def trainer_numbers(plan: Plan, num_batches: int) -> dict:
                              plan.arg_origins.get("gradient_accumulation_steps"))
     epochs = _int_arg(plan, "max_train_epochs", plan.args.get("max_train_epochs"))
     steps = _int_arg(plan, "max_train_steps", plan.args.get("max_train_steps"))
-    N = num_batches
-    Nd = math.ceil(N / P)
-    U = math.ceil(Nd / G)
-    if epochs is not None:
-        # float division, as the trainer writes it (train_network.py HEAD L800-802)
-        S = epochs * math.ceil(N / P / G)
-        source = "max_train_epochs"
-    elif steps is not None:
-        S = steps
-        source = "max_train_steps"
-    else:
-        S = 1600
-        source = "default"
-    E = math.ceil(S / U) if U else 0
-    return {"num_batches": N, "num_batches_per_epoch": Nd, "num_update_steps_per_epoch": U,
-            "max_train_steps": S, "num_train_epochs": E, "steps_source": source,
-            "gradient_accumulation_steps": G, "num_processes": P}
+    # the arithmetic itself is shared with musubi-tuner (engine/step_arithmetic.py)
+    return step_numbers(num_batches, P, G, epochs, steps)
 
 
 def compute(plan: Plan, *, check_order: bool = True, disk=None, progress=None) -> StepReport:

@@ -4,6 +4,10 @@ Kinds, detected by content, never by file name:
 - ``gui``: a kohya_ss GUI "Save config" JSON (LoRA, DreamBooth, fine-tune, textual inversion);
 - ``args``: an sd-scripts ``--config_file`` TOML (flat, or with sections that sd-scripts flattens);
 - ``dataset``: an sd-scripts ``--dataset_config`` TOML (or its JSON form);
+- ``musubi_args``: a musubi-tuner ``--config_file`` TOML (it names the DiT with ``dit``, or a
+  musubi dataset config);
+- ``musubi_dataset``: a musubi-tuner ``--dataset_config`` (TOML or JSON): its datasets name
+  ``image_directory`` / ``video_directory`` (or a JSONL file) where sd-scripts has ``image_dir``;
 - ``other``: anything else (skipped by ``lint`` so that a pre-commit hook can see every file).
 """
 from __future__ import annotations
@@ -32,12 +36,29 @@ GUI = "gui"
 ARGS = "args"
 DATASET = "dataset"
 OTHER = "other"
+MUSUBI_ARGS = "musubi_args"
+MUSUBI_DATASET = "musubi_dataset"
+MUSUBI_KINDS = (MUSUBI_ARGS, MUSUBI_DATASET)
+
+# keys only a musubi-tuner dataset has (dataset/config_utils.py:145-178 at the pinned commit);
+# an sd-scripts dataset names its images with image_dir inside [[datasets.subsets]]
+MUSUBI_DATASET_KEYS = frozenset({
+    "image_directory", "image_jsonl_file", "video_directory", "video_jsonl_file",
+    "target_frames", "frame_extraction", "frame_stride", "frame_sample", "max_frames",
+    "source_fps", "cache_directory", "fp_latent_window_size", "fp_1f_clean_indices",
+    "fp_1f_target_index", "fp_1f_no_post", "multiple_target", "control_resolution",
+    "no_resize_control"})
+# training options of musubi-tuner's scripts that no sd-scripts script has
+MUSUBI_ARGS_KEYS = frozenset({"dit", "dit_high_noise", "task", "text_encoder1", "text_encoder2",
+                              "image_encoder", "t5", "latent_window_size"})
 
 KIND_LABELS = {
     GUI: "kohya_ss GUI config (JSON)",
     ARGS: "sd-scripts --config_file TOML",
     DATASET: "sd-scripts --dataset_config",
     OTHER: "not a kohya config",
+    MUSUBI_ARGS: "musubi-tuner --config_file TOML",
+    MUSUBI_DATASET: "musubi-tuner --dataset_config",
 }
 
 
@@ -210,6 +231,9 @@ def detect_kind(doc: Document) -> None:
         return
     keys = set(data)
     datasets = data.get("datasets")
+    if is_musubi_dataset(data):
+        doc.kind = MUSUBI_DATASET
+        return
     if keys and keys <= {"general", "datasets"}:
         doc.kind = DATASET
         return
@@ -229,8 +253,26 @@ def detect_kind(doc: Document) -> None:
             doc.gui_versions, doc.gui_version_reasons = profiles.guess_gui_versions(data, tab)
         return
     flat = flatten_args(data)
+    if MUSUBI_ARGS_KEYS & set(flat):
+        doc.kind = MUSUBI_ARGS
+        return
     if profiles.looks_like_args(flat, data):
         doc.kind = ARGS
+
+
+def is_musubi_dataset(data) -> bool:
+    """A dataset config whose datasets (or [general]) use musubi-tuner's keys and none of the
+    sd-scripts subsets."""
+    if not isinstance(data, dict):
+        return False
+    datasets = data.get("datasets")
+    tables = [d for d in datasets if isinstance(d, dict)] if isinstance(datasets, list) else []
+    if any("subsets" in d or "image_dir" in d for d in tables):
+        return False
+    general = data.get("general")
+    if isinstance(general, dict) and MUSUBI_DATASET_KEYS & set(general):
+        return True
+    return any(MUSUBI_DATASET_KEYS & set(d) for d in tables)
 
 
 def flatten_args(data: dict) -> dict:
