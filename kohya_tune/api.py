@@ -109,6 +109,48 @@ def undo_balance(directory: str):
     return renames.undo(directory)
 
 
+def read_state(state_dir: str):
+    """A saved training state folder (`load.state.SavedState`), read without torch: its name
+    (epoch / step / last, output name), train_state.json, the scheduler's last_epoch, _step_count
+    and base_lrs, the optimizer's groups and step counter, accelerate's step counter per rank,
+    and `problems` (what could not be read, by file). Raises `load.state.NotAState` for a folder
+    that is not a state, or whose pickles would run code (they are never run)."""
+    from kohya_tune.load import state as state_mod
+
+    return state_mod.read(state_dir)
+
+
+def resume(state_dir: str, config: str, *, mode: str | None = None, more_epochs: int | None = None,
+           more_steps: int | None = None, accelerate: str | None = None, torch: str | None = None,
+           **options):
+    """What a run of `config` resumed from `state_dir` will do, and with `mode` ("finish": end
+    where the original plan ended; "more": `more_epochs` / `more_steps` after the state) the
+    options and config edits that make it do that (`edit.resume_plan.ResumeReport`):
+    `.run` (outcome, error, epoch_to_start, steps with the step number, epoch and LR of every
+    group as the trainer logs them, files in order with what they overwrite, train_state_after,
+    bugs with their issue numbers), `.plan` (options, flags, edits, exact, difference, and the
+    planned run), `.state`, `.env` (the accelerate and torch assumed; `accelerate` / `torch`
+    override them). Write the plan's edits with `apply_resume_plan(report)`.
+    Raises ResumeInputError (not a state, not a training config), LoadError, PlanError."""
+    from kohya_tune.edit import resume_plan
+
+    return resume_plan.build(state_dir, config, settings(**options), mode=mode, more_epochs=more_epochs,
+                             more_steps=more_steps, accelerate=accelerate, torch=torch)
+
+
+def apply_resume_plan(report, *, force: bool = False) -> str:
+    """Write the plan's config edits (atomic, byte-preserving, read back first); returns the path."""
+    from kohya_tune.edit import resume_plan, rewrite
+
+    plan = report.plan
+    if plan is None or plan.text is None:
+        return report.config
+    resume_plan.read_back(plan, report.config, plan.text, report.settings, report.state, report.existing,
+                          report.env)
+    rewrite.write_atomic(report.config, plan.text, expected=report.doc.text, force=force)
+    return report.config
+
+
 __all__ = ["Document", "LoadError", "Plan", "PlanError", "Settings", "TrainerRefusal",
-           "apply_balance", "balance", "facts", "load", "plan", "schedule", "settings", "steps",
-           "undo_balance"]
+           "apply_balance", "apply_resume_plan", "balance", "facts", "load", "plan", "read_state", "resume",
+           "schedule", "settings", "steps", "undo_balance"]

@@ -10,20 +10,42 @@ import json
 import os
 import sys
 import traceback
+from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from kohya_tune.load import documents
 from kohya_tune import settings as settings_mod
 from kohya_tune.engine.plan import PlanError, Settings, TrainerRefusal
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Lint, explain and fix kohya_ss / sd-scripts training configs.")
+class _Command(TyperCommand):
+    """Usage lines as click writes them (CONFIG, [DIR], FILE...), without typer's {braces}."""
+
+    def collect_usage_pieces(self, ctx):
+        import re
+
+        return [re.sub(r"\{([^{}]*)\}", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
+
+
+class _App(typer.Typer):
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+# plain click help (rich_markup_mode=None): the same on every console (cp1252 included), choices
+# written out as [text|json], examples kept line by line (\b paragraphs)
+app = _App(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+           rich_markup_mode=None,
+           context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 MAX_FIX_ROUNDS = 10  # lint --fix: lint again after fixing, while the fixes found change something
+EXIT_CODES = ("Exit codes: 0 done; 1 findings or a config the trainer would refuse; 2 usage "
+              "error, unreadable file or dataset not on this machine; 3 a bug in kohya-tune "
+              "(please report it); 130 interrupted (Ctrl-C).")
 
 
 def _version(value: bool) -> None:
@@ -35,14 +57,131 @@ def _version(value: bool) -> None:
         raise typer.Exit(EXIT_OK)
 
 
-@app.callback()
+@app.callback(epilog=(
+    "\b\nStart here:\n"
+    "  kohya-tune steps YOUR_CONFIG.json     what the trainer will really run, and why\n"
+    "  kohya-tune lint YOUR_CONFIG.json      the traps in it (--fix repairs the safe ones)\n"
+    "  kohya-tune report YOUR_CONFIG.json    one HTML page of it all, to keep or share\n"
+    "\n"
+    "YOUR_CONFIG is a kohya_ss GUI JSON (Save config), an sd-scripts --config_file TOML or a "
+    "--dataset_config TOML. Each command's --help has examples; kohya-tune rule KT203 explains "
+    "a finding.\n\n" + EXIT_CODES))
 def _root(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                        help="print the version and exit")) -> None:
-    """Lint, explain and fix kohya_ss / sd-scripts training configs."""
+    """Lint, explain and fix the training configs of kohya_ss (the GUI) and sd-scripts: the real epochs and steps, the traps, the fixes."""
 
 
 def err(message: str) -> None:
     typer.echo(message, err=True)
+
+
+# ------------------------------------------------------------------------------------------
+# the options several commands share: declared once, with the one text --help shows for them
+
+CONFIG_HELP = ("a kohya_ss GUI JSON (saved by the GUI's Save config), an sd-scripts --config_file "
+               "TOML (its dataset_config is followed) or a --dataset_config TOML/JSON on its own; "
+               "- reads standard input")
+PROFILE_HELP = ("A profile is the tag whose behaviour kohya-tune models: a version between two tags "
+                "behaves as the tag at or below it, and the output says which (\"sd-scripts v0.11.1 "
+                "(profile v0.10.1)\").")
+
+
+def config_argument(help: str = CONFIG_HELP):
+    return typer.Argument(..., metavar="CONFIG", show_default=False, help=help)
+
+
+class TextOrJson(str, Enum):
+    # choices as an Enum: typer writes them out in --help ([text|json]) and refuses others (exit 2)
+    text = "text"
+    json = "json"
+
+
+class LintFormat(str, Enum):
+    concise = "concise"
+    full = "full"
+    json = "json"
+    github = "github"
+    sarif = "sarif"
+
+
+class By(str, Enum):
+    epoch = "epoch"
+    max_train_epochs = "max_train_epochs"
+    max_train_steps = "max_train_steps"
+
+
+class Editor(str, Enum):
+    vscode = "vscode"
+    taplo = "taplo"
+
+
+def _value(choice):
+    """The plain string of a choice (None stays None)."""
+    return choice.value if isinstance(choice, Enum) else choice
+
+
+def format_option(help: str = "text: the answer and its working, for people; json: a stable "
+                                "object for scripts (its fields: README)"):
+    return typer.Option(TextOrJson.text, "--format", "-f", metavar="[text|json]", help=help)
+
+
+BY_HELP = ("the setting to change: epoch (a GUI JSON's epoch box), max_train_epochs (exact whatever "
+           "the batches) or max_train_steps. Default: max_train_epochs for an epoch target (epoch "
+           "for a GUI JSON when it gives exactly N epochs on one process), max_train_steps for a "
+           "step target")
+
+
+def num_processes_option():
+    return typer.Option(None, "--num-processes", metavar="P",
+                        help="training processes (GPUs, accelerate's --num_processes): each process "
+                             "gets its share of the batches, so an epoch has fewer optimizer steps. "
+                             "Default: what the GUI passes to accelerate launch for a GUI JSON, else 1")
+
+
+def sd_scripts_option():
+    return typer.Option(None, "--sd-scripts", metavar="VERSION",
+                        help="the sd-scripts version the trainer is (a tag such as v0.8.7, v0.10.1, "
+                             "or master). Default: for a GUI JSON, the sd-scripts that GUI release "
+                             "runs (its bundled copy or submodule, as the nearest tag); for a TOML, "
+                             "the newest. " + PROFILE_HELP)
+
+
+def gui_version_option():
+    return typer.Option(None, "--gui-version", metavar="VERSION",
+                        help="the kohya_ss GUI release that saved and runs a GUI JSON (v21.5.0 to "
+                             "master; each release is its own profile, a version between releases "
+                             "uses the release below). Default: the newest release whose keys the "
+                             "file fits (the output says which); ignored for a TOML")
+
+
+def script_option():
+    return typer.Option(None, "--script", metavar="NAME",
+                        help="the training script (train_network, sdxl_train_network, train_db, "
+                             "fine_tune, flux_train_network, ...; .py may be given). Default: "
+                             "train_network for a TOML; for a GUI JSON, the one its tab and model "
+                             "checkboxes launch. A musubi-tuner config needs its script "
+                             "(wan_train_network, hv_train_network, fpack_train_network, "
+                             "qwen_image_train_network, ...): it decides the architecture")
+
+
+def path_map_option():
+    return typer.Option(None, "--path-map", metavar="FROM=TO",
+                        help="read folders of a config written on another machine: a path that "
+                             "starts with FROM is read under TO (repeatable; for example "
+                             "--path-map \"E:\\data=/mnt/data\")")
+
+
+def stdin_filename_option():
+    return typer.Option(None, "--stdin-filename", metavar="PATH",
+                        help="with CONFIG -: the file name standard input stands for (its folder "
+                             "gives the settings and the base of relative dataset paths)")
+
+
+
+def epilog(*examples: str, exits: str = EXIT_CODES) -> str:
+    """The end of a command's --help: examples, then the exit codes."""
+    # \b: click keeps the lines of that paragraph as they are (no rewrapping)
+    return "\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples) + "\n\n" + exits
 
 
 def make_settings(project: settings_mod.ProjectSettings, sd_scripts, gui_version, script,
@@ -205,20 +344,33 @@ def refusal_text(exc: TrainerRefusal) -> str:
 # ------------------------------------------------------------------------------------------
 # steps
 
-@app.command()
+@app.command(short_help="The epochs and steps the trainer will really run, and why.", epilog=epilog(
+    "kohya-tune steps my_lora.json",
+    "kohya-tune steps train.toml --num-processes 2 --format json",
+    "kohya-tune steps my_lora.json --path-map \"E:\\training=/data/training\"",
+    exits="Exit codes: 0 the numbers are shown; 1 the trainer (or the GUI) would refuse the config "
+          "(its reason is shown); 2 usage error, unreadable file, or the dataset is not on this "
+          "machine (what can be known is shown); 3 a bug in kohya-tune; 130 interrupted (Ctrl-C)."))
 def steps(
-    config: str = typer.Argument(..., help="GUI JSON, args TOML or dataset TOML (- reads standard input)"),
-    format: str = typer.Option("text", "--format", "-f", help="text | json"),
-    num_processes: Optional[int] = typer.Option(None, "--num-processes", help="training processes (GPUs)"),
-    sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts version, e.g. v0.6.5"),
-    gui_version: Optional[str] = typer.Option(None, "--gui-version", help="kohya_ss GUI version, e.g. v24.1.7"),
-    script: Optional[str] = typer.Option(None, "--script", help="trainer script, e.g. sdxl_train_network"),
-    path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
-    stdin_filename: Optional[str] = typer.Option(None, "--stdin-filename", help="with -: the name (and folder) standard input stands for"),
+    config: str = config_argument(),
+    format: TextOrJson = format_option(),
+    num_processes: Optional[int] = num_processes_option(),
+    sd_scripts: Optional[str] = sd_scripts_option(),
+    gui_version: Optional[str] = gui_version_option(),
+    script: Optional[str] = script_option(),
+    path_map: Optional[List[str]] = path_map_option(),
+    stdin_filename: Optional[str] = stdin_filename_option(),
 ) -> None:
-    """The numbers the trainer will really use, explained."""
+    """The epochs and optimizer steps the trainer will really run, and why.
+
+    The answer first (what the config asks for, what the trainer runs), then the working: each
+    dataset's subsets and buckets, the batches, N -> Nd -> U -> S -> E, and for a GUI JSON what
+    that GUI release counts, computes and sends.
+    """
     from kohya_tune.engine import facts, images, steps as steps_mod
     from kohya_tune.output import progress, steps_report
+
+    format = _value(format)
 
     if format not in ("text", "json"):
         err(f"kohya-tune steps: --format must be text or json, not {format!r}")
@@ -351,21 +503,36 @@ def musubi_steps(config: str, stdin_filename, script, num_processes, path_map, f
 # ------------------------------------------------------------------------------------------
 # schedule
 
-@app.command()
+@app.command(short_help="Epochs, checkpoints and samples, and the LR at every step.", epilog=epilog(
+    "kohya-tune schedule my_lora.json",
+    "kohya-tune schedule train.toml --plot lr.html",
+    "kohya-tune schedule my_lora.json --format json",
+    exits="Exit codes: 0 the timetable is shown; 1 the trainer would refuse the config (also while "
+          "building its LR scheduler); 2 usage error, unreadable file, dataset not on this machine, "
+          "or a --plot file that cannot be written; 3 a bug in kohya-tune; 130 interrupted (Ctrl-C)."))
 def schedule(
-    config: str = typer.Argument(..., help="GUI JSON, args TOML or dataset TOML (- reads standard input)"),
-    format: str = typer.Option("text", "--format", "-f", help="text | json"),
-    plot: Optional[str] = typer.Option(None, "--plot", help="write a picture of the LR curve: FILE.svg, FILE.html or FILE.png"),
-    num_processes: Optional[int] = typer.Option(None, "--num-processes", help="training processes (GPUs)"),
-    sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts version, e.g. v0.6.5"),
-    gui_version: Optional[str] = typer.Option(None, "--gui-version", help="kohya_ss GUI version, e.g. v24.1.7"),
-    script: Optional[str] = typer.Option(None, "--script", help="trainer script, e.g. sdxl_train_network"),
-    path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
-    stdin_filename: Optional[str] = typer.Option(None, "--stdin-filename", help="with -: the name (and folder) standard input stands for"),
+    config: str = config_argument(),
+    format: TextOrJson = format_option(),
+    plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE",
+                                       help="also write a picture of the LR curve with the epochs, "
+                                            "checkpoints and samples: FILE.svg, FILE.html (picture "
+                                            "and checkpoint table) or FILE.png (needs kohya-tune[plot])"),
+    num_processes: Optional[int] = num_processes_option(),
+    sd_scripts: Optional[str] = sd_scripts_option(),
+    gui_version: Optional[str] = gui_version_option(),
+    script: Optional[str] = script_option(),
+    path_map: Optional[List[str]] = path_map_option(),
+    stdin_filename: Optional[str] = stdin_filename_option(),
 ) -> None:
-    """When each epoch ends, which checkpoints and samples are made and kept, and the LR at every step."""
+    """The run's timetable: when each epoch ends, which checkpoints and samples are made and kept, and the LR at every step.
+
+    Checkpoint and state file names are those the script writes; the learning rate of every
+    parameter group at every optimizer step comes from the scheduler of that sd-scripts version.
+    """
     from kohya_tune.engine import numbers, schedule as schedule_mod, steps as steps_mod
     from kohya_tune.output import plot as plot_mod, progress, schedule_report, terminal
+
+    format = _value(format)
 
     if format not in ("text", "json"):
         err(f"kohya-tune schedule: --format must be text or json, not {format!r}")
@@ -419,28 +586,50 @@ def schedule(
 # ------------------------------------------------------------------------------------------
 # lint
 
-@app.command()
+@app.command(short_help="Check configs: keys, silent overrides, dataset traps.", epilog=epilog(
+    "kohya-tune lint my_lora.json",
+    "kohya-tune lint configs/ --strict",
+    "kohya-tune lint train.toml --fix",
+    "kohya-tune lint my_lora.json --select KT2 --format json",
+    exits="Exit codes: 0 clean (warnings alone pass unless --strict); 1 errors, or warnings with "
+          "--strict (--diff: a fix would change something); 2 usage error, or a file that cannot "
+          "be read or parsed (its line:col is shown); 3 a bug in kohya-tune; 130 interrupted (Ctrl-C)."))
 def lint(
-    files: List[str] = typer.Argument(..., help="config files or folders (GUI JSON, args TOML, dataset TOML); - reads standard input"),
-    output_format: Optional[str] = typer.Option(None, "--output-format", help="concise | full | json | github | sarif"),
-    strict: bool = typer.Option(False, "--strict", help="warnings fail too"),
-    fix: bool = typer.Option(False, "--fix", help="apply safe fixes"),
-    diff: bool = typer.Option(False, "--diff", help="show the fixes as a diff, write nothing"),
-    force: bool = typer.Option(False, "--force", help="with --fix: replace read-only files too"),
-    select: Optional[List[str]] = typer.Option(None, "--select", help="rule codes or prefixes to run"),
-    ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="rule codes or prefixes to skip"),
-    num_processes: Optional[int] = typer.Option(None, "--num-processes"),
-    sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts"),
-    gui_version: Optional[str] = typer.Option(None, "--gui-version"),
-    script: Optional[str] = typer.Option(None, "--script"),
-    path_map: Optional[List[str]] = typer.Option(None, "--path-map"),
-    show_skipped: bool = typer.Option(False, "--show-skipped", help="list files that are not kohya configs"),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="say what kind of config each file is"),
-    statistics: bool = typer.Option(False, "--statistics", help="count the findings per rule"),
-    show_fixes: bool = typer.Option(False, "--show-fixes", help="list the fixes (applied with --fix)"),
-    stdin_filename: Optional[str] = typer.Option(None, "--stdin-filename", help="with -: the name (and folder) standard input stands for"),
+    files: List[str] = typer.Argument(..., metavar="CONFIG...",
+                                      help="config files, or folders (their JSON and TOML files; files "
+                                           "that are not kohya configs are skipped); - reads standard input"),
+    output_format: Optional[LintFormat] = typer.Option(
+        None, "--output-format", "--format", metavar="[concise|full|json|github|sarif]",
+        help="concise: one line per finding (default); full: with the source line; json: for "
+             "scripts; github: GitHub Actions annotations (the default when GITHUB_ACTIONS=true); "
+             "sarif: code scanning"),
+    strict: bool = typer.Option(False, "--strict", help="warnings fail too (exit 1); without it only errors do"),
+    fix: bool = typer.Option(False, "--fix", help="apply the safe fixes ([*] in the output), atomically, "
+                                                  "then lint again; the file must still load as the same kind of config"),
+    diff: bool = typer.Option(False, "--diff", help="show the safe fixes as a diff, write nothing"),
+    force: bool = typer.Option(False, "--force", help="with --fix: replace read-only files too (they stay read-only)"),
+    select: Optional[List[str]] = typer.Option(None, "--select", metavar="CODES",
+                                               help="only these rules: codes or prefixes, comma-separated "
+                                                    "or repeated (KT2, KT301); kohya-tune rules lists them"),
+    ignore: Optional[List[str]] = typer.Option(None, "--ignore", metavar="CODES",
+                                               help="skip these rules: codes or prefixes (KT105)"),
+    num_processes: Optional[int] = num_processes_option(),
+    sd_scripts: Optional[str] = sd_scripts_option(),
+    gui_version: Optional[str] = gui_version_option(),
+    script: Optional[str] = script_option(),
+    path_map: Optional[List[str]] = path_map_option(),
+    show_skipped: bool = typer.Option(False, "--show-skipped", help="list the files that were skipped as not kohya configs"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="say what kind of config each file is (and which GUI versions saved it)"),
+    statistics: bool = typer.Option(False, "--statistics", help="count the findings per rule instead of listing them"),
+    show_fixes: bool = typer.Option(False, "--show-fixes", help="list the fixes (those applied, with --fix)"),
+    stdin_filename: Optional[str] = stdin_filename_option(),
 ) -> None:
-    """Check configs: schema, silent overrides, dataset traps. Exit 0 clean, 1 findings, 2 error."""
+    """Check configs: keys and types, silent overrides of the step settings, dataset traps, old GUI keys, warm-up and TOML traps.
+
+    Findings are printed ruff-style, path:line:col: CODE severity: message, with a help line;
+    errors are things the trainer rejects or misreads, warnings things it accepts that probably
+    surprise you. kohya-tune rule CODE explains one.
+    """
     import os
 
     from kohya_tune.check import linter as linter_mod
@@ -454,7 +643,7 @@ def lint(
     except (settings_mod.SettingsError, UnknownVersion) as exc:
         err(f"kohya-tune: {exc}")
         raise typer.Exit(EXIT_USAGE)
-    fmt = output_format or project.output_format or (
+    fmt = _value(output_format) or project.output_format or (
         "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "concise")
     if fmt not in report.FORMATS:
         err(f"kohya-tune lint: --output-format must be one of {', '.join(report.FORMATS)}")
@@ -653,24 +842,49 @@ def lint(
 # ------------------------------------------------------------------------------------------
 # solve
 
-@app.command()
+@app.command(short_help="Rewrite the step settings so the run hits N epochs or steps.", epilog=epilog(
+    "kohya-tune solve --target-epochs 10 my_lora.json",
+    "kohya-tune solve --target-steps 3000 train.toml --diff",
+    "kohya-tune solve --target-epochs 8 my_lora.json --num-processes 2 --by max_train_epochs",
+    exits="Exit codes: 0 written, or already on target; 1 --diff/--check: something would change, "
+          "or no value of --by reaches the target (the nearest are shown), or the trainer would "
+          "refuse the config; 2 usage error, unreadable file, or the file cannot be rewritten "
+          "safely (nothing is written); 3 a bug in kohya-tune; 130 interrupted (Ctrl-C)."))
 def solve(
-    config: str = typer.Argument(..., help="GUI JSON or args TOML to rewrite"),
-    target_epochs: Optional[int] = typer.Option(None, "--target-epochs", help="epochs the real run should have"),
-    target_steps: Optional[int] = typer.Option(None, "--target-steps", help="optimizer steps the real run should have"),
-    by: Optional[str] = typer.Option(None, "--by", help="epoch | max_train_epochs | max_train_steps"),
-    diff: bool = typer.Option(False, "--diff", help="print a unified diff, write nothing"),
+    config: str = config_argument("the GUI JSON or args TOML to rewrite (a dataset config holds no step setting)"),
+    target_epochs: Optional[int] = typer.Option(None, "--target-epochs", metavar="N", help="the epochs the real run should have"),
+    target_steps: Optional[int] = typer.Option(None, "--target-steps", metavar="N", help="the optimizer steps the real run should have"),
+    by: Optional[By] = typer.Option(None, "--by", metavar="[epoch|max_train_epochs|max_train_steps]", help=BY_HELP),
+    diff: bool = typer.Option(False, "--diff", help="print the change as a unified diff, write nothing"),
     check: bool = typer.Option(False, "--check", help="print only the verdict, write nothing"),
-    force: bool = typer.Option(False, "--force", help="replace a read-only config too"),
-    num_processes: Optional[int] = typer.Option(None, "--num-processes"),
-    sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts"),
-    gui_version: Optional[str] = typer.Option(None, "--gui-version"),
-    script: Optional[str] = typer.Option(None, "--script"),
-    path_map: Optional[List[str]] = typer.Option(None, "--path-map"),
+    force: bool = typer.Option(False, "--force", help="replace a read-only config too (it stays read-only)"),
+    format: TextOrJson = format_option("text: what changes, before and after; json: the same as one "
+                                       "object (config, target, by, changes, before, after, diff, written)"),
+    num_processes: Optional[int] = num_processes_option(),
+    sd_scripts: Optional[str] = sd_scripts_option(),
+    gui_version: Optional[str] = gui_version_option(),
+    script: Optional[str] = script_option(),
+    path_map: Optional[List[str]] = path_map_option(),
 ) -> None:
-    """Rewrite epoch / max_train_epochs / max_train_steps so the real run hits a target."""
+    """Rewrite epoch, max_train_epochs or max_train_steps so the real run has exactly N epochs or N optimizer steps.
+
+    Every candidate is simulated as steps computes it (buckets, reg images, processes,
+    accumulation; the GUI's own arithmetic for a GUI JSON); settings that would defeat the target
+    are switched off too and listed. Only the bytes of the changed values change; the write is
+    atomic and the file is read back first.
+    """
     from kohya_tune.edit import rewrite, solve as solve_mod
+    from kohya_tune.output import solve_report
     from kohya_tune.versions.profiles import UnknownVersion
+
+    format, by = _value(format), _value(by)
+
+    def fail(message: str, code: int, nearest=()) -> None:
+        if format == "json":
+            typer.echo(json.dumps(solve_report.error_json(config, message, code, nearest), indent=2,
+                                  ensure_ascii=False))
+        err(f"kohya-tune: {message}")
+        raise typer.Exit(code)
 
     if (target_epochs is None) == (target_steps is None):
         err("kohya-tune solve: give exactly one of --target-epochs N or --target-steps N")
@@ -687,22 +901,35 @@ def solve(
         solution = solver.solve(kind, target, by)
         new_text = solution.text if solution.edits else doc.text
     except (documents.LoadError, PlanError, settings_mod.SettingsError, UnknownVersion) as exc:
-        err(f"kohya-tune: {exc}")
-        raise typer.Exit(EXIT_USAGE)
+        fail(str(exc), EXIT_USAGE)
     except TrainerRefusal as exc:
-        err(f"kohya-tune: {refusal_text(exc)}")
-        raise typer.Exit(EXIT_FINDINGS)
+        fail(refusal_text(exc), EXIT_FINDINGS)
     except rewrite.RewriteError as exc:
-        err(f"kohya-tune: {config}: cannot rewrite safely: {exc}; nothing was changed")
-        raise typer.Exit(EXIT_USAGE)
+        fail(f"{config}: cannot rewrite safely: {exc}; nothing was changed", EXIT_USAGE)
     except solve_mod.SolveError as exc:
-        err(f"kohya-tune: {config}: {exc.message}")
-        for value, outcome in exc.nearest:
-            err(f"  nearest: {value} -> {outcome.describe()}")
-        if exc.nearest:
-            err("  nothing was changed; choose another --by (max_train_epochs is always exact)")
-        raise typer.Exit(EXIT_USAGE if exc.usage else EXIT_FINDINGS)
+        if format != "json":
+            err(f"kohya-tune: {config}: {exc.message}")
+            for value, outcome in exc.nearest:
+                err(f"  nearest: {value} -> {outcome.describe()}")
+            if exc.nearest:
+                err("  nothing was changed; choose another --by (max_train_epochs is always exact)")
+            raise typer.Exit(EXIT_USAGE if exc.usage else EXIT_FINDINGS)
+        fail(f"{config}: {exc.message}", EXIT_USAGE if exc.usage else EXIT_FINDINGS, exc.nearest)
     what = f"{target} {kind}"
+    mode = "diff" if diff else "check" if check else "write"
+    if format == "json":
+        written = False
+        diff_text = rewrite.unified_diff(config, doc.text, new_text) if diff and solution.changed else None
+        if mode == "write" and solution.changed:
+            try:
+                rewrite.write_atomic(config, new_text, expected=doc.text, force=force)
+            except rewrite.WriteError as exc:
+                fail(str(exc), EXIT_USAGE)
+            written = True
+        typer.echo(json.dumps(solve_report.to_json(config, kind, target, solution, mode=mode,
+                                                   written=written, diff=diff_text),
+                              indent=2, ensure_ascii=False))
+        raise typer.Exit(EXIT_FINDINGS if solution.changed and mode != "write" else EXIT_OK)
     if solution.unscanned:
         err(f"note: the dataset was not scanned ({solution.unscanned}); max_train_epochs "
             f"{target} gives {target} epochs whatever the batches per epoch")
@@ -737,6 +964,115 @@ def solve(
 
 
 # ------------------------------------------------------------------------------------------
+# resume
+
+class ResumeMode(str, Enum):
+    finish = "finish"
+    more = "more"
+
+
+@app.command(short_help="What a resumed run will really do, and the flags that make it do what you mean.",
+             epilog=epilog(
+    "kohya-tune resume out/my_lora-000006-state train.toml",
+    "kohya-tune resume out/my_lora-000006-state train.toml --mode finish --diff",
+    "kohya-tune resume out/my_lora-state my_lora.json --mode more --more-epochs 4 --apply",
+    exits="Exit codes: 0 the resumed run does what the plan asks (or --apply wrote an exact plan); "
+          "1 the trainer would refuse or a known resume bug applies, or the plan is not exact, or "
+          "--diff shows a change; 2 usage error, unreadable config or a folder that is no "
+          "training state (a pickle that would run code is refused); 3 a bug in kohya-tune; "
+          "130 interrupted (Ctrl-C)."))
+def resume(
+    state_dir: str = typer.Argument(..., metavar="STATE_DIR", show_default=False,
+                                    help="the state folder saved with --save_state "
+                                         "(NAME-000004-state, NAME-step00000500-state, NAME-state)"),
+    config: str = config_argument("the config of the resumed run as you would start it (GUI JSON "
+                                  "or sd-scripts --config_file TOML), with or without resume set"),
+    mode: Optional[ResumeMode] = typer.Option(None, "--mode", metavar="[finish|more]",
+                                              help="what you mean: finish = end exactly where the "
+                                                   "original plan ended (same steps, same LR curve); "
+                                                   "more = train --more-epochs/--more-steps after "
+                                                   "the state. Without it: only what the run will do"),
+    more_epochs: Optional[int] = typer.Option(None, "--more-epochs", metavar="N",
+                                              help="with --mode more: epochs to train after the state"),
+    more_steps: Optional[int] = typer.Option(None, "--more-steps", metavar="N",
+                                             help="with --mode more: optimizer steps to train after the state"),
+    diff: bool = typer.Option(False, "--diff", help="print the plan's config edits as a diff, write nothing"),
+    apply: bool = typer.Option(False, "--apply", help="write the plan's config edits (atomic, read back)"),
+    force: bool = typer.Option(False, "--force", help="with --apply: replace a read-only config too"),
+    format: TextOrJson = format_option(),
+    num_processes: Optional[int] = num_processes_option(),
+    sd_scripts: Optional[str] = sd_scripts_option(),
+    gui_version: Optional[str] = gui_version_option(),
+    script: Optional[str] = script_option(),
+    path_map: Optional[List[str]] = path_map_option(),
+    accelerate: Optional[str] = typer.Option(None, "--accelerate", metavar="VERSION",
+                                             help="the accelerate version installed where the run "
+                                                  "resumes (default: the one the trainer version or "
+                                                  "GUI release installs); resume bugs depend on it"),
+    torch: Optional[str] = typer.Option(None, "--torch", metavar="VERSION",
+                                        help="the torch version installed where the run resumes "
+                                             "(default: the one the trainer version or GUI release "
+                                             "installs); torch >= 2.6 loads states weights-only"),
+) -> None:
+    """What a resumed run will really do, and the flags that make it finish the plan or train more."""
+    from kohya_tune.edit import resume_plan, rewrite
+    from kohya_tune.output import resume_report
+    from kohya_tune.versions.profiles import UnknownVersion
+
+    format, mode = _value(format), _value(mode)
+    if diff and apply:
+        err("kohya-tune resume: --diff and --apply exclude each other")
+        raise typer.Exit(EXIT_USAGE)
+    if (diff or apply) and mode is None:
+        err("kohya-tune resume: --diff / --apply write the edits of a plan: give --mode finish or --mode more")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        project = settings_mod.load(_folder_of(config))
+        s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
+        report = resume_plan.build(state_dir, config, s, mode=mode, more_epochs=more_epochs,
+                                   more_steps=more_steps, accelerate=accelerate, torch=torch)
+    except (documents.LoadError, PlanError, settings_mod.SettingsError, UnknownVersion,
+            resume_plan.ResumeInputError) as exc:
+        if format == "json":
+            typer.echo(json.dumps({"state": state_dir, "config": config, "error": str(exc), "exit": EXIT_USAGE}))
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    except resume_plan.PlanProblem as exc:
+        err(f"kohya-tune resume: {exc.message}")
+        raise typer.Exit(EXIT_USAGE if exc.usage else EXIT_FINDINGS)
+    except rewrite.RewriteError as exc:
+        err(f"kohya-tune: {config}: cannot rewrite safely: {exc}; nothing was changed")
+        raise typer.Exit(EXIT_USAGE)
+    plan = report.plan
+    if diff:
+        if plan.text is not None:
+            typer.echo(rewrite.unified_diff(config, report.doc.text, plan.text), nl=False)
+        else:
+            typer.echo(f"{config}: no change needed")
+        raise typer.Exit(EXIT_FINDINGS if plan.text is not None or not plan.exact else EXIT_OK)
+    if format == "json":
+        typer.echo(resume_report.to_json(report))
+    else:
+        typer.echo(resume_report.to_text(report), nl=False)
+    if apply and plan.text is not None:
+        from kohya_tune import api
+
+        try:
+            api.apply_resume_plan(report, force=force)
+        except (rewrite.WriteError, resume_plan.PlanProblem, rewrite.RewriteError) as exc:
+            err(f"kohya-tune: {getattr(exc, 'message', exc)}")
+            raise typer.Exit(EXIT_USAGE)
+        err(f"wrote {config}")
+    if plan is not None:
+        raise typer.Exit(EXIT_OK if plan.exact and (apply or plan.text is None) else EXIT_FINDINGS)
+    # a state's train_state.json always holds its run's own step, and only rank 0 saves random
+    # states: named in the output, but no finding by themselves
+    inherent = {"run-local-step", "random-states-lost"}
+    if report.run.outcome == "refused" or any(b.id not in inherent for b in report.run.bugs):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+# ------------------------------------------------------------------------------------------
 # balance
 
 def parse_weights(items) -> dict:
@@ -751,35 +1087,57 @@ def parse_weights(items) -> dict:
     return out
 
 
-@app.command()
+@app.command(short_help="Choose the repeats so every concept gets its share of each epoch.", epilog=epilog(
+    "kohya-tune balance my_lora.json",
+    "kohya-tune balance dataset.toml --total 1200 --diff",
+    "kohya-tune balance my_lora.json --weight \"sks dog=2\" --target-epochs 8 --apply",
+    "kohya-tune balance --undo my_lora.json",
+    exits="Exit codes: 0 --apply done, or already balanced; 1 something would change (run with "
+          "--apply), or the trainer would refuse the config; 2 usage error, unreadable file, or "
+          "the plan is refused (nothing was changed); 3 a bug in kohya-tune, or an --apply whose "
+          "result did not read back as promised (undone); 130 interrupted (Ctrl-C: --apply again "
+          "finishes, --undo rolls back)."))
 def balance(
-    config: Optional[str] = typer.Argument(None, help="GUI JSON, args TOML or dataset TOML"),
-    weight: Optional[List[str]] = typer.Option(None, "--weight", help="NAME=W: a concept's weight (default 1)"),
-    per_concept: Optional[int] = typer.Option(None, "--per-concept", help="image-steps per epoch of a weight-1 concept"),
-    total: Optional[int] = typer.Option(None, "--total", help="all train image-steps per epoch"),
-    tolerance: str = typer.Option("0.1", "--tolerance", help="how far the total may be from the size aim (0.1: +/-10 %)"),
-    min_repeats: int = typer.Option(1, "--min-repeats", help="smallest repeats a concept may get"),
-    max_repeats: int = typer.Option(100, "--max-repeats", help="largest repeats a concept may get"),
-    target_epochs: Optional[int] = typer.Option(None, "--target-epochs", help="then solve the step settings for N epochs"),
-    target_steps: Optional[int] = typer.Option(None, "--target-steps", help="then solve the step settings for N steps"),
-    by: Optional[str] = typer.Option(None, "--by", help="with a target: epoch | max_train_epochs | max_train_steps"),
-    include_reg: bool = typer.Option(False, "--include-reg", help="balance reg concepts among themselves too"),
+    config: Optional[str] = typer.Argument(None, metavar="CONFIG", show_default=False,
+                                           help="a GUI JSON, args TOML or dataset config whose concepts (N_name "
+                                                "folders or [[datasets.subsets]]) to balance"),
+    weight: Optional[List[str]] = typer.Option(None, "--weight", metavar="NAME=W",
+                                               help="a concept's weight (default 1): it gets W times the share "
+                                                    "of a weight-1 concept; NAME is the folder name without "
+                                                    "its repeat prefix, or the image_dir (repeatable)"),
+    per_concept: Optional[int] = typer.Option(None, "--per-concept", metavar="K", help="size: a weight-1 concept gets about K image-steps per epoch"),
+    total: Optional[int] = typer.Option(None, "--total", metavar="K", help="size: all train image-steps per epoch about K (default: about the current total)"),
+    tolerance: str = typer.Option("0.1", "--tolerance", metavar="F", help="how far the total may be from the size aim (0.1: +/-10 %)"),
+    min_repeats: int = typer.Option(1, "--min-repeats", metavar="N", help="the smallest repeats a concept may get"),
+    max_repeats: int = typer.Option(100, "--max-repeats", metavar="N", help="the largest repeats a concept may get"),
+    target_epochs: Optional[int] = typer.Option(None, "--target-epochs", metavar="N", help="then solve the step settings (as solve does) for N epochs"),
+    target_steps: Optional[int] = typer.Option(None, "--target-steps", metavar="N", help="then solve the step settings for N optimizer steps"),
+    by: Optional[By] = typer.Option(None, "--by", metavar="[epoch|max_train_epochs|max_train_steps]",
+                                    help="with a target: " + BY_HELP),
+    include_reg: bool = typer.Option(False, "--include-reg", help="balance the reg concepts among themselves too (their total about the new train total)"),
     diff: bool = typer.Option(False, "--diff", help="print the config diff and the renames, change nothing"),
     check: bool = typer.Option(False, "--check", help="print only the verdict, change nothing"),
-    apply: bool = typer.Option(False, "--apply", help="rename the folders / rewrite the files"),
-    format: str = typer.Option("text", "--format", "-f", help="text | json"),
-    undo: Optional[str] = typer.Option(None, "--undo", help="PATH: put back what an --apply did (the journal's folder, or the config that was balanced)"),
-    num_processes: Optional[int] = typer.Option(None, "--num-processes", help="training processes (GPUs)"),
-    sd_scripts: Optional[str] = typer.Option(None, "--sd-scripts", help="sd-scripts version, e.g. v0.6.5"),
-    gui_version: Optional[str] = typer.Option(None, "--gui-version", help="kohya_ss GUI version, e.g. v24.1.7"),
-    script: Optional[str] = typer.Option(None, "--script", help="trainer script, e.g. sdxl_train_network"),
-    path_map: Optional[List[str]] = typer.Option(None, "--path-map", help="FROM=TO folder mapping"),
+    apply: bool = typer.Option(False, "--apply", help="rename the folders / rewrite the files (journal first, read back after)"),
+    format: TextOrJson = format_option(),
+    undo: Optional[str] = typer.Option(None, "--undo", metavar="PATH", help="put back what an --apply did: PATH is the journal's folder, a folder above it, or the config that was balanced; takes no CONFIG"),
+    num_processes: Optional[int] = num_processes_option(),
+    sd_scripts: Optional[str] = sd_scripts_option(),
+    gui_version: Optional[str] = gui_version_option(),
+    script: Optional[str] = script_option(),
+    path_map: Optional[List[str]] = path_map_option(),
 ) -> None:
-    """Choose every concept's repeats so it gets its share of each epoch; then hit a target."""
+    """Choose every concept's repeats so it gets its share of each epoch, counted as the trainer counts; then hit a target.
+
+    Shows the plan and changes nothing unless --apply: N_name folders are renamed, or num_repeats
+    edited in a dataset config; the run's numbers before and after come from the same code as
+    steps.
+    """
     from kohya_tune.edit import balance as balance_mod
     from kohya_tune.edit import renames
     from kohya_tune.output import balance_report, progress
     from kohya_tune.versions.profiles import UnknownVersion
+
+    format, by = _value(format), _value(by)
 
     if format not in ("text", "json"):
         err(f"kohya-tune balance: --format must be text or json, not {format!r}")
@@ -886,20 +1244,180 @@ def balance(
 
 
 # ------------------------------------------------------------------------------------------
+# report
+
+@app.command("report", short_help="One self-contained HTML page of the run, to keep or share.", epilog=epilog(
+    "kohya-tune report my_lora.json -o run.html",
+    "kohya-tune report train.toml --num-processes 2",
+    exits="Exit codes: 0 the page is written; 1 the trainer would refuse the config (the page "
+          "says why); 2 usage error, unreadable file, dataset not on this machine, or the page "
+          "cannot be written; 3 a bug in kohya-tune; 130 interrupted (Ctrl-C)."))
+def report_cmd(
+    config: str = config_argument(),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE.html",
+                                         help="where to write the page (default: CONFIG's name with .report.html, "
+                                              "in the current folder; - prints it)"),
+    num_processes: Optional[int] = num_processes_option(),
+    sd_scripts: Optional[str] = sd_scripts_option(),
+    gui_version: Optional[str] = gui_version_option(),
+    script: Optional[str] = script_option(),
+    path_map: Optional[List[str]] = path_map_option(),
+    stdin_filename: Optional[str] = stdin_filename_option(),
+) -> None:
+    """One self-contained HTML page of the run: the answer, the findings, the buckets, the LR curve, the files.
+
+    The answer first (what the trainer will run, beside what the GUI believes), the lint
+    findings, the subsets and buckets as bar charts, the LR curve with checkpoints and samples,
+    the epochs and the file names. No script and nothing fetched: it opens in any browser,
+    offline, and prints.
+    """
+    from kohya_tune import version_line
+    from kohya_tune.check import linter as linter_mod
+    from kohya_tune.edit import rewrite
+    from kohya_tune.engine import facts, images, numbers, schedule as schedule_mod, steps as steps_mod
+    from kohya_tune.output import progress, report_page
+    from kohya_tune.versions.profiles import UnknownVersion
+
+    named = stdin_filename if config == STDIN and stdin_filename else config
+    target = output if output is not None else (Path(named).stem if named != STDIN else "stdin") + ".report.html"
+    if target != "-" and Path(target).parent != Path("") and not Path(target).parent.is_dir():
+        err(f"kohya-tune report: -o {target}: folder {str(Path(target).parent)!r} does not exist")
+        raise typer.Exit(EXIT_USAGE)
+    version = version_line().split()[-1]
+    command = "kohya-tune report " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else f"kohya-tune report {config}"
+    text = None
+    plan = None
+    code = EXIT_OK
+    try:
+        plan = command_plan(config, stdin_filename, sd_scripts, gui_version, script, num_processes, path_map)
+        disk = images.Disk(progress.for_terminal())
+        gathered = facts.gather(plan, disk)
+        project = settings_mod.load(_folder_of(named))
+        linter = linter_mod.Linter(make_settings(project, sd_scripts, gui_version, script, num_processes, path_map),
+                                   select=project.select, ignore=project.ignore,
+                                   per_file_ignores=project.per_file_ignores,
+                                   root=os.path.dirname(project.source) if project.source else None)
+        diags = linter.lint_file(plan.config.path, plan.config.text if config == STDIN else None).diagnostics
+        if gathered.refusals and gathered.problem is None:
+            refusal = refusal_text(gathered.refusals[0].error())
+            text = report_page.refused_page(plan, refusal, diags, version=version, command=command)
+            code = EXIT_FINDINGS
+        else:
+            missing = gathered.missing_error() if gathered.problem is None else gathered.problem
+            if missing is not None:
+                raise missing
+            report = steps_mod.report_from(gathered, disk=disk)
+            numbers.check_schedulable(report)
+            try:
+                result = schedule_mod.compute(report)
+            except TrainerRefusal as exc:
+                text = report_page.refused_page(plan, refusal_text(exc), diags, version=version, command=command)
+                code = EXIT_FINDINGS
+            else:
+                text = report_page.page(result, diags, version=version, command=command)
+    except (documents.LoadError, PlanError, settings_mod.SettingsError, UnknownVersion) as exc:
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    except TrainerRefusal as exc:
+        if plan is None:
+            err(f"kohya-tune: {refusal_text(exc)}")
+            raise typer.Exit(EXIT_FINDINGS)
+        text = report_page.refused_page(plan, refusal_text(exc), None, version=version, command=command)
+        code = EXIT_FINDINGS
+    if target == "-":
+        typer.echo(text, nl=False)
+    else:
+        try:
+            rewrite.write_atomic(target, text)
+        except rewrite.RewriteError as exc:
+            err(f"kohya-tune: {exc}")
+            raise typer.Exit(EXIT_USAGE)
+        err(f"wrote {target}" + (" (the trainer would refuse this config: the page says why)" if code else ""))
+    raise typer.Exit(code)
+
+
+# ------------------------------------------------------------------------------------------
+# schemas
+
+@app.command("schemas", short_help="The JSON Schemas, and editor settings that use them.", epilog=epilog(
+    "kohya-tune schemas",
+    "kohya-tune schemas --editor vscode my_configs",
+    "kohya-tune schemas --editor taplo my_configs --diff",
+    exits="Exit codes: 0 done (or nothing to change); 1 with --diff/--check: something would "
+          "change; 2 usage error, or a settings file that cannot be merged safely (nothing is "
+          "written); 3 a bug in kohya-tune; 130 interrupted (Ctrl-C)."))
+def schemas_cmd(
+    folder: Optional[str] = typer.Argument(None, metavar="[DIR]", help="the folder of configs (your editor's workspace folder) for --editor"),
+    editor: Optional[Editor] = typer.Option(None, "--editor", metavar="[vscode|taplo]",
+                                         help="write the settings that give each config of DIR its schema: "
+                                              "vscode: DIR/.vscode/settings.json (json.schemas, for the JSON configs); "
+                                              "taplo: DIR/.taplo.toml (for the TOML configs; read by the Taplo CLI and "
+                                              "VS Code's Even Better TOML)"),
+    diff: bool = typer.Option(False, "--diff", help="print the change as a diff, write nothing (exit 1 if something would change)"),
+    check: bool = typer.Option(False, "--check", help="print only the verdict, write nothing (exit 1 if something would change)"),
+) -> None:
+    """List the JSON Schemas kohya-tune ships, or point an editor at them for a folder of configs.
+
+    Without options: each schema's name, what it is for, its $id and the installed file (for check-jsonschema --schemafile). With --editor: the settings file is created or merged (your own settings and comments are kept byte for byte; a second run changes nothing).
+    """
+    from kohya_tune.edit import editor_settings as es
+    from kohya_tune.edit import rewrite
+    from kohya_tune.output import schemas_report
+
+    editor = _value(editor)
+
+    if editor is None:
+        if folder is not None or diff or check:
+            err("kohya-tune schemas: DIR, --diff and --check need --editor vscode or --editor taplo")
+            raise typer.Exit(EXIT_USAGE)
+        typer.echo(schemas_report.listing(es), nl=False)
+        raise typer.Exit(EXIT_OK)
+    if editor not in es.EDITORS:
+        err(f"kohya-tune schemas: --editor must be vscode or taplo, not {editor!r}")
+        raise typer.Exit(EXIT_USAGE)
+    if folder is None:
+        err(f"kohya-tune schemas: --editor {editor} needs the folder of your configs (DIR)")
+        raise typer.Exit(EXIT_USAGE)
+    if diff and check:
+        err("kohya-tune schemas: --diff and --check exclude each other")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        plan = es.make_plan(folder, editor)
+    except es.SettingsFileError as exc:
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    if diff:
+        if plan.changed:
+            typer.echo(rewrite.unified_diff(plan.target, plan.old_text or "", plan.new_text), nl=False)
+        raise typer.Exit(EXIT_FINDINGS if plan.changed else EXIT_OK)
+    if check:
+        typer.echo(schemas_report.verdict(plan))
+        raise typer.Exit(EXIT_FINDINGS if plan.changed else EXIT_OK)
+    try:
+        es.write(plan)
+    except rewrite.RewriteError as exc:
+        err(f"kohya-tune: {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    typer.echo(schemas_report.summary(plan), nl=False)
+
+
+# ------------------------------------------------------------------------------------------
 # rules
 
-@app.command("rules")
+@app.command("rules", epilog=epilog("kohya-tune rules", "kohya-tune rule KT203",
+                                    exits="Exit codes: 0."))
 def rules_cmd() -> None:
-    """List every rule."""
+    """List every rule: code, severity, name and what it catches."""
     from kohya_tune.check import linter as linter_mod
 
     for rule in linter_mod.all_rules():
         typer.echo(f"{rule.code}  {rule.severity:<7}  {rule.name:<32}  {rule.summary}")
 
 
-@app.command("rule")
-def rule_cmd(code: str = typer.Argument(..., help="a rule code such as KT201, or its name")) -> None:
-    """Show one rule's documentation."""
+@app.command("rule", short_help="Show one rule's documentation and example.", epilog=epilog("kohya-tune rule KT203", "kohya-tune rule gui-estimate-differs",
+                                   exits="Exit codes: 0 shown; 2 no such rule."))
+def rule_cmd(code: str = typer.Argument(..., metavar="CODE", help="a rule code such as KT201, or its name")) -> None:
+    """Show one rule's documentation: why it matters, an example and its fix."""
     from kohya_tune.check import linter as linter_mod
 
     rule = linter_mod.rule_by_code(code)
@@ -911,21 +1429,42 @@ def rule_cmd(code: str = typer.Argument(..., help="a rule code such as KT201, or
 
 
 
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report a command stopped by it
+
+
 def main() -> None:
+    """The entry point. click runs in non-standalone mode so that kohya-tune, not click or
+    typer, decides what Ctrl-C does (every version the same: one line, exit 130, no traceback
+    and no "Aborted!") and how an exit code leaves."""
+    import importlib
+
+    import typer.core
+
     from kohya_tune.output.terminal import make_streams_safe
 
+    # the click typer runs on: its own copy from typer 0.2x on, the click package before
+    click = getattr(typer.core, "_click", None) or importlib.import_module("click")
     make_streams_safe()
     try:
-        app()
+        code = app(standalone_mode=False)
     except SystemExit:
         raise
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         err("kohya-tune: interrupted")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.ClickException as exc:
+        exc.show()  # usage errors: the usage line and the problem, exit 2
+        sys.exit(exc.exit_code)
     except Exception:  # noqa: BLE001
         err("kohya-tune: internal error (this is a bug in kohya-tune; please report it):")
         err(traceback.format_exc())
         sys.exit(EXIT_INTERNAL)
+    if code == EXIT_INTERRUPTED:
+        # typer >= 0.2x turns Ctrl-C into a quiet exit 130 by itself: say it as well
+        err("kohya-tune: interrupted")
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,11 @@ def test_schema_is_valid_draft_2020_12(tab):
     assert schema["$id"] == f"https://kohya-tune.invalid/schemas/{TAB_SCHEMAS[tab]}"
     assert schema["type"] == "object"
     assert schema["additionalProperties"] is False
+    # "$schema" is the editor hint (tools/gen_gui_schemas.py SCHEMA_KEY), not a GUI key
+    assert schema["properties"]["$schema"] == {"type": "string", "description": schema["properties"]["$schema"]["description"]}
     for key, prop in schema["properties"].items():
+        if key == "$schema":
+            continue
         assert "enum" not in prop, key  # choices are warnings, never errors
         for field in ("description", "x-kohya-type", "x-kohya-allow-custom",
                       "x-kohya-added", "x-kohya-removed", "x-kohya-legacy-types"):
@@ -100,7 +104,7 @@ def test_gui_keys_match_schemas():
     assert set(data["tabs"]) == set(TAB_SCHEMAS)
     for tab, keys in data["tabs"].items():
         props = _schema(tab)["properties"]
-        assert set(keys) == set(props), tab
+        assert set(keys) == set(props) - {"$schema"}, tab
         for key, item in keys.items():
             prop = props[key]
             assert item["type"] == prop["x-kohya-type"], (tab, key)

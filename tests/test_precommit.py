@@ -120,3 +120,41 @@ def test_non_kohya_json_passes(tmp_path, hook_env):
     commit_all(repo, env, "web project")
     proc = run_hooks(repo, pre_commit, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def readme_snippets() -> list[str]:
+    """The two .pre-commit-config.yaml snippets of the README's pre-commit section."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### pre-commit", 1)[1].split("\n## ", 1)[0]
+    import re
+
+    return re.findall(r"```yaml\n(.*?)```", section, re.S)
+
+
+def test_readme_snippets_as_written_fail_on_warnings(tmp_path, hook_env):
+    """Both README snippets, pasted as they are (the checkout's folder put in, `rev: HEAD`
+    pinned by `pre-commit autoupdate --bleeding-edge` as the README says): a config with only a
+    warning fails the commit (--strict), and passes once fixed."""
+    pre_commit, sha, env = hook_env
+    local, remote = readme_snippets()
+    assert "--strict" in local and "--strict" in remote and "rev: HEAD" in remote
+    env = dict(env, PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
+    for name, snippet in (("local", local), ("remote", remote.replace("C:/src/kohya-tune", CHECKOUT.resolve().as_posix()))):
+        repo = tmp_path / name
+        make_repo(repo, sha, env)
+        (repo / ".pre-commit-config.yaml").write_text(snippet, encoding="utf-8")
+        if name == "remote":
+            up = subprocess.run([*pre_commit, "autoupdate", "--bleeding-edge"], cwd=repo, capture_output=True,
+                                text=True, env=env, timeout=300)
+            assert up.returncode == 0, up.stdout + up.stderr
+            assert f"rev: {sha}" in (repo / ".pre-commit-config.yaml").read_text(encoding="utf-8")
+        (repo / "train.toml").write_text(ARGS + "max_train_epoch = 3\n", encoding="utf-8")
+        (repo / "dataset.toml").write_text(GOOD_DATASET, encoding="utf-8")
+        commit_all(repo, env, "a typo")
+        proc = run_hooks(repo, pre_commit, env)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 1 and "train.toml:6:1: KT101 warning" in out, out
+        (repo / "train.toml").write_text(ARGS, encoding="utf-8")
+        commit_all(repo, env, "fixed")
+        proc = run_hooks(repo, pre_commit, env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr

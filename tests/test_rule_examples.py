@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,9 @@ def build(example: dict, root: Path, fixed: bool) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(text_of(value).encode("utf-8"))
+    for rel, source in pick("states").items():
+        # a real saved training state recorded by the resume oracle (tests/data/resume/states)
+        shutil.copytree(Path(__file__).parent / "data" / "resume" / "states" / source, root / rel)
 
 
 def options(example: dict) -> list[str]:

@@ -421,12 +421,26 @@ def property_schema(key: str, rec: dict[str, Any], info: dict[str, Any], version
     return prop
 
 
+# The editor hint `"$schema": "<url>"` (VS Code, Taplo). No GUI release reads it: each one's
+# open_configuration takes `my_data.get(key)` for its own parameters only (kohya_ss master
+# kohya_gui/lora_gui.py:800-804, v21.5.0 lora_gui.py:274-277; no release iterates over the loaded
+# keys), and Save writes only the parameters back (master common_gui.py:1449 SaveConfigFile), so
+# the key is dropped on the GUI's next save.
+SCHEMA_KEY = {
+    "type": "string",
+    "description": ("Editor hint naming this file's JSON Schema (VS Code, Taplo). The kohya_ss GUI "
+                    "ignores it when loading and does not write it back when it saves the file: "
+                    "`kohya-tune schemas --editor vscode DIR` sets the schema outside the file instead."),
+}
+
+
 def build_schema(tab: str, records: dict[str, dict[str, Any]], versions: list[str]) -> dict[str, Any]:
     stem, title = TABS[tab]
     props = {}
     for key in sorted(records):
         rec = records[key]
         props[key] = property_schema(key, rec, analyse(key, rec, tab), versions)
+    props = {"$schema": SCHEMA_KEY, **props}
     return {
         "$schema": SCHEMA_DIALECT,
         "$id": f"{ID_BASE}{stem}.schema.json",

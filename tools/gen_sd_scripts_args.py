@@ -678,6 +678,15 @@ def build_args_schema(newest: dict[str, Any], oldest: dict[str, Any] | None, new
         if "variants" in a:
             p["x-kohya-variants"] = a["variants"]
         props[dest] = p
+    # the editor hint "$schema" = "<url>" (Taplo reads it like a `#:schema` comment): no
+    # argparse option, and read_config_from_file puts every key into the Namespace, where
+    # nothing reads it (checked with v0.10.1's read_config_from_file and toml 0.10.2)
+    props = {"$schema": {
+        "type": "string",
+        "description": ("Editor hint naming this file's JSON Schema (Taplo / Even Better TOML). "
+                        "sd-scripts keeps it as an attribute nothing reads; a `#:schema URL` comment "
+                        "on the first line does the same without a key."),
+    }, **props}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": ARGS_SCHEMA_ID,

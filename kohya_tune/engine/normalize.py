@@ -73,16 +73,12 @@ def build_plan(doc: Document, settings: Settings) -> Plan:
         # the trainer this GUI release shipped with, unless the user names one
         sd_label = gui.sd_scripts.get("tag")
     sd_note = None
-    try:
-        sd = profiles.sd_scripts(sd_label)
-    except profiles.UnknownVersion:
-        if not sd_paired:
-            raise
+    sd = profiles.sd_scripts(sd_label)
+    if profiles.version_key(sd.label) < profiles.version_key(sd.profile):
         # a GUI release older than the oldest sd-scripts profile (v21.5-v21.8 bundle v0.5.3-v0.6.4)
-        first = profiles.load_data("sd_scripts_profiles.json")["order"][0]
-        sd = profiles.SdScripts(label=sd_label, profile=first, data=profiles.sd_scripts(first).data)
-        sd_note = (f"sd-scripts {sd_label} (what GUI {gui.version} bundles) has no profile of its "
-                   f"own: using {first}'s, the oldest kohya-tune knows")
+        what = f"what GUI {gui.version} bundles" if sd_paired else "what GUI v21.5-v21.8 bundle"
+        sd_note = (f"sd-scripts {sd_label} ({what}) has no profile of its "
+                   f"own: using {sd.profile}'s, the oldest kohya-tune knows")
     if sd_paired:
         sd = profiles.with_scripts(sd, gui.sd_scripts.get("scripts"),
                                    f"GUI {gui.version}'s {gui.sd_scripts.get('ships')} sd-scripts "

@@ -22,8 +22,9 @@ def version_key(label: str) -> tuple:
     """Sort key of "v0.10.1", "v24.1.7", "master" (newest)."""
     if label in ("master", "main", "HEAD", "newest", "latest"):
         return (10 ** 6,)
-    nums = re.findall(r"\d+", label)
-    return tuple(int(n) for n in nums) or (0,)
+    nums = [int(n) for n in re.findall(r"\d+", label)] or [0]
+    # "v0.9" is v0.9.0 (a tag between v0.8.8 and v0.9.0 does not exist)
+    return tuple(nums + [0] * (3 - len(nums)))
 
 
 def nearest_at_or_below(label: str, ordered: list[str]) -> str | None:
@@ -80,6 +81,11 @@ def sd_scripts(label: str | None) -> SdScripts:
         raise UnknownVersion(f"unknown sd-scripts version {label!r}: sd-scripts tags are v0.x.y "
                              f"(profiles {order[0]} to {order[-1]})")
     profile = nearest_at_or_below(label, order)
+    if profile is None and label in gui_bundled_tags():
+        # a tag kohya-tune itself names for an old GUI release's bundled copy (GUI v21.5-v21.8:
+        # v0.5.3-v0.6.4): it has no profile of its own, the oldest one stands for it (as when
+        # the GUI JSON names it), so `--sd-scripts` accepts what the output says
+        profile = order[0]
     if profile is None:
         raise UnknownVersion(f"sd-scripts {label} is older than the oldest profile ({order[0]}); "
                              f"kohya-tune knows {order[0]} and later")
@@ -92,6 +98,13 @@ def sd_scripts(label: str | None) -> SdScripts:
     for part in reversed(chain):
         merged.update({k: v for k, v in part.items() if k != "inherits"})
     return SdScripts(label=label, profile=profile, data=merged)
+
+
+def gui_bundled_tags() -> set:
+    """The sd-scripts tags the GUI releases run (gui_releases.json), as kohya-tune names them."""
+    from kohya_tune.versions import gui_releases
+
+    return {tag for tag in (gui_releases.sd_scripts_of(t).get("tag") for t in gui_releases.release_tags()) if tag}
 
 
 def script_checks(sd: SdScripts, script: str) -> dict:

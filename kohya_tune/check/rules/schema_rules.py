@@ -83,6 +83,11 @@ class UnknownKey(Rule):
             hint = schema.suggest(issue.key, known if ctx.doc.kind != documents.DATASET
                                   else list(table["keys"]) + ["general", "datasets", "subsets"])
             tail = f"; did you mean {lit(hint)}?" if hint else ""
+            if ctx.doc.kind == documents.DATASET and issue.key == "$schema":
+                # an editor hint the GUI and sd-scripts' argument files ignore, but the dataset
+                # validator refuses (voluptuous: extra keys not allowed, checked with v0.10.1)
+                tail = ("; name the schema outside the data instead: a `#:schema URL` comment (TOML) "
+                        "or `kohya-tune schemas --editor vscode|taplo DIR`")
             if ctx.doc.kind == documents.DATASET:
                 yield ctx.diagnostic(self, f"unknown key {lit(issue.key)} in {_table_name(issue.keypath[:-1])}: "
                                            f"the trainer stops with \"extra keys not allowed\"{tail}",
