@@ -1107,7 +1107,7 @@ def balance(
                                                     "its repeat prefix, or the image_dir (repeatable)"),
     per_concept: Optional[int] = typer.Option(None, "--per-concept", metavar="K", help="size: a weight-1 concept gets about K image-steps per epoch"),
     total: Optional[int] = typer.Option(None, "--total", metavar="K", help="size: all train image-steps per epoch about K (default: about the current total)"),
-    tolerance: str = typer.Option("0.1", "--tolerance", metavar="F", help="how far the total may be from the size aim (0.1: +/-10 %)"),
+    tolerance: str = typer.Option("0.1", "--tolerance", metavar="F", help="how far the total may be from the size aim (0.1: +/-10 %; 1 or more: any total from 1)"),
     min_repeats: int = typer.Option(1, "--min-repeats", metavar="N", help="the smallest repeats a concept may get"),
     max_repeats: int = typer.Option(100, "--max-repeats", metavar="N", help="the largest repeats a concept may get"),
     target_epochs: Optional[int] = typer.Option(None, "--target-epochs", metavar="N", help="then solve the step settings (as solve does) for N epochs"),
