@@ -278,3 +278,56 @@ def test_random_folder_datasets_keep_their_size_and_settle(spec):
         if plan["refused"]:
             return
         keeps_size_and_settles(root, "lora.toml", *options, tolerance=Fraction(tolerance))
+
+
+def _reg_loop_literally(repeats: list, T: int) -> list:
+    """sd-scripts' reg loop as written (train_util.py v0.10.1 L2169-2182): the repeats each reg
+    image ends with (None: not registered)."""
+    out = [None] * len(repeats)
+    n, first = 0, True
+    while n < T:
+        for i, r in enumerate(repeats):
+            if first:
+                out[i] = r
+                n += r
+            else:
+                out[i] += 1
+                n += 1
+            if n >= T:
+                break
+        first = False
+    return out
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=6), st.integers(0, 60))
+def test_reg_balancing_in_closed_form_is_the_trainers_loop(reg_repeats, train_total):
+    """engine/facts.py counts the loop's later passes in closed form (a train total of 10^9 hung
+    it): the reg image-steps used per subset equal the literal loop's."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make_images(root / "img" / f"{train_total}_a", [[64, 64, 1]]) if train_total else (root / "img").mkdir(parents=True)
+        for i, r in enumerate(reg_repeats):
+            make_images(root / "reg" / f"{r}_r{i}", [[64, 64, 1]])
+        (root / "c.toml").write_text('train_data_dir = "img"\nreg_data_dir = "reg"\nresolution = "64,64"\n'
+                                     'max_train_epochs = 1\n', encoding="utf-8")
+        if not train_total:
+            return
+        from kohya_tune import api
+
+        report = api.steps(str(root / "c.toml"))
+        by_name = {s.plan.folder_name: s for d in report.datasets for s in d.subsets if s.is_reg}
+        order = [by_name[name] for name in (s.plan.folder_name for d in report.datasets
+                                            for s in d.subsets if s.is_reg)]
+        expected = _reg_loop_literally([s.num_repeats for s in order], train_total)
+        assert [s.reg_image_steps if s.reg_used_images else None for s in order] == expected
+
+
+def test_a_huge_train_total_with_reg_images_answers(tmp_path):
+    make_images(tmp_path / "img" / "1000000000_a", [[64, 64, 2]])
+    make_images(tmp_path / "reg" / "1_r", [[64, 64, 3]])
+    (tmp_path / "c.toml").write_text('train_data_dir = "img"\nreg_data_dir = "reg"\nresolution = "64,64"\n'
+                                     'max_train_epochs = 1\n', encoding="utf-8")
+    result = cli(tmp_path, "steps", "c.toml", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["trainer"]["num_reg_images_used"] == 2 * 10 ** 9

@@ -526,8 +526,8 @@ def _unreachable(group: Group) -> str:
                f"{lo_text}: lower --min-repeats, raise the size or the --tolerance")
     else:
         near = " or ".join(str(t) for t in result.nearest)
-        why = (f"no whole repeats give a total in {lo_text} (the nearest reachable: {near}): "
-               f"raise the --tolerance")
+        why = (f"no whole repeats give a total in {lo_text}"
+               + (f" (the nearest reachable: {near})" if near else "") + ": raise the --tolerance")
     return f"the {group.kind} concepts cannot be balanced: {why}"
 
 

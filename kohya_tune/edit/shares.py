@@ -60,6 +60,7 @@ def _under(bound: float) -> float:
 
 
 WORK_LIMIT = 2_000_000    # _Problem._spend units (about half a microsecond to a microsecond each)
+MEMORY_BITS = 1 << 31     # the bit sets one subset sum keeps alive at once (256 MB)
 
 
 class TooLarge(Exception):
@@ -189,10 +190,18 @@ class _Problem:
         if self.work > WORK_LIMIT:
             raise TooLarge(self.k, self.largest, self.hi)
 
+    def _room(self, bits: int, count: int) -> None:
+        """Refuse (TooLarge) a subset sum whose `count` bit sets of `bits` bits each would not
+        fit in MEMORY_BITS: the work count alone would stop it only after the memory is taken."""
+        if (bits + 1) * count > MEMORY_BITS:
+            raise TooLarge(self.k, self.largest, self.hi)
+        self._spend(1 + (bits >> 12))
+
     def _spread(self, bits: int, n: int, width: int, mask: int) -> int:
         """bits | bits << n | ... | bits << (n * width), by doubling (log2(width) shifts)."""
         covered = 0
         size = mask.bit_length()
+        width = min(width, size // max(1, n) + 1)    # shifts past the mask add nothing
         while covered < width:
             step = min(covered + 1, width - covered)
             bits = (bits | (bits << (n * step))) & mask
@@ -327,6 +336,7 @@ class _Problem:
         goal = total - base
         if goal < 0 or goal > sum(n * (b - a) for n, (a, b) in zip(self.n, doms)):
             return None
+        self._room(goal, self.k + 1)
         mask = (1 << (goal + 1)) - 1
         layers = [1]
         bits = 1
@@ -423,6 +433,7 @@ class _Problem:
             return None
         base = sum(n * a for n, (a, _) in zip(self.n, doms))
         goal = total - base
+        self._room(goal, (self.k + 1) * (cap + 2))
         mask = (1 << (goal + 1)) - 1
         history = [[1]]   # history[i][c]: sums reachable after i concepts with c changes
         for i, (a, b) in enumerate(doms):
@@ -432,7 +443,7 @@ class _Problem:
             for c, bits in enumerate(prev):
                 if not bits:
                     continue
-                if a <= r0 <= b:
+                if a <= r0 <= b and n * (r0 - a) <= goal:
                     new[c] |= (bits << (n * (r0 - a))) & mask
                     self._spend(1 + (goal >> 12))
                     parts = [(a, r0 - 1), (r0 + 1, b)]
@@ -441,6 +452,7 @@ class _Problem:
                 if c + 1 > cap:
                     continue
                 for first, last in parts:
+                    last = min(last, a + goal // n)         # past the goal: nothing to add
                     if first <= last:
                         new[c + 1] |= self._spread((bits << (n * (first - a))) & mask, n, last - first, mask)
             while len(new) > 1 and not new[-1]:
@@ -609,7 +621,7 @@ def _optional(problem: _Problem, compute):
 
 def _finish(problem: _Problem, result: Result, compare_outside: bool) -> Result:
     if result.choice is None:
-        result.nearest = _nearest_reachable(problem, result.low, result.high)
+        result.nearest = _optional(problem, lambda: _nearest_reachable(problem, result.low, result.high)) or []
         return result
     result.limited = limited(problem, result.choice)
     shown = min(result.choice.error, result.in_band.error) if result.in_band is not None \
@@ -677,6 +689,8 @@ def _nearest_reachable(problem: _Problem, low: int, high: int) -> list:
     if problem.smallest > high:
         return [problem.smallest]
     span = high + max(problem.n) - problem.smallest
+    if (span + 1) * 2 > MEMORY_BITS:
+        return []        # too far to list: the message names the band alone
     mask = (1 << (span + 1)) - 1
     bits = 1
     for n in problem.n:
