@@ -71,6 +71,21 @@ def _root(version: bool = typer.Option(False, "--version", "-V", callback=_versi
     """Lint, explain and fix the training configs of kohya_ss (the GUI) and sd-scripts: the real epochs and steps, the traps, the fixes."""
 
 
+def _cache_switch(no_cache: bool) -> None:
+    # called on every run of a scanning command, with or without the option, so one run's
+    # --no-cache does not outlive it in a process that runs several (tests, the api)
+    from kohya_tune.engine import size_cache
+
+    size_cache.configure(enabled=not no_cache)
+
+
+def no_cache_option():
+    return typer.Option(False, "--no-cache", callback=_cache_switch,
+                        help="read every image header (and video) again: neither use nor write "
+                             "the cache of sizes and frame counts kept from earlier runs "
+                             "(KOHYA_TUNE_NO_CACHE=1 does the same; where it is: README)")
+
+
 def err(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -360,6 +375,7 @@ def steps(
     script: Optional[str] = script_option(),
     path_map: Optional[List[str]] = path_map_option(),
     stdin_filename: Optional[str] = stdin_filename_option(),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """The epochs and optimizer steps the trainer will really run, and why.
 
@@ -523,6 +539,7 @@ def schedule(
     script: Optional[str] = script_option(),
     path_map: Optional[List[str]] = path_map_option(),
     stdin_filename: Optional[str] = stdin_filename_option(),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """The run's timetable: when each epoch ends, which checkpoints and samples are made and kept, and the LR at every step.
 
@@ -623,6 +640,7 @@ def lint(
     statistics: bool = typer.Option(False, "--statistics", help="count the findings per rule instead of listing them"),
     show_fixes: bool = typer.Option(False, "--show-fixes", help="list the fixes (those applied, with --fix)"),
     stdin_filename: Optional[str] = stdin_filename_option(),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """Check configs: keys and types, silent overrides of the step settings, dataset traps, old GUI keys, warm-up and TOML traps.
 
@@ -865,6 +883,7 @@ def solve(
     gui_version: Optional[str] = gui_version_option(),
     script: Optional[str] = script_option(),
     path_map: Optional[List[str]] = path_map_option(),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """Rewrite epoch, max_train_epochs or max_train_steps so the real run has exactly N epochs or N optimizer steps.
 
@@ -1013,6 +1032,7 @@ def resume(
                                         help="the torch version installed where the run resumes "
                                              "(default: the one the trainer version or GUI release "
                                              "installs); torch >= 2.6 loads states weights-only"),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """What a resumed run will really do, and the flags that make it finish the plan or train more."""
     from kohya_tune.edit import resume_plan, rewrite
@@ -1125,6 +1145,7 @@ def balance(
     gui_version: Optional[str] = gui_version_option(),
     script: Optional[str] = script_option(),
     path_map: Optional[List[str]] = path_map_option(),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """Choose every concept's repeats so it gets its share of each epoch, counted as the trainer counts; then hit a target.
 
@@ -1263,6 +1284,7 @@ def report_cmd(
     script: Optional[str] = script_option(),
     path_map: Optional[List[str]] = path_map_option(),
     stdin_filename: Optional[str] = stdin_filename_option(),
+    no_cache: bool = no_cache_option(),
 ) -> None:
     """One self-contained HTML page of the run: the answer, the findings, the buckets, the LR curve, the files.
 

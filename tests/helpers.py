@@ -100,3 +100,12 @@ def run_in_process(*args: str):
     from kohya_tune.cli import app
 
     return CliRunner().invoke(app, list(args))
+
+
+def sample(items: list, key: str, count: int) -> list:
+    """`count` of `items`, chosen by `key` (a test id), so that the sample differs from one
+    parametrized case to the next but is the same on every run."""
+    if count >= len(items):
+        return list(items)
+    start = zlib.crc32(key.encode("utf-8")) % len(items)
+    return [items[(start + i * len(items) // count) % len(items)] for i in range(count)]

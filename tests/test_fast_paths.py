@@ -9,6 +9,8 @@ import copy
 import dataclasses
 import json
 import os
+import random
+import struct
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,56 @@ def test_listed_size_is_read_size(tmp_path, reader):
     for path in found:
         assert _outcome(disk.size, path, reader) == _outcome(images.read_size, path, reader), path
     assert disk.size(found[0], reader) == (640, 480)
+
+
+def _jpeg(width: int, height: int, app_bytes: int) -> bytes:
+    """A JPEG header: SOI, APP1 blocks of `app_bytes` in all (EXIF-like), then SOF0."""
+    app = b""
+    while app_bytes > 0:
+        part = min(app_bytes, 65000)
+        app += b"\xff\xe1" + struct.pack(">H", part + 2) + b"E" * part
+        app_bytes -= part
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app + sof + b"\xff\xd9"
+
+
+def _header_cases() -> dict:
+    """Files whose size imagesize reads from more or less of the file (or not at all)."""
+    rng = random.Random(21)
+    cases = {
+        # the SOF block before, at and beyond each read the scan makes (4 KiB, 64 KiB, 1 MiB)
+        **{f"jpeg{n}.jpg": _jpeg(640 + n % 7, 480, n) for n in
+           (10, 4000, 4080, 4090, 4096, 5000, 65500, 65536, 70000, 1 << 20, (1 << 20) + 10)},
+        "netpbm.png": b"P6\n# a comment\n# another\n640 480\n255\n" + b"\0" * 50,
+        "netpbm-long.png": b"P6\n#" + b"c" * 5000 + b"\n 33 44\n255\n",
+        "svg.png": b'<svg xmlns="x" width="120" height="80"></svg>',
+        "gif.png": b"GIF89a" + struct.pack("<hh", 300, 200) + b"\0" * 20,
+        "webp.png": b"RIFF\0\0\0\0WEBPVP8 " + b"\0" * 10 + struct.pack("<HH", 320, 240) + b"\0" * 8,
+        "old-png.png": b"\x89PNG\r\n\x1a\n" + struct.pack(">LL", 100, 50) + b"\0" * 4,
+    }
+    prefixes = [b"\xff\xd8", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"P5", b"II*\x00", b"MM\x00*",
+                b"RIFF\0\0\0\0WEBP", b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"<svg", b""]
+    for i in range(160):
+        body = bytes(rng.randrange(256) for _ in range(rng.choice([0, 3, 20, 40, 300, 5000])))
+        cases[f"random{i:03d}.png"] = rng.choice(prefixes) + body
+    for name, data in list(cases.items())[:12]:   # truncated copies of the real headers
+        cases["cut-" + name] = data[: len(data) // 2]
+    return cases
+
+
+@pytest.mark.parametrize("reader", ["imagesize", "imagesize_pil", "pil"])
+def test_the_scan_reads_every_header_as_imagesize_reads_the_file(tmp_path, reader):
+    """The scan gives imagesize the first bytes of a file and reads more when imagesize reaches
+    their end: the same answer (or the same failure) as imagesize on the whole file."""
+    folder = tmp_path / "1_x"
+    folder.mkdir()
+    for name, data in _header_cases().items():
+        (folder / name).write_bytes(data)
+    disk = images.Disk()
+    disk.listing(str(folder))
+    for name in sorted(_header_cases()):
+        path = str(folder / name)
+        assert _outcome(disk.size, path, reader) == _outcome(images.read_size, path, reader), name
 
 
 def test_glob_reports_what_it_passes_over(tmp_path):

@@ -212,8 +212,16 @@ class Facts:
 
 def gather(plan: Plan, disk: img.Disk | None = None, progress=None) -> Facts:
     """Scan the plan's datasets once and collect every fact and refusal. The plan gets its
-    datasets (normalize.build_datasets) if it has none yet."""
+    datasets (normalize.build_datasets) if it has none yet. The image sizes read are written
+    to the persistent cache when it ends."""
     disk = disk or img.Disk(progress)
+    try:
+        return _gather(plan, disk)
+    finally:
+        disk.save()
+
+
+def _gather(plan: Plan, disk: img.Disk) -> Facts:
     facts = Facts(plan=plan)
     if not _start(plan, facts):
         return facts
@@ -563,7 +571,8 @@ def _balance_reg(dfacts: DatasetFacts) -> None:
     for sf in dfacts.subsets:
         if not sf.used:
             continue
-        entries = [[size, path, sf.num_repeats, sf] for path, size in zip(sf.images, sf.sizes)]
+        repeats = sf.num_repeats
+        entries = [[size, path, repeats, sf] for path, size in zip(sf.images, sf.sizes)]
         if sf.is_reg:
             R += sf.num_repeats * len(sf.images)
             reg.extend(entries)

@@ -11,8 +11,9 @@ benchmark and for checking.
 PyAV is an optional extra: `pip install 'kohya-tune[video]'`. Without it, `probe` raises
 `VideoExtraMissing` and everything that needs no frame count still works.
 
-Everything is behind `probe(path)`, so a per-file cache (keyed by path, size, mtime and inode)
-can sit in front of it in one place.
+Everything is behind `probe(path)`, and the persistent size cache (`size_cache`, keyed by the
+file's size, times, inode and device, and by the PyAV version) sits in front of it: a second
+run over unchanged videos demuxes none of them.
 """
 from __future__ import annotations
 
@@ -59,8 +60,20 @@ def available() -> bool:
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
-    """Frames and size of a video file, without decoding pixels."""
+    """Frames and size of a video file, without decoding pixels (from the size cache while the
+    file is unchanged)."""
+    from kohya_tune.engine import size_cache
+
     av = _av()
+    kind = f"video-frames/demux/pyav-{getattr(av, '__version__', '?')}"
+    found = size_cache.cached(str(path), kind, lambda: _probe(av, path))
+    if type(found) is tuple and len(found) == 3 and all(type(v) is int for v in found):
+        return VideoInfo(*found)
+    return VideoInfo(*_probe(av, path))  # a damaged entry: counted again
+
+
+def _probe(av, path) -> tuple[int, int, int]:
+    """(frames, width, height), demuxed; raises VideoUnreadable."""
     try:
         container = av.open(str(path))
     except Exception as exc:  # noqa: BLE001 - PyAV raises its own error family
@@ -75,7 +88,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         for packet in container.demux(stream):
             if packet.size and not getattr(packet, "is_discard", False):
                 frames += 1
-        return VideoInfo(frames=frames, width=width, height=height)
+        return frames, width, height
     except VideoUnreadable:
         raise
     except Exception as exc:  # noqa: BLE001

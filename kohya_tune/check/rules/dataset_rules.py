@@ -116,6 +116,54 @@ def _rule_active(ctx, code: str, prefix: bool = False) -> bool:
                for r in ctx.linter.rules_for(ctx.doc.path))
 
 
+def _in_folder(sf) -> str:
+    """How a message names a subset's folder: `train folder 'img/10_dog'`."""
+    return f"{_kind_word(sf)} folder {lit(_label(sf))}"
+
+
+def _where(count: int, index: int) -> str:
+    """The dataset a message speaks of, when there are several."""
+    return f"dataset {index}: " if count > 1 else ""
+
+
+class SubsetRule(Rule):
+    """A rule with at most one finding per DreamBooth/ControlNet subset (`subsets`), placed at
+    the subset's `origin_key` (see `_subset_origin`). Subclasses say what in `finding`; no code,
+    so the linter does not run this class itself."""
+    needs = "plan"
+    origin_key = "image_dir"
+
+    def check(self, ctx):
+        plan = _touch(ctx)
+        for sf in subsets(ctx):
+            text = self.finding(plan, sf)
+            if text:
+                yield ctx.origin_diagnostic(self, text, _subset_origin(plan, sf.plan, self.origin_key))
+
+    def finding(self, plan, sf) -> str | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class RegBalanceRule(Rule):
+    """A rule about reg balancing, at most one finding per dataset of the trainer's report:
+    `finding(dres, regs, where)` gives (text, severity or None, the subset to place it at) for
+    the used reg subsets `regs`, or None."""
+    needs = "steps"
+
+    def check(self, ctx):
+        report = ctx.report
+        plan = report.plan
+        for d_index, dres in enumerate(report.datasets):
+            regs = [s for s in dres.subsets if s.used and s.is_reg]
+            found = self.finding(dres, regs, _where(len(report.datasets), d_index))
+            if found is not None:
+                text, severity, at = found
+                yield ctx.origin_diagnostic(self, text, _reg_origin(plan, at), severity=severity)
+
+    def finding(self, dres, regs, where):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
 # --------------------------------------------------------------------------------------------
 # KT300
 
@@ -259,7 +307,7 @@ class FolderNoRepeatPrefix(Rule):
                       f"'10_{name}' for 10 repeats ({key})", _folder_origin(plan, is_reg))
 
 
-class FolderRepeatsBelowOne(Rule):
+class FolderRepeatsBelowOne(SubsetRule):
     """Repeat count below one.
 
     A folder named `0_dog` or `-1_dog` (or a dataset-config subset with `num_repeats = 0`)
@@ -281,7 +329,7 @@ class FolderRepeatsBelowOne(Rule):
     name = "folder-repeats-below-one"
     severity = "warning"
     summary = "a folder or subset with fewer than 1 repeat is ignored by the trainer"
-    needs = "plan"
+    origin_key = "num_repeats"
 
     def check(self, ctx):
         plan = _touch(ctx)
@@ -303,23 +351,20 @@ class FolderRepeatsBelowOne(Rule):
                     text += (f"; the GUI's own count subtracts {abs(repeats) * g} steps for it "
                              f"({repeats} x {g})")
             yield ctx.origin_diagnostic(self, text, _folder_origin(plan, is_reg))
-        if plan.dataset_doc is None:
-            return
-        for sf in subsets(ctx):
-            if sf.state != facts_mod.REPEATS_BELOW_ONE:
-                continue
-            n = len(sf.images)
-            yield ctx.origin_diagnostic(
-                self, f"{_kind_word(sf)} subset {lit(_label(sf))} has num_repeats "
-                      f"{sf.plan.num_repeats} (less than 1): the trainer ignores it and its "
-                      f"{_plural(n, 'image')} are never used",
-                _subset_origin(plan, sf.plan, "num_repeats"))
+        yield from super().check(ctx)
+
+    def finding(self, plan, sf):
+        if plan.dataset_doc is None or sf.state != facts_mod.REPEATS_BELOW_ONE:
+            return None
+        return (f"{_kind_word(sf)} subset {lit(_label(sf))} has num_repeats "
+                f"{sf.plan.num_repeats} (less than 1): the trainer ignores it and its "
+                f"{_plural(len(sf.images), 'image')} are never used")
 
 
 # --------------------------------------------------------------------------------------------
 # KT303: subsets without images, images outside subfolders
 
-class SubsetWithoutImages(Rule):
+class SubsetWithoutImages(SubsetRule):
     """Folder or subset without images.
 
     The trainer ignores a subset in which its image search (`<dir>/*.png`, `*.jpg` ... no
@@ -339,31 +384,27 @@ class SubsetWithoutImages(Rule):
     name = "subset-without-images"
     severity = "warning"
     summary = "a folder or subset where the trainer finds no image (ignored)"
-    needs = "plan"
+
+    def finding(self, plan, sf):
+        if sf.state == facts_mod.NOT_A_DIRECTORY:
+            return (f"{_in_folder(sf)} does not exist while the rest of the dataset is here: the "
+                    f"trainer skips this subset (\"not directory\"); if it is on the training "
+                    f"machine, map it with --path-map FROM=TO")
+        if sf.state != facts_mod.NO_IMAGES:
+            return None
+        other = [n for files in sf.not_found.values() for n in files]
+        sub = list(sf.listing.dirs) if sf.listing is not None else []
+        tail = ""
+        if other:
+            tail = f" ({_plural(len(other), 'image-like file')} it does not match: {_names(sorted(other))})"
+        elif sub:
+            tail = f" (subfolders are not searched: {_names(sorted(sub))})"
+        return (f"{_in_folder(sf)} contains no image the trainer finds: it ignores this subset "
+                f"(\"no images found\"){tail}")
 
     def check(self, ctx):
-        plan = _touch(ctx)
-        for sf in subsets(ctx):
-            if sf.state == facts_mod.NOT_A_DIRECTORY:
-                yield ctx.origin_diagnostic(
-                    self, f"{_kind_word(sf)} folder {lit(_label(sf))} does not exist while the rest "
-                          f"of the dataset is here: the trainer skips this subset (\"not "
-                          f"directory\"); if it is on the training machine, map it with --path-map "
-                          f"FROM=TO", _subset_origin(plan, sf.plan))
-                continue
-            if sf.state != facts_mod.NO_IMAGES:
-                continue
-            other = [n for files in sf.not_found.values() for n in files]
-            sub = list(sf.listing.dirs) if sf.listing is not None else []
-            tail = ""
-            if other:
-                tail = f" ({_plural(len(other), 'image-like file')} it does not match: {_names(sorted(other))})"
-            elif sub:
-                tail = f" (subfolders are not searched: {_names(sorted(sub))})"
-            yield ctx.origin_diagnostic(
-                self, f"{_kind_word(sf)} folder {lit(_label(sf))} contains no image the trainer "
-                      f"finds: it ignores this subset (\"no images found\"){tail}",
-                _subset_origin(plan, sf.plan))
+        yield from super().check(ctx)
+        plan = ctx.plan
         if plan.mode != "folders":
             return
         for root in ctx.facts.roots:
@@ -386,7 +427,7 @@ def _reg_origin(plan, sres) -> Origin | None:
     return _subset_origin(plan, sres.plan)
 
 
-class RegImagesUnused(Rule):
+class RegImagesUnused(RegBalanceRule):
     """Some reg images are never used.
 
     sd-scripts balances regularization images against the train image-steps T of the dataset:
@@ -408,35 +449,29 @@ class RegImagesUnused(Rule):
     name = "reg-images-unused"
     severity = "info"
     summary = "more reg image-steps than train image-steps: the rest are never used"
-    needs = "steps"
 
-    def check(self, ctx):
-        report = ctx.report
-        plan = report.plan
-        for d_index, dres in enumerate(report.datasets):
-            T, R = dres.num_train_images, dres.num_reg_images
-            if not (R > T > 0):
-                continue
-            regs = [s for s in dres.subsets if s.used and s.is_reg]
-            total = sum(s.image_count for s in regs)
-            used = sum(s.reg_used_images for s in regs)
-            parts = [f"{lit(s.plan.image_dir)}: {s.reg_used_images} of {s.image_count} images"
-                     for s in regs]
-            dead = [s for s in regs if s.reg_used_images == 0]
-            where = f"dataset {d_index}: " if len(report.datasets) > 1 else ""
-            text = (f"{where}{R} reg image-steps found, {dres.num_reg_images_used} used: the trainer "
-                    f"registers reg images in folder order, then file-name order, until the "
-                    f"{T} train image-steps are matched; {total - used} of {total} reg images are "
-                    f"never used ({'; '.join(parts)})")
-            severity = None
-            if dead:
-                severity = "warning"
-                text += f"; reg folder {_names(lit(s.plan.image_dir) for s in dead)} is not used at all"
-            first = next((s for s in regs if s.reg_used_images < s.image_count), regs[0])
-            yield ctx.origin_diagnostic(self, text, _reg_origin(plan, first), severity=severity)
+    def finding(self, dres, regs, where):
+        T, R = dres.num_train_images, dres.num_reg_images
+        if not (R > T > 0):
+            return None
+        total = sum(s.image_count for s in regs)
+        used = sum(s.reg_used_images for s in regs)
+        parts = [f"{lit(s.plan.image_dir)}: {s.reg_used_images} of {s.image_count} images"
+                 for s in regs]
+        dead = [s for s in regs if s.reg_used_images == 0]
+        text = (f"{where}{R} reg image-steps found, {dres.num_reg_images_used} used: the trainer "
+                f"registers reg images in folder order, then file-name order, until the "
+                f"{T} train image-steps are matched; {total - used} of {total} reg images are "
+                f"never used ({'; '.join(parts)})")
+        severity = None
+        if dead:
+            severity = "warning"
+            text += f"; reg folder {_names(lit(s.plan.image_dir) for s in dead)} is not used at all"
+        first = next((s for s in regs if s.reg_used_images < s.image_count), regs[0])
+        return text, severity, first
 
 
-class RegImagesRepeated(Rule):
+class RegImagesRepeated(RegBalanceRule):
     """Reg images are repeated to match the train images.
 
     When a dataset has fewer reg image-steps R than train image-steps T (but at least one), the
@@ -456,41 +491,33 @@ class RegImagesRepeated(Rule):
     name = "reg-images-repeated"
     severity = "info"
     summary = "fewer reg image-steps than train image-steps: reg images are repeated up to T"
-    needs = "steps"
 
-    def check(self, ctx):
-        report = ctx.report
-        plan = report.plan
-        for d_index, dres in enumerate(report.datasets):
-            T, R = dres.num_train_images, dres.num_reg_images
-            if not (0 < R < T):
-                continue
-            regs = [s for s in dres.subsets if s.used and s.is_reg]
-            m = sum(s.image_count for s in regs)
-            if m == 0:
-                continue
-            q, rem = divmod(T - R, m)
-            parts = []
-            start = 0
-            lows, highs = [], []
-            for s in regs:
-                n, r = s.image_count, s.num_repeats
-                hi = r + q + (1 if start < rem else 0)
-                lo = r + q + (1 if start + n - 1 < rem else 0)
-                lows.append(lo)
-                highs.append(hi)
-                span = f"{lo}" if lo == hi else f"{lo}-{hi}"
-                parts.append(f"{lit(s.plan.image_dir)}: {n} images with num_repeats {r} -> {span} "
-                             f"times each")
-                start += n
-            lo, hi = min(lows), max(highs)
-            span = f"{lo}" if lo == hi else f"{lo} to {hi}"
-            where = f"dataset {d_index}: " if len(report.datasets) > 1 else ""
-            yield ctx.origin_diagnostic(
-                self, f"{where}{R} reg image-steps found for {T} train image-steps: the trainer "
-                      f"repeats the {m} reg images up to {dres.num_reg_images_used}, so each is "
-                      f"used {span} times per epoch ({'; '.join(parts)})",
-                _reg_origin(plan, regs[0]))
+    def finding(self, dres, regs, where):
+        T, R = dres.num_train_images, dres.num_reg_images
+        if not (0 < R < T):
+            return None
+        m = sum(s.image_count for s in regs)
+        if m == 0:
+            return None
+        q, rem = divmod(T - R, m)
+        parts = []
+        start = 0
+        lows, highs = [], []
+        for s in regs:
+            n, r = s.image_count, s.num_repeats
+            hi = r + q + (1 if start < rem else 0)
+            lo = r + q + (1 if start + n - 1 < rem else 0)
+            lows.append(lo)
+            highs.append(hi)
+            span = f"{lo}" if lo == hi else f"{lo}-{hi}"
+            parts.append(f"{lit(s.plan.image_dir)}: {n} images with num_repeats {r} -> {span} "
+                         f"times each")
+            start += n
+        lo, hi = min(lows), max(highs)
+        span = f"{lo}" if lo == hi else f"{lo} to {hi}"
+        return (f"{where}{R} reg image-steps found for {T} train image-steps: the trainer "
+                f"repeats the {m} reg images up to {dres.num_reg_images_used}, so each is "
+                f"used {span} times per epoch ({'; '.join(parts)})", None, regs[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -503,7 +530,7 @@ def _optional_ext_note(plan, ext: str) -> str | None:
     return None
 
 
-class ImageExtensionNotFound(Rule):
+class ImageExtensionNotFound(SubsetRule):
     """Image file the trainer's search does not match.
 
     sd-scripts finds images with `glob("<dir>/*<ext>")` for each of `.png .jpg .jpeg .webp .bmp`
@@ -526,45 +553,41 @@ class ImageExtensionNotFound(Rule):
     name = "image-extension-not-found"
     severity = "warning"
     summary = "image files whose extension the trainer's search does not match (on Linux)"
-    needs = "plan"
 
-    def check(self, ctx):
-        plan = _touch(ctx)
+    def finding(self, plan, sf):
+        files = sorted(sf.not_found.get("case", []) + sf.not_found.get("extension", []))
+        if not files or sf.state == facts_mod.DUPLICATE:
+            return None
         known = {e.lower() for e in plan.sd.image_extensions}
-        for sf in subsets(ctx):
-            files = sorted(sf.not_found.get("case", []) + sf.not_found.get("extension", []))
-            if not files or sf.state == facts_mod.DUPLICATE:
-                continue
-            case, other, optional = [], [], []
-            notes = []
-            for f in files:
-                ext = os.path.splitext(f)[1]
-                if ext.lower() in known:
-                    case.append(f)
+        case, other, optional = [], [], []
+        notes = []
+        for f in files:
+            ext = os.path.splitext(f)[1]
+            if ext.lower() in known:
+                case.append(f)
+            else:
+                note = _optional_ext_note(plan, ext)
+                if note:
+                    optional.append(f)
+                    if note not in notes:
+                        notes.append(note)
                 else:
-                    note = _optional_ext_note(plan, ext)
-                    if note:
-                        optional.append(f)
-                        if note not in notes:
-                            notes.append(note)
-                    else:
-                        other.append(f)
-            parts = []
-            if case:
-                parts.append(f"mixed-case extension (rename to lower case): {_names(case)}")
-            if other:
-                exts = sorted({os.path.splitext(f)[1] for f in other})
-                parts.append(f"{'/'.join(exts)} not read by sd-scripts (convert them): {_names(other)}")
-            if optional:
-                parts.append(f"{'; '.join(notes)}: {_names(optional)}")
-            yield ctx.origin_diagnostic(
-                self, f"{_plural(len(files), 'file')} in {_kind_word(sf)} folder {lit(_label(sf))} "
-                      f"{'looks like an image' if len(files) == 1 else 'look like images'} but "
-                      f"the trainer's search does not find {'it' if len(files) == 1 else 'them'} on Linux: "
-                      f"{'; '.join(parts)}", _subset_origin(plan, sf.plan))
+                    other.append(f)
+        parts = []
+        if case:
+            parts.append(f"mixed-case extension (rename to lower case): {_names(case)}")
+        if other:
+            exts = sorted({os.path.splitext(f)[1] for f in other})
+            parts.append(f"{'/'.join(exts)} not read by sd-scripts (convert them): {_names(other)}")
+        if optional:
+            parts.append(f"{'; '.join(notes)}: {_names(optional)}")
+        return (f"{_plural(len(files), 'file')} in {_in_folder(sf)} "
+                f"{'looks like an image' if len(files) == 1 else 'look like images'} but "
+                f"the trainer's search does not find {'it' if len(files) == 1 else 'them'} on Linux: "
+                f"{'; '.join(parts)}")
 
 
-class HiddenImages(Rule):
+class HiddenImages(SubsetRule):
     """Hidden image files.
 
     The trainer's `glob("*.png")` never matches names that start with a dot, so `.0001.png`
@@ -583,18 +606,13 @@ class HiddenImages(Rule):
     name = "hidden-images"
     severity = "warning"
     summary = "image files starting with '.' are never found by the trainer"
-    needs = "plan"
 
-    def check(self, ctx):
-        plan = _touch(ctx)
-        for sf in subsets(ctx):
-            files = sorted(f for f in sf.not_found.get("hidden", []) if not f.startswith("._"))
-            if not files or sf.state == facts_mod.DUPLICATE:
-                continue
-            yield ctx.origin_diagnostic(
-                self, f"{_plural(len(files), 'hidden image file')} in {_kind_word(sf)} folder "
-                      f"{lit(_label(sf))} ({_names(files)}): names starting with '.' never match the "
-                      f"trainer's glob, so they are not trained", _subset_origin(plan, sf.plan))
+    def finding(self, plan, sf):
+        files = sorted(f for f in sf.not_found.get("hidden", []) if not f.startswith("._"))
+        if not files or sf.state == facts_mod.DUPLICATE:
+            return None
+        return (f"{_plural(len(files), 'hidden image file')} in {_in_folder(sf)} ({_names(files)}): "
+                f"names starting with '.' never match the trainer's glob, so they are not trained")
 
 
 # --------------------------------------------------------------------------------------------
@@ -708,7 +726,7 @@ class GuiCountMismatch(Rule):
 # --------------------------------------------------------------------------------------------
 # KT309: empty caption files
 
-class EmptyCaptionFile(Rule):
+class EmptyCaptionFile(SubsetRule):
     """Empty caption file.
 
     For every image the trainer reads `<image stem><caption_extension>` when it exists. An empty
@@ -732,22 +750,17 @@ class EmptyCaptionFile(Rule):
     name = "empty-caption-file"
     severity = "error"
     summary = "an empty caption file makes the trainer stop"
-    needs = "plan"
 
-    def check(self, ctx):
-        plan = _touch(ctx)
-        for sf in subsets(ctx):
-            empty = list(sf.captions.empty) if sf.captions is not None else []
-            if sf.held_out_captions is not None:
-                empty += sf.held_out_captions.empty
-            if not empty:
-                continue
-            empty = sorted({os.path.basename(path) for path in empty})
-            yield ctx.origin_diagnostic(
-                self, f"{_plural(len(empty), 'empty caption file')} in {_kind_word(sf)} folder "
-                      f"{lit(_label(sf))}: {_names(empty)}; the trainer stops with \"AssertionError: "
-                      f"caption file is empty\" (write a caption or delete the file)",
-                _subset_origin(plan, sf.plan))
+    def finding(self, plan, sf):
+        empty = list(sf.captions.empty) if sf.captions is not None else []
+        if sf.held_out_captions is not None:
+            empty += sf.held_out_captions.empty
+        if not empty:
+            return None
+        empty = sorted({os.path.basename(path) for path in empty})
+        return (f"{_plural(len(empty), 'empty caption file')} in {_in_folder(sf)}: {_names(empty)}; "
+                f"the trainer stops with \"AssertionError: caption file is empty\" (write a "
+                f"caption or delete the file)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -843,7 +856,7 @@ def bucket_findings(ctx) -> list:
             continue
         res = dplan.resolution
         lo, hi, steps = dplan.min_bucket_reso, dplan.max_bucket_reso, dplan.bucket_reso_steps
-        where = f"dataset {d_index}: " if len(plan.datasets) > 1 else ""
+        where = _where(len(plan.datasets), d_index)
         message = facts_mod.bucket_steps_error(plan, dplan)
         if steps == 0:
             out.append((d_index, "bucket_reso_steps", f"{where}bucket_reso_steps is 0: the trainer "
@@ -985,7 +998,7 @@ class DuplicateSubset(Rule):
 # --------------------------------------------------------------------------------------------
 # KT313: missing captions
 
-class MissingCaptionFiles(Rule):
+class MissingCaptionFiles(SubsetRule):
     """Images without a caption file.
 
     An image without `<stem><caption_extension>` is trained with the class tokens (the folder
@@ -1009,31 +1022,28 @@ class MissingCaptionFiles(Rule):
     summary = "images without a caption file are trained with the class tokens"
     needs = "plan"
 
-    def check(self, ctx):
-        plan = _touch(ctx)
-        for sf in subsets(ctx):
-            if not sf.used or sf.from_cache or sf.captions is None:
-                continue
-            ext = _caption_ext(sf.plan)
-            missing = [os.path.basename(p) for p, path in zip(sf.images, sf.captions.files)
-                       if path is None]
-            if not missing:
-                continue
-            tokens = sf.plan.class_tokens
-            caption = f"the class tokens {lit(tokens)}" if tokens else "an empty caption"
-            text = (f"{len(missing)} of {_plural(len(sf.images), 'image')} in {_kind_word(sf)} "
-                    f"folder {lit(_label(sf))} {'has' if len(missing) == 1 else 'have'} no {ext} "
-                    f"caption file ({_names(missing)}): the "
-                    f"trainer uses {caption} for them")
-            others = {}
-            names = sf.listing.files
-            for name in missing:
-                stem = os.path.splitext(name)[0]
-                for cext in CAPTION_EXTENSIONS:
-                    if cext != ext and stem + cext in names:
-                        others[cext] = others.get(cext, 0) + 1
-            if others:
-                cext, count = max(others.items(), key=lambda kv: kv[1])
-                text += (f"; {count} of them have a {cext} file: set caption_extension = "
-                         f"\"{cext}\" if those are the captions")
-            yield ctx.origin_diagnostic(self, text, _subset_origin(plan, sf.plan))
+    def finding(self, plan, sf):
+        if not sf.used or sf.from_cache or sf.captions is None:
+            return None
+        ext = _caption_ext(sf.plan)
+        missing = [os.path.basename(p) for p, path in zip(sf.images, sf.captions.files)
+                   if path is None]
+        if not missing:
+            return None
+        tokens = sf.plan.class_tokens
+        caption = f"the class tokens {lit(tokens)}" if tokens else "an empty caption"
+        text = (f"{len(missing)} of {_plural(len(sf.images), 'image')} in {_in_folder(sf)} "
+                f"{'has' if len(missing) == 1 else 'have'} no {ext} caption file "
+                f"({_names(missing)}): the trainer uses {caption} for them")
+        others = {}
+        names = sf.listing.files
+        for name in missing:
+            stem = os.path.splitext(name)[0]
+            for cext in CAPTION_EXTENSIONS:
+                if cext != ext and stem + cext in names:
+                    others[cext] = others.get(cext, 0) + 1
+        if others:
+            cext, count = max(others.items(), key=lambda kv: kv[1])
+            text += (f"; {count} of them have a {cext} file: set caption_extension = "
+                     f"\"{cext}\" if those are the captions")
+        return text
