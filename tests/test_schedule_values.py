@@ -122,3 +122,16 @@ def test_gui_cli_release_save_last_n_steps_infinity(tmp_path):
     assert result.exit_code == 1 and "OverflowError: cannot convert float infinity to integer" in result.stderr
     result = run_in_process("schedule", str(path))            # a TOML release sends it as it is
     assert result.exit_code != 3
+
+
+def test_gui_default_learning_rate_text_is_a_number(tmp_path):
+    """A GUI JSON without learning_rate: the widget's default text ("0.0001") is the number the
+    GUI sends; the schedule used to call that the trainer's TypeError."""
+    shutil.copytree(SAMPLE / "dataset", tmp_path / "dataset")
+    path = tmp_path / "gui.json"
+    path.write_text(json.dumps({"LoRA_type": "Standard", "pretrained_model_name_or_path": "model.safetensors",
+                                "train_data_dir": "dataset/img", "output_dir": "out", "epoch": 10,
+                                "max_train_epochs": 0, "max_train_steps": 0}), encoding="utf-8")
+    result = run_in_process("schedule", str(path), "--gui-version", "v24.1.7", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["lr"]["base"] == [0.0001, 0.0001]
