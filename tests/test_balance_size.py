@@ -299,7 +299,7 @@ def _reg_loop_literally(repeats: list, T: int) -> list:
     return out
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@settings(max_examples=400 if LONG else 60, deadline=None, derandomize=True, database=None)
 @given(st.lists(st.integers(1, 5), min_size=1, max_size=6), st.integers(0, 60))
 def test_reg_balancing_in_closed_form_is_the_trainers_loop(reg_repeats, train_total):
     """engine/facts.py counts the loop's later passes in closed form (a train total of 10^9 hung
