@@ -1171,36 +1171,22 @@ def resume(
 # balance
 
 def parse_weights(items) -> dict:
-    from fractions import Fraction
-
+    """NAME=W pairs; the values are checked by the balance request (edit.balance.number)."""
     out: dict = {}
     for item in items or []:
         name, sep, value = item.rpartition("=")
         if not sep or not name:
             raise settings_mod.SettingsError(f"--weight {item!r} must look like NAME=W (for example "
                                              f"--weight 'sks dog=2')")
-        try:
-            weight = Fraction(value.strip())
-        except (ValueError, ZeroDivisionError):
-            raise settings_mod.SettingsError(f"--weight {item!r}: {value!r} is not a number") from None
-        out[name] = weight
+        out[name] = value
     return out
-
-
-def _fraction(text: str, option: str):
-    from fractions import Fraction
-
-    try:
-        return Fraction(text.strip())
-    except (ValueError, ZeroDivisionError):
-        raise settings_mod.SettingsError(f"{option}: {text!r} is not a number") from None
 
 
 @app.command(short_help="Choose the repeats so every concept gets its share of each epoch.", epilog=epilog(
     "kohya-tune balance my_lora.json",
     "kohya-tune balance dataset.toml --total 1200 --diff",
     "kohya-tune balance my_lora.json --weight \"sks dog=2\" --target-epochs 8 --apply",
-    "kohya-tune balance --undo path/to/img",
+    "kohya-tune balance --undo my_lora.json",
     exits="Exit codes: 0 --apply done, or already balanced; 1 something would change (run with "
           "--apply), or the trainer would refuse the config; 2 usage error, unreadable file, or "
           "the plan is refused (nothing was changed); 3 a bug in kohya-tune, or an --apply whose "
@@ -1216,7 +1202,7 @@ def balance(
                                                     "its repeat prefix, or the image_dir (repeatable)"),
     per_concept: Optional[int] = typer.Option(None, "--per-concept", metavar="K", help="size: a weight-1 concept gets about K image-steps per epoch"),
     total: Optional[int] = typer.Option(None, "--total", metavar="K", help="size: all train image-steps per epoch about K (default: about the current total)"),
-    tolerance: str = typer.Option("0.1", "--tolerance", metavar="F", help="how far the total may be from the size aim (0.1: +/-10 %)"),
+    tolerance: str = typer.Option("0.1", "--tolerance", metavar="F", help="how far the total may be from the size aim (0.1: +/-10 %; 1 or more: any total from 1)"),
     min_repeats: int = typer.Option(1, "--min-repeats", metavar="N", help="the smallest repeats a concept may get"),
     max_repeats: int = typer.Option(100, "--max-repeats", metavar="N", help="the largest repeats a concept may get"),
     target_epochs: Optional[int] = typer.Option(None, "--target-epochs", metavar="N", help="then solve the step settings (as solve does) for N epochs"),
@@ -1228,7 +1214,7 @@ def balance(
     check: bool = typer.Option(False, "--check", help="print only the verdict, change nothing"),
     apply: bool = typer.Option(False, "--apply", help="rename the folders / rewrite the files (journal first, read back after)"),
     format: TextOrJson = format_option(),
-    undo: Optional[str] = typer.Option(None, "--undo", metavar="DIR", help="put back what an --apply did (its journal is in DIR); takes no CONFIG"),
+    undo: Optional[str] = typer.Option(None, "--undo", metavar="PATH", help="put back what an --apply did: PATH is the journal's folder, a folder above it, or the config that was balanced; takes no CONFIG"),
     num_processes: Optional[int] = num_processes_option(),
     sd_scripts: Optional[str] = sd_scripts_option(),
     gui_version: Optional[str] = gui_version_option(),
@@ -1257,12 +1243,19 @@ def balance(
         raise typer.Exit(EXIT_USAGE)
     if undo is not None:
         if config is not None:
-            err("kohya-tune balance: --undo DIR takes no CONFIG")
+            err("kohya-tune balance: --undo PATH takes no CONFIG (give the config itself to "
+                "--undo: kohya-tune balance --undo CONFIG)")
             raise typer.Exit(EXIT_USAGE)
         try:
-            outcome = renames.undo(undo)
-        except renames.JournalError as exc:
-            err(f"kohya-tune: {exc}")
+            project = settings_mod.load(Path(undo).parent if Path(undo).parent.is_dir() else None)
+            s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
+            outcome = renames.undo(balance_mod.journal_folder(undo, s))
+        except (renames.JournalError, balance_mod.BalanceError, documents.LoadError, PlanError,
+                TrainerRefusal, settings_mod.SettingsError, UnknownVersion) as exc:
+            message = exc.message if isinstance(exc, (balance_mod.BalanceError, TrainerRefusal)) else str(exc)
+            if format == "json":
+                typer.echo(json.dumps({"undo": undo, "error": message, "exit": EXIT_USAGE}))
+            err(f"kohya-tune: {message}")
             raise typer.Exit(EXIT_USAGE)
         if format == "json":
             typer.echo(json.dumps({"undone": outcome.journal, "renames": [{"from": s, "to": t} for s, t in outcome.renames],
@@ -1271,7 +1264,7 @@ def balance(
             typer.echo(balance_report.undo_text(outcome), nl=False)
         raise typer.Exit(EXIT_OK)
     if config is None:
-        err("kohya-tune balance: give a CONFIG (or --undo DIR)")
+        err("kohya-tune balance: give a CONFIG (or --undo PATH)")
         raise typer.Exit(EXIT_USAGE)
     if target_epochs is not None and target_steps is not None:
         err("kohya-tune balance: give at most one of --target-epochs N and --target-steps N")
@@ -1291,7 +1284,7 @@ def balance(
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
         request = balance_mod.Request(
             weights=parse_weights(weight), per_concept=per_concept, total=total,
-            tolerance=_fraction(tolerance, "--tolerance"), min_repeats=min_repeats,
+            tolerance=tolerance, min_repeats=min_repeats,
             max_repeats=max_repeats, target=target, by=by, include_reg=include_reg)
         doc = documents.load(config)
         bp = balance_mod.make_plan(doc, s, request, progress.for_terminal())
@@ -1335,17 +1328,14 @@ def balance(
                     "verdict": balance_report.verdict(bp, applied)}
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     elif check:
-        typer.echo(balance_report.verdict(bp))
-        for reason in bp.refused:
-            err(f"kohya-tune: refused: {reason}")
+        typer.echo(balance_report.verdict(bp))   # a refusal's reasons end the verdict line
     elif diff:
         typer.echo(balance_report.diff_text(bp), nl=False)
         for reason in bp.refused:
             err(f"kohya-tune: refused: {reason}")
     else:
+        # a refused plan ends with its verdict line, which carries the reasons
         typer.echo(balance_report.to_text(bp, applied, bars=balance_report.can_show_bars()), nl=False)
-        if bp.refused:
-            err("kohya-tune: the plan is refused: nothing was changed")
     raise typer.Exit(code)
 
 

@@ -14,9 +14,16 @@ Inputs come from three generators, all seeded from the real configs of tests/dat
   byte flips.
 
 Every input is run through the CLI functions with typer's CliRunner: `lint`, `lint --diff`,
-`steps`, `steps --format json` and `solve --diff` with step and epoch targets. A failure is an exit
-code 3, an exception that escapes the command, or a command that uses more than `TIME_LIMIT`
-seconds of CPU time (or `WALL_LIMIT` seconds in all, for one blocked without using the CPU).
+`steps`, `steps --format json`, `solve --diff` with step and epoch targets, and `schedule` (text,
+JSON and every --plot format). A failure is an exit code 3, an exception that escapes the command,
+or a command that uses more than `TIME_LIMIT` seconds of CPU time (or `WALL_LIMIT` seconds in all,
+for one blocked without using the CPU).
+
+`balance` has its own generator and runner (`balance_inputs`, `run_balance`): a structured config
+or a random folder dataset, with hostile options (weights of 1e400, --max-repeats 1e6, huge sizes,
+tolerances of 0, 1 and more, text that is no number), through the plan, `--diff`, `--check` and
+JSON; then `--apply` and `--undo` on a copy of the dataset, after which the copy must be byte for
+byte what it was (the names, every file's bytes, nothing left behind).
 """
 from __future__ import annotations
 
@@ -497,6 +504,8 @@ COMMANDS = [
     ("solve", "--diff", "--target-epochs", "7"), ("solve", "--diff", "--target-steps", "333"),
     ("solve", "--diff", "--target-epochs", "1000000"), ("solve", "--diff", "--target-steps", "1"),
     ("schedule",), ("schedule", "--format", "json"),
+    ("schedule", "--plot", "fuzz-plot.svg"), ("schedule", "--plot", "fuzz-plot.html"),
+    ("schedule", "--plot", "fuzz-plot.png"),
 ]
 
 
@@ -514,6 +523,41 @@ class Failure:
                 f"{self.detail}")
 
 
+def _invoke(runner, app, args: list, label: tuple, name: str, origin: str, data: bytes):
+    """One command in this process with the CPU and wall-clock alarms: (result, failure)."""
+    use_alarm = hasattr(signal, "SIGALRM") and hasattr(signal, "SIGPROF")
+    if use_alarm:
+        # CPU time for busy loops (a loaded machine does not make a command "hang"), wall
+        # time, with room, for a command blocked on something (a FIFO)
+        old_prof = signal.signal(signal.SIGPROF, _alarm)
+        old_alrm = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_PROF, TIME_LIMIT)
+        signal.setitimer(signal.ITIMER_REAL, WALL_LIMIT)
+    started = time.process_time()
+    try:
+        result = runner.invoke(app, args)
+    except Hang as exc:  # raised outside the command's own try (rare)
+        return None, Failure(label, name, origin, None, str(exc), data)
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGPROF, old_prof)
+            signal.signal(signal.SIGALRM, old_alrm)
+    elapsed = time.process_time() - started
+    exc = result.exception
+    if exc is not None and not isinstance(exc, SystemExit):
+        import traceback
+
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return result, Failure(label, name, origin, result.exit_code, tb[-3000:], data)
+    if result.exit_code == 3:
+        return result, Failure(label, name, origin, 3, (result.stderr or "")[-3000:], data)
+    if elapsed > TIME_LIMIT:
+        return result, Failure(label, name, origin, result.exit_code, f"took {elapsed:.1f} s", data)
+    return result, None
+
+
 def run_one(folder: Path, name: str, content, origin: str, commands=COMMANDS) -> list[Failure]:
     """Write the input into `folder` and run every command on it; the failures found."""
     from typer.testing import CliRunner
@@ -524,40 +568,167 @@ def run_one(folder: Path, name: str, content, origin: str, commands=COMMANDS) ->
     path = folder / name
     failures = []
     runner = CliRunner()
-    use_alarm = hasattr(signal, "SIGALRM") and hasattr(signal, "SIGPROF")
     for command in commands:
         path.write_bytes(data)
-        if use_alarm:
-            # CPU time for busy loops (a loaded machine does not make a command "hang"), wall
-            # time, with room, for a command blocked on something (a FIFO)
-            old_prof = signal.signal(signal.SIGPROF, _alarm)
-            old_alrm = signal.signal(signal.SIGALRM, _alarm)
-            signal.setitimer(signal.ITIMER_PROF, TIME_LIMIT)
-            signal.setitimer(signal.ITIMER_REAL, WALL_LIMIT)
-        started = time.process_time()
-        try:
-            result = runner.invoke(app, [*command, str(path)])
-        except Hang as exc:  # raised outside the command's own try (rare)
-            failures.append(Failure(command, name, origin, None, str(exc), data))
-            continue
-        finally:
-            if use_alarm:
-                signal.setitimer(signal.ITIMER_PROF, 0)
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGPROF, old_prof)
-                signal.signal(signal.SIGALRM, old_alrm)
-        elapsed = time.process_time() - started
-        exc = result.exception
-        if exc is not None and not isinstance(exc, SystemExit):
-            import traceback
+        _, failure = _invoke(runner, app, [*command, str(path)], command, name, origin, data)
+        if failure is not None:
+            failures.append(failure)
+    return failures
 
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            failures.append(Failure(command, name, origin, result.exit_code, tb[-3000:], data))
-        elif result.exit_code == 3:
-            failures.append(Failure(command, name, origin, 3, (result.stderr or "")[-3000:], data))
-        elif elapsed > TIME_LIMIT:
-            failures.append(Failure(command, name, origin, result.exit_code,
-                                    f"took {elapsed:.1f} s", data))
+
+# ------------------------------------------------------------------------------------------
+# balance: hostile options, then --apply and --undo on a copy
+
+WEIGHT_VALUES = ["2", "0.5", "1/3", "1e400", "-1", "0", "inf", "nan", "1e-400", "1e999999999", "abc",
+                 "", "1" * 80, "1e6", "1e-6", "3/0", "1_000", " 2 ", "0x10", "٣"]
+TOLERANCE_VALUES = ["0", "0.1", "0.05", "1", "2.5", "1e9", "1e10", "-0.1", "abc", "1e999999999",
+                    "nan", "inf", "1/3", "0.0000001"]
+SIZE_VALUES = ["1", "7", "100", "1000", "100000", "1000000000", "9" * 30, "0", "-5", "1e6", "abc"]
+REPEAT_VALUES = ["1", "2", "10", "100", "1000", "1000000", "0", "-1", "9" * 25]
+CONCEPT_NAMES = ["cat", "dog", "person", "nope", "", "=", "a=b", "img/10_cat", "c0", "c1"]
+
+
+@st.composite
+def balance_options(draw) -> list:
+    """A hostile balance command line (the config comes last)."""
+    opts: list = []
+    for _ in range(draw(st.integers(0, 3))):
+        opts += ["--weight", f"{draw(st.sampled_from(CONCEPT_NAMES))}={draw(st.sampled_from(WEIGHT_VALUES))}"]
+    size = draw(st.sampled_from([None, None, "--total", "--per-concept"]))
+    if size:
+        opts += [size, draw(st.sampled_from(SIZE_VALUES))]
+    if draw(st.booleans()):
+        opts += ["--tolerance", draw(st.sampled_from(TOLERANCE_VALUES))]
+    if draw(st.integers(0, 3)) == 0:
+        opts += ["--max-repeats", draw(st.sampled_from(REPEAT_VALUES))]
+    if draw(st.integers(0, 4)) == 0:
+        opts += ["--min-repeats", draw(st.sampled_from(REPEAT_VALUES))]
+    if draw(st.booleans()):
+        opts.append("--include-reg")
+    target = draw(st.sampled_from([None, None, None, "--target-epochs", "--target-steps"]))
+    if target:
+        opts += [target, draw(st.sampled_from(["1", "7", "333", "1000000", "0"]))]
+    if draw(st.integers(0, 3)) == 0:
+        opts += ["--num-processes", draw(st.sampled_from(["1", "2", "3"]))]
+    return opts
+
+
+@st.composite
+def folder_dataset(draw, workspace: dict):
+    """A random folder dataset (N_name folders of tiny PNGs, reg folders) and an args TOML for
+    it: (name, config text, origin, tree) with tree {relative path: bytes} written by the runner."""
+    tree: dict = {}
+    sizes = [(64, 64), (64, 96), (96, 64), (80, 80)]
+    names = ["c0", "c1", "c2", "c3", "c4"]
+    for i in range(draw(st.integers(1, 5))):
+        repeats = draw(st.sampled_from(["1", "2", "3", "5", "10", "20", "0", "x", "007"]))
+        w, h = draw(st.sampled_from(sizes))
+        for k in range(draw(st.integers(0, 6))):
+            tree[f"img/{repeats}_{names[i]}/{k:03d}.png"] = (w, h)
+            tree[f"img/{repeats}_{names[i]}/{k:03d}.txt"] = b"a photo"
+    reg = draw(st.integers(0, 2))
+    for i in range(reg):
+        for k in range(draw(st.integers(1, 5))):
+            tree[f"reg/1_r{i}/{k:03d}.png"] = draw(st.sampled_from(sizes))
+    batch = draw(st.sampled_from(["1", "2", "4", "0", '"2"']))
+    text = (f'train_data_dir = "img"\n' + ('reg_data_dir = "reg"\n' if reg else "")
+            + f'resolution = "64,64"\nenable_bucket = true\nmin_bucket_reso = 64\nmax_bucket_reso = 128\n'
+            f'bucket_reso_steps = 16\ntrain_batch_size = {batch}\ncaption_extension = ".txt"\n'
+            f'max_train_epochs = {draw(st.sampled_from(["3", "10", "0", "1.5"]))}\n'
+            f'pretrained_model_name_or_path = "model.safetensors"\n')
+    return "folders.toml", text, "folder dataset", tree
+
+
+@st.composite
+def balance_inputs(draw, workspace: dict):
+    """(name, content, origin, options, tree): a structured config pointing at the workspace
+    (tree None) or a random folder dataset (its tree), with hostile balance options."""
+    if draw(st.booleans()):
+        name, content, origin = draw(structured(workspace))
+        tree = None
+    else:
+        name, content, origin, tree = draw(folder_dataset(workspace))
+    return name, content, origin, draw(balance_options()), tree
+
+
+BALANCE_MODES = [(), ("--diff",), ("--check",), ("--format", "json")]
+
+
+def _snapshot(root: Path) -> dict:
+    """Every name under root (folders too) with its bytes, as a byte-for-byte comparison."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            out[os.path.relpath(os.path.join(dirpath, d), root)] = None
+        for f in filenames:
+            path = os.path.join(dirpath, f)
+            with open(path, "rb") as fh:
+                out[os.path.relpath(path, root)] = fh.read()
+    return out
+
+
+def _materialize(root: Path, tree: dict) -> None:
+    for rel, value in tree.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(_png(*value) if isinstance(value, tuple) else value)
+    (root / "img").mkdir(exist_ok=True)
+
+
+def run_balance(folder: Path, workspace_root: Path, example) -> list[Failure]:
+    """The plan views on the input, then --apply and --undo on a copy of its dataset (the
+    workspace, or the example's own tree): the copy must come back byte for byte."""
+    import shutil
+    import tempfile
+
+    from typer.testing import CliRunner
+
+    from kohya_tune.cli import app
+
+    name, content, origin, options, tree = example
+    data = content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass")
+    runner = CliRunner()
+    failures = []
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        copy = Path(tmp) / "ws"
+        if tree is None:
+            shutil.copytree(workspace_root, copy, symlinks=True)
+            data = data.replace(str(workspace_root).encode(), str(copy).encode())
+            for inner in ("dataset.toml", "meta.json"):     # their paths into the copy too
+                path = copy / inner
+                if path.is_file():
+                    path.write_bytes(path.read_bytes().replace(str(workspace_root).encode(),
+                                                               str(copy).encode()))
+        else:
+            copy.mkdir()
+            _materialize(copy, tree)
+        config = copy / name
+        config.write_bytes(data)
+        for mode in BALANCE_MODES:
+            label = ("balance", *mode, *options)
+            _, failure = _invoke(runner, app, ["balance", *mode, *options, str(config)], label, name,
+                                 origin, data)
+            if failure is not None:
+                failures.append(failure)
+        before = _snapshot(copy)
+        label = ("balance", "--apply", *options)
+        result, failure = _invoke(runner, app, ["balance", "--apply", *options, str(config)], label,
+                                  name, origin, data)
+        if failure is not None:
+            failures.append(failure)
+            return failures
+        if result is not None and result.exit_code == 0 and _snapshot(copy) != before:
+            undo, failure = _invoke(runner, app, ["balance", "--undo", str(config)],
+                                    ("balance", "--undo"), name, origin, data)
+            if failure is not None:
+                failures.append(failure)
+        after = _snapshot(copy)
+        if after != before:
+            changed = sorted(k for k in set(before) | set(after) if before.get(k, 0) != after.get(k, 0))
+            failures.append(Failure(("balance", "--apply", "--undo", *options), name, origin,
+                                    result.exit_code if result is not None else None,
+                                    "the tree did not come back byte for byte: " + ", ".join(changed[:12]),
+                                    data))
     return failures
 
 
@@ -566,7 +737,9 @@ def crash_site(failure: Failure) -> str:
     import re
 
     if "ran longer than" in failure.detail or failure.detail.startswith("took "):
-        return f"hang: {' '.join(failure.command)}"
+        return f"hang: {' '.join(failure.command[:3])}"
+    if failure.detail.startswith("the tree did not come back"):
+        return "balance --apply/--undo: tree not restored"
     frames = re.findall(r'File "([^"]*kohya_tune[^"]*)", line (\d+), in (\w+)', failure.detail)
     if not frames:
         return failure.detail.strip().splitlines()[-1][:120] if failure.detail.strip() else "?"

@@ -29,6 +29,7 @@ import os
 from dataclasses import dataclass, field
 
 from kohya_tune.engine import lr_schedulers as lrs
+from kohya_tune.engine import lr_values
 from kohya_tune.engine.plan import Plan, TrainerRefusal
 from kohya_tune.engine.steps import StepReport
 from kohya_tune.versions import profiles, schedules
@@ -309,7 +310,7 @@ def compute(report: StepReport, lr_series: bool = True) -> Schedule:
     lr, lr_note = None, None
     try:
         lr = lr_facts(plan, report, profile, args, facts, keep_series=lr_series)
-    except NotModelled as exc:
+    except (NotModelled, lr_values.NotDrawable) as exc:
         lr_note = str(exc)
     return Schedule(report=report, profile=profile_name, args=args, epochs=epochs, checkpoints=checkpoints,
                     samples=samples, lr=lr, save_every_n_epochs=every_epochs, notes=notes, lr_note=lr_note)
@@ -602,7 +603,15 @@ def _multi_te_groups(plan: Plan, profile: dict, args: dict, notes: list[str]) ->
         raise NotModelled("network_reg_lrs gives regex-matched modules their own groups: not modelled")
     default = args.get("learning_rate")
     te = _multi_te_lrs(args.get("text_encoder_lr"), default, len(encoders))
-    ratio = lambda key: float(parsed[key]) if key in parsed else None  # noqa: E731
+    def ratio(key):
+        if key not in parsed:
+            return None
+        try:
+            return float(parsed[key])
+        except ValueError:
+            raise TrainerRefusal(f"ValueError: could not convert string to float: {parsed[key]!r} "
+                                 f"(network_args {key})", plan.arg_origins.get("network_args")) from None
+
     plus_all = ratio("loraplus_lr_ratio")
     plus_te = ratio("loraplus_text_encoder_lr_ratio") or plus_all
     plus_unet = ratio("loraplus_unet_lr_ratio") or plus_all
@@ -689,6 +698,9 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
             raise TrainerRefusal(f"ValueError: {args.get('lr_scheduler')} does not require `num_warmup_steps`. "
                                  f"Set None or 0.", plan.arg_origins.get("lr_warmup_steps"))
         raise NotModelled(f"custom lr_scheduler_type {args['lr_scheduler_type']!r}: not modelled")
+    # the learning rates as the trainer holds them (lr_values: a config-file string stays a
+    # string and fails, argparse converts command-line text, NaN / infinity draw no curve)
+    args = lr_values.checked(plan, args, plan.script)
     opt = optimizer_type(args)
     if profile.get("schedulefree") and opt.lower().endswith("schedulefree"):
         raise NotModelled(f"{opt} is a schedule-free optimizer: the trainer builds no scheduler "
@@ -740,13 +752,16 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
             try:
                 f = factor(step)
                 per_step.append([b * f for b in bases])
-            except (TypeError, ValueError, ZeroDivisionError) as exc:
+            except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
                 raise TrainerRefusal(_scheduler_failure(exc, k), plan.arg_origins.get("lr_warmup_steps")) from None
     else:
         per_step = per_step_values(built.scheduler, bases, S, P, keep_series,
                                    plan.arg_origins.get("lr_warmup_steps"))
     if not keep_series:
         per_step = []
+    problem = lr_values.series_problem(per_step)
+    if problem:
+        raise lr_values.NotDrawable(problem)
     stop = None
     if facts.get("groups") == "db":
         value = args.get("stop_text_encoder_training")

@@ -242,25 +242,34 @@ def chart(schedule: Schedule, *, width: int = CHART_WIDTH, height: int = CHART_H
         return []
     index = max(range(len(lr.groups)), key=lambda i: max(row[i] for row in lr.per_step))
     values = [row[index] for row in lr.per_step]
-    top = max(values) or 1.0
+    top = max(values)
+    if not top > 0:
+        top = 1.0
     cols = min(width, S)
 
     def col_of(step: int) -> int:
         return min(cols - 1, (step - 1) * cols // S)
 
-    # each column shows the mean LR of its steps
+    # each column shows the mean LR of its steps, as a fraction of the top (no sum of values
+    # near the float maximum overflows; a negative LR shows as empty)
     sums = [0.0] * cols
     counts = [0] * cols
     for k, v in enumerate(values, start=1):
         c = col_of(k)
-        sums[c] += v
+        sums[c] += v / top
         counts[c] += 1
     means = [sums[i] / counts[i] if counts[i] else 0.0 for i in range(cols)]
-    levels = [round(m / top * height * 8) for m in means]
+    levels = [round(max(0.0, min(1.0, m)) * height * 8) for m in means]
     label_w = 9
-    others = [g for i, g in enumerate(lr.groups) if i != index]
-    out = [f"  LR of {lr.groups[index]}" + (f" ({', '.join(others)}: the same curve, scaled to "
-                                            f"{'their' if len(others) > 1 else 'its'} base LR)" if others else "")]
+    same = [g for i, g in enumerate(lr.groups) if i != index and [row[i] for row in lr.per_step] == values]
+    scaled = [g for i, g in enumerate(lr.groups) if i != index and g not in same]
+    said = []
+    if same:
+        said.append(f"{', '.join(same)}: identical")
+    if scaled:
+        said.append(f"{', '.join(scaled)}: the same curve, scaled to "
+                    f"{'their' if len(scaled) > 1 else 'its'} base LR")
+    out = [f"  LR of {lr.groups[index]}" + (f" ({'; '.join(said)})" if said else "")]
     for row in range(height, 0, -1):
         label = _lr_text(top) if row == height else ("0" if row == 1 else "")
         line = []
