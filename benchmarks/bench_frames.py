@@ -9,6 +9,11 @@ Writes the clips once into a temporary folder (H.264 with B-frames by default: t
 of a camera or a downloaded clip), checks that every count equals the decoder's, then times
 `probe` over all clips and decoding all clips, alternately, `--rounds` times; the medians and
 their ratio go into the "frames" section of RESULTS.md. Needs the video extra (PyAV).
+
+A rerun on unchanged files (issue 18.4, 21.3): `probe` keeps each count in the persistent size
+cache (engine/size_cache.py, here a scratch folder); the "rerun" row times `probe` over the same
+clips after the cache was written and the process forgot what it held in memory (as a new run
+starts), and counts the video files PyAV opens then: none.
 """
 from __future__ import annotations
 
@@ -62,6 +67,31 @@ def timed(fn, paths) -> float:
     return time.perf_counter() - start
 
 
+def cold_count(path):
+    """`probe` without the cache: demux every packet of the file."""
+    import av
+
+    return video_frames._probe(av, path)
+
+
+def rerun(paths) -> tuple[float, int]:
+    """A new run over unchanged clips: the size cache read from its files, `probe` per clip;
+    (seconds, video files opened)."""
+    import av
+
+    from kohya_tune.engine import size_cache
+
+    size_cache.forget()   # save, drop the in-memory copy: the next lookup reads the cache file
+    opened = []
+    real_open = av.open
+    av.open = lambda file, *args, **kwargs: (opened.append(file), real_open(file, *args, **kwargs))[1]
+    try:
+        seconds = timed(video_frames.probe, paths)
+    finally:
+        av.open = real_open
+    return seconds, len(opened)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clips", type=int, default=1000)
@@ -76,6 +106,8 @@ def main() -> None:
     frames = int(a.seconds * a.fps)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        os.environ["KOHYA_TUNE_CACHE_DIR"] = str(folder / "size-cache")
+        os.environ.pop("KOHYA_TUNE_NO_CACHE", None)
         t0 = time.perf_counter()
         paths = []
         for i in range(a.clips):
@@ -85,13 +117,24 @@ def main() -> None:
         made = time.perf_counter() - t0
         mismatches = 0
         for p in paths[: min(len(paths), 50)]:
-            if video_frames.probe(p) != video_frames.decode_count(p):
+            if video_frames.VideoInfo(*cold_count(p)) != video_frames.decode_count(p):
                 mismatches += 1
-        count_t, decode_t = [], []
+        from kohya_tune.engine import size_cache
+
+        # the cache keeps no file changed in the last RACY_NS: wait until the newest clip is older
+        time.sleep(max(0.0, (os.stat(paths[-1]).st_ctime_ns + size_cache.RACY_NS - time.time_ns()) / 1e9 + 0.1))
+        for p in paths:            # a first run writes every count into the cache
+            video_frames.probe(p)
+        size_cache.forget()
+        count_t, decode_t, rerun_t, opened = [], [], [], 0
         for _ in range(a.rounds):
-            count_t.append(timed(video_frames.probe, paths))
+            count_t.append(timed(cold_count, paths))
             decode_t.append(timed(musubi_decode, paths))
+            seconds, n = rerun(paths)
+            rerun_t.append(seconds)
+            opened += n
         count_m, decode_m = statistics.median(count_t), statistics.median(decode_t)
+        rerun_m = statistics.median(rerun_t)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [
         f"{a.clips} clips of {a.seconds:g} s at {a.fps} fps ({frames} frames), {width}x{height}, {a.codec} "
@@ -99,9 +142,11 @@ def main() -> None:
         "",
         "| what | median of %d rounds | per clip |" % a.rounds,
         "| --- | --- | --- |",
-        f"| count frames (`video_frames.probe`: demux, no decoding) | {count_m:.2f} s | {1000 * count_m / a.clips:.2f} ms |",
+        f"| count frames (`video_frames.probe` without the cache: demux, no decoding) | {count_m:.2f} s | {1000 * count_m / a.clips:.2f} ms |",
         f"| decode every frame to a PIL image (what musubi's caching does, without its resize) | {decode_m:.2f} s | {1000 * decode_m / a.clips:.2f} ms |",
         f"| ratio count / decode | {count_m / decode_m:.3f} (goal <= 0.1) | |",
+        f"| rerun on unchanged clips (`probe` from the size cache, a new run's first lookups) | {rerun_m:.3f} s | {1000 * rerun_m / a.clips:.3f} ms |",
+        f"| ratio rerun / count | {rerun_m / count_m:.3f}; video files opened by the reruns: {opened} (goal 0) | |",
         "",
         f"Counts checked against the decoder on {min(len(paths), 50)} clips: {mismatches} differ.",
     ]

@@ -80,8 +80,6 @@ def balance(path: str, *, weights: dict | None = None, per_concept: int | None =
     renames and file rewrites, and `plan.refused` (why it cannot be applied). Make the change
     with `apply_balance(plan)`. Weights and the tolerance may be numbers or strings ("0.1");
     raises BalanceError for a request that cannot be planned."""
-    from fractions import Fraction
-
     from kohya_tune.edit import balance as balance_mod
 
     if target_epochs is not None and target_steps is not None:
@@ -89,8 +87,7 @@ def balance(path: str, *, weights: dict | None = None, per_concept: int | None =
     target = (("epochs", target_epochs) if target_epochs is not None
               else ("steps", target_steps) if target_steps is not None else None)
     request = balance_mod.Request(
-        weights={name: Fraction(str(w)) for name, w in (weights or {}).items()},
-        per_concept=per_concept, total=total, tolerance=Fraction(str(tolerance)),
+        weights=dict(weights or {}), per_concept=per_concept, total=total, tolerance=tolerance,
         min_repeats=min_repeats, max_repeats=max_repeats, target=target, by=by,
         include_reg=include_reg)
     return balance_mod.make_plan(load(path), settings(**options), request)

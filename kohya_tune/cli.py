@@ -469,18 +469,12 @@ def musubi_wanted(config: str, stdin_filename, script) -> bool:
         return False
 
 
-def musubi_steps(config: str, stdin_filename, script, num_processes, path_map, format: str) -> None:
+def musubi_report(config: str, stdin_filename, script, num_processes, path_map, fail):
+    """The MusubiReport of a musubi-tuner setup (steps, schedule); `fail(message, code)` for a
+    config or option that cannot be used."""
     from kohya_tune.engine import images, musubi_steps as ms
-    from kohya_tune.engine import video_frames
-    from kohya_tune.output import musubi_steps_report as report_mod
     from kohya_tune.output import progress
     from kohya_tune.versions import musubi as mv
-
-    def fail(message: str, code: int) -> None:
-        if format == "json":
-            typer.echo(json.dumps({"config": config, "error": message, "exit": code}))
-        err(f"kohya-tune: {message}")
-        raise typer.Exit(code)
 
     try:
         named = stdin_filename if config == STDIN and stdin_filename else config
@@ -495,14 +489,16 @@ def musubi_steps(config: str, stdin_filename, script, num_processes, path_map, f
         if not name:
             raise PlanError("a musubi-tuner config: give the training script with --script "
                             f"(it decides the architecture), one of: {', '.join(mv.scripts())}", config)
-        report = ms.build(doc, name, settings, images.Disk(progress.for_terminal()))
+        return ms.build(doc, name, settings, images.Disk(progress.for_terminal()))
     except (documents.LoadError, PlanError, settings_mod.SettingsError) as exc:
         fail(str(exc), EXIT_USAGE)
-        return
-    if format == "json":
-        typer.echo(json.dumps(report_mod.to_json(report), indent=2, ensure_ascii=False))
-    else:
-        typer.echo(report_mod.to_text(report), nl=False)
+
+
+def musubi_stop(report) -> None:
+    """What the trainer (or the caching) refuses, or the numbers that cannot be known here: the
+    message on standard error and the exit code."""
+    from kohya_tune.engine import video_frames
+
     if report.refusal is not None:
         stage = "the caching script" if report.refusal_stage == "cache_latents" else "the trainer"
         where = report.refusal.origin.where() + ": " if report.refusal.origin else ""
@@ -514,6 +510,68 @@ def musubi_steps(config: str, stdin_filename, script, num_processes, path_map, f
         err("kohya-tune: the numbers cannot be known here: " + "; ".join(report.unknown)
             + ("" if missing_extra else " (--path-map FROM=TO maps folders that are elsewhere)"))
         raise typer.Exit(EXIT_USAGE)
+
+
+def musubi_steps(config: str, stdin_filename, script, num_processes, path_map, format: str) -> None:
+    from kohya_tune.output import musubi_steps_report as report_mod
+
+    def fail(message: str, code: int) -> None:
+        if format == "json":
+            typer.echo(json.dumps({"config": config, "error": message, "exit": code}))
+        err(f"kohya-tune: {message}")
+        raise typer.Exit(code)
+
+    report = musubi_report(config, stdin_filename, script, num_processes, path_map, fail)
+    if format == "json":
+        typer.echo(json.dumps(report_mod.to_json(report), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(report_mod.to_text(report), nl=False)
+    musubi_stop(report)
+
+
+def musubi_schedule(config: str, stdin_filename, script, num_processes, path_map, format: str, plot) -> None:
+    """schedule for a musubi-tuner setup: the report as steps builds it, then its timetable."""
+    from kohya_tune.engine import musubi_schedule as msched
+    from kohya_tune.output import musubi_schedule_report as report_mod, musubi_steps_report
+    from kohya_tune.output import plot as plot_mod, schedule_report, terminal
+
+    def fail(message: str, code: int, payload=None) -> None:
+        if format == "json":
+            typer.echo(json.dumps(payload or {"config": config, "error": message, "exit": code}))
+        err(f"kohya-tune: {message}")
+        raise typer.Exit(code)
+
+    report = musubi_report(config, stdin_filename, script, num_processes, path_map, fail)
+    if report.refusal is not None or report.numbers is None:
+        if format == "json":
+            steps_json = musubi_steps_report.to_json(report)
+            typer.echo(json.dumps({k: steps_json.get(k) for k in ("config", "error", "note", "where", "stage", "unknown")
+                                   if steps_json.get(k) is not None}, ensure_ascii=False))
+        musubi_stop(report)
+    try:
+        result = msched.compute(report)
+    except PlanError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except TrainerRefusal as exc:
+        fail(refusal_text(exc), EXIT_FINDINGS,
+             {"config": config, "error": exc.message, "note": exc.note,
+              "where": exc.origin.where() if exc.origin else None})
+    if plot is not None:
+        try:
+            plot_mod.write(result, plot)
+        except plot_mod.PlotError as exc:
+            err(f"kohya-tune schedule: --plot {plot}: {exc}")
+            raise typer.Exit(EXIT_USAGE)
+    if format == "json":
+        typer.echo(json.dumps(report_mod.to_json(result), indent=1, ensure_ascii=False))
+    else:
+        unicode = terminal.can_encode("".join(schedule_report.UNICODE.values()))
+        typer.echo(report_mod.to_text(result, unicode=unicode), nl=False)
+    if plot is not None:
+        err(f"wrote {plot}")
+    if result.failure is not None:
+        err(f"kohya-tune: {refusal_text(result.failure)}")
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 # ------------------------------------------------------------------------------------------
@@ -559,6 +617,9 @@ def schedule(
         if problem:
             err(f"kohya-tune schedule: --plot {plot}: {problem}")
             raise typer.Exit(EXIT_USAGE)
+    if musubi_wanted(config, stdin_filename, script):
+        musubi_schedule(config, stdin_filename, script, num_processes, path_map, format, plot)
+        return
     try:
         plan = command_plan(config, stdin_filename, sd_scripts, gui_version, script,
                             num_processes, path_map)
@@ -916,7 +977,10 @@ def solve(
         project = settings_mod.load(_folder_of(config))
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
         doc = documents.load(config)
-        solver = solve_mod.Solver(doc, s)
+        if musubi_wanted(config, None, script):
+            solver = musubi_solver(doc, s, config)
+        else:
+            solver = solve_mod.Solver(doc, s)
         solution = solver.solve(kind, target, by)
         new_text = solution.text if solution.edits else doc.text
     except (documents.LoadError, PlanError, settings_mod.SettingsError, UnknownVersion) as exc:
@@ -980,6 +1044,17 @@ def solve(
     if solution.after is not None and kind == "epochs" and solution.after.last_epoch_steps != solution.after.num_update_steps_per_epoch:
         typer.echo(f"note: the last epoch is cut short; --by max_train_epochs gives {target} full epochs")
     typer.echo(f"wrote {config}")
+
+
+def musubi_solver(doc, settings, config: str):
+    """The solver of a musubi-tuner --config_file (its script decides the architecture)."""
+    from kohya_tune.edit import musubi_solve
+    from kohya_tune.versions import musubi as mv
+
+    if not mv.is_script(settings.script):
+        raise PlanError("a musubi-tuner config: give the training script with --script "
+                        f"(it decides the architecture), one of: {', '.join(mv.scripts())}", config)
+    return musubi_solve.MusubiSolver(doc, settings, settings.script)
 
 
 # ------------------------------------------------------------------------------------------
@@ -1096,36 +1171,22 @@ def resume(
 # balance
 
 def parse_weights(items) -> dict:
-    from fractions import Fraction
-
+    """NAME=W pairs; the values are checked by the balance request (edit.balance.number)."""
     out: dict = {}
     for item in items or []:
         name, sep, value = item.rpartition("=")
         if not sep or not name:
             raise settings_mod.SettingsError(f"--weight {item!r} must look like NAME=W (for example "
                                              f"--weight 'sks dog=2')")
-        try:
-            weight = Fraction(value.strip())
-        except (ValueError, ZeroDivisionError):
-            raise settings_mod.SettingsError(f"--weight {item!r}: {value!r} is not a number") from None
-        out[name] = weight
+        out[name] = value
     return out
-
-
-def _fraction(text: str, option: str):
-    from fractions import Fraction
-
-    try:
-        return Fraction(text.strip())
-    except (ValueError, ZeroDivisionError):
-        raise settings_mod.SettingsError(f"{option}: {text!r} is not a number") from None
 
 
 @app.command(short_help="Choose the repeats so every concept gets its share of each epoch.", epilog=epilog(
     "kohya-tune balance my_lora.json",
     "kohya-tune balance dataset.toml --total 1200 --diff",
     "kohya-tune balance my_lora.json --weight \"sks dog=2\" --target-epochs 8 --apply",
-    "kohya-tune balance --undo path/to/img",
+    "kohya-tune balance --undo my_lora.json",
     exits="Exit codes: 0 --apply done, or already balanced; 1 something would change (run with "
           "--apply), or the trainer would refuse the config; 2 usage error, unreadable file, or "
           "the plan is refused (nothing was changed); 3 a bug in kohya-tune, or an --apply whose "
@@ -1141,7 +1202,7 @@ def balance(
                                                     "its repeat prefix, or the image_dir (repeatable)"),
     per_concept: Optional[int] = typer.Option(None, "--per-concept", metavar="K", help="size: a weight-1 concept gets about K image-steps per epoch"),
     total: Optional[int] = typer.Option(None, "--total", metavar="K", help="size: all train image-steps per epoch about K (default: about the current total)"),
-    tolerance: str = typer.Option("0.1", "--tolerance", metavar="F", help="how far the total may be from the size aim (0.1: +/-10 %)"),
+    tolerance: str = typer.Option("0.1", "--tolerance", metavar="F", help="how far the total may be from the size aim (0.1: +/-10 %; 1 or more: any total from 1)"),
     min_repeats: int = typer.Option(1, "--min-repeats", metavar="N", help="the smallest repeats a concept may get"),
     max_repeats: int = typer.Option(100, "--max-repeats", metavar="N", help="the largest repeats a concept may get"),
     target_epochs: Optional[int] = typer.Option(None, "--target-epochs", metavar="N", help="then solve the step settings (as solve does) for N epochs"),
@@ -1153,7 +1214,7 @@ def balance(
     check: bool = typer.Option(False, "--check", help="print only the verdict, change nothing"),
     apply: bool = typer.Option(False, "--apply", help="rename the folders / rewrite the files (journal first, read back after)"),
     format: TextOrJson = format_option(),
-    undo: Optional[str] = typer.Option(None, "--undo", metavar="DIR", help="put back what an --apply did (its journal is in DIR); takes no CONFIG"),
+    undo: Optional[str] = typer.Option(None, "--undo", metavar="PATH", help="put back what an --apply did: PATH is the journal's folder, a folder above it, or the config that was balanced; takes no CONFIG"),
     num_processes: Optional[int] = num_processes_option(),
     sd_scripts: Optional[str] = sd_scripts_option(),
     gui_version: Optional[str] = gui_version_option(),
@@ -1182,12 +1243,19 @@ def balance(
         raise typer.Exit(EXIT_USAGE)
     if undo is not None:
         if config is not None:
-            err("kohya-tune balance: --undo DIR takes no CONFIG")
+            err("kohya-tune balance: --undo PATH takes no CONFIG (give the config itself to "
+                "--undo: kohya-tune balance --undo CONFIG)")
             raise typer.Exit(EXIT_USAGE)
         try:
-            outcome = renames.undo(undo)
-        except renames.JournalError as exc:
-            err(f"kohya-tune: {exc}")
+            project = settings_mod.load(Path(undo).parent if Path(undo).parent.is_dir() else None)
+            s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
+            outcome = renames.undo(balance_mod.journal_folder(undo, s))
+        except (renames.JournalError, balance_mod.BalanceError, documents.LoadError, PlanError,
+                TrainerRefusal, settings_mod.SettingsError, UnknownVersion) as exc:
+            message = exc.message if isinstance(exc, (balance_mod.BalanceError, TrainerRefusal)) else str(exc)
+            if format == "json":
+                typer.echo(json.dumps({"undo": undo, "error": message, "exit": EXIT_USAGE}))
+            err(f"kohya-tune: {message}")
             raise typer.Exit(EXIT_USAGE)
         if format == "json":
             typer.echo(json.dumps({"undone": outcome.journal, "renames": [{"from": s, "to": t} for s, t in outcome.renames],
@@ -1196,7 +1264,7 @@ def balance(
             typer.echo(balance_report.undo_text(outcome), nl=False)
         raise typer.Exit(EXIT_OK)
     if config is None:
-        err("kohya-tune balance: give a CONFIG (or --undo DIR)")
+        err("kohya-tune balance: give a CONFIG (or --undo PATH)")
         raise typer.Exit(EXIT_USAGE)
     if target_epochs is not None and target_steps is not None:
         err("kohya-tune balance: give at most one of --target-epochs N and --target-steps N")
@@ -1216,7 +1284,7 @@ def balance(
         s = make_settings(project, sd_scripts, gui_version, script, num_processes, path_map)
         request = balance_mod.Request(
             weights=parse_weights(weight), per_concept=per_concept, total=total,
-            tolerance=_fraction(tolerance, "--tolerance"), min_repeats=min_repeats,
+            tolerance=tolerance, min_repeats=min_repeats,
             max_repeats=max_repeats, target=target, by=by, include_reg=include_reg)
         doc = documents.load(config)
         bp = balance_mod.make_plan(doc, s, request, progress.for_terminal())
@@ -1260,17 +1328,14 @@ def balance(
                     "verdict": balance_report.verdict(bp, applied)}
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     elif check:
-        typer.echo(balance_report.verdict(bp))
-        for reason in bp.refused:
-            err(f"kohya-tune: refused: {reason}")
+        typer.echo(balance_report.verdict(bp))   # a refusal's reasons end the verdict line
     elif diff:
         typer.echo(balance_report.diff_text(bp), nl=False)
         for reason in bp.refused:
             err(f"kohya-tune: refused: {reason}")
     else:
+        # a refused plan ends with its verdict line, which carries the reasons
         typer.echo(balance_report.to_text(bp, applied, bars=balance_report.can_show_bars()), nl=False)
-        if bp.refused:
-            err("kohya-tune: the plan is refused: nothing was changed")
     raise typer.Exit(code)
 
 

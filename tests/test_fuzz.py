@@ -1,6 +1,7 @@
-"""The fuzz harness, bounded for CI (about a minute on two cores): hypothesis-generated and
-byte-mutated configs through lint, steps and solve --diff in-process; any exit 3, escaping
-exception or command over 10 s fails. The generators live in tests/fuzzing.py; the long run is
+"""The fuzz harness, bounded for CI (about a minute and a half on two cores): hypothesis-generated
+and byte-mutated configs through lint, steps, solve --diff, schedule (text, JSON, every --plot
+format) and balance (plan, --diff, --check, JSON, --apply then --undo on a copy that must come back
+byte for byte) in-process; any exit 3, escaping exception or command over 10 s fails. The generators live in tests/fuzzing.py; the long run is
 `python tools/fuzz.py --budget SECONDS` (README, development section).
 
 The runs are derandomized (the same inputs every time, no example database), so CI is
@@ -65,6 +66,40 @@ def test_generated_configs(work):
     check()
 
 
+PLOT_COMMANDS = [("schedule", "--plot", "fuzz-plot.svg"), ("schedule", "--plot", "fuzz-plot.html"),
+                 ("schedule", "--plot", "fuzz-plot.png")]
+
+
+def test_schedule_plots_on_structured_values(work):
+    run, workspace = work
+
+    @settings(max_examples=15, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(fuzzing.structured(workspace))
+    def check(example):
+        name, content, origin = example
+        with fuzzing.in_workdir(run):
+            failures = fuzzing.run_one(run, name, content, origin, PLOT_COMMANDS)
+        assert not failures, "\n\n".join(f.describe() for f in failures)
+
+    check()
+
+
+def test_balance_hostile_options_and_apply_undo(work):
+    run, workspace = work
+    root = run.parent / "ws"
+
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(fuzzing.balance_inputs(workspace))
+    def check(example):
+        with fuzzing.in_workdir(run):
+            failures = fuzzing.run_balance(run, root, example)
+        assert not failures, "\n\n".join(f.describe() for f in failures)
+
+    check()
+
+
 def test_mutated_bytes(work):
     run, _ = work
 
@@ -106,3 +141,39 @@ def test_position_scanner_accepts_what_tomllib_accepts(text):
         assert err.value.line is not None and err.value.line >= 1
         lines = text.splitlines() or [""]
         assert err.value.line <= len(lines) + 1
+
+
+# ------------------------------------------------------------------------------------------
+# musubi-tuner configs (dataset and training args) through lint, steps, solve and schedule with a
+# musubi script: a dataset with images, videos, JSONL files and cache folders to point at
+
+MUSUBI_BOUNDED = settings(max_examples=15, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(scope="module")
+def musubi_work(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fuzz_musubi")
+    workspace = fuzzing.make_musubi_workspace(root / "ws")
+    run = root / "run"
+    run.mkdir()
+    return run, workspace
+
+
+def _check_musubi(run, example):
+    name, content, origin, script, processes = example
+    with fuzzing.in_workdir(run):
+        failures = fuzzing.run_one(run, name, content, origin, fuzzing.musubi_commands(script, processes, full=False))
+    assert not failures, "\n\n".join(f.describe() for f in failures)
+
+
+@pytest.mark.parametrize("generator", ["musubi_structured", "musubi_generated", "musubi_mutated"])
+def test_musubi_configs(musubi_work, generator):
+    run, workspace = musubi_work
+
+    @MUSUBI_BOUNDED
+    @given(getattr(fuzzing, generator)(workspace))
+    def check(example):
+        _check_musubi(run, example)
+
+    check()

@@ -278,7 +278,11 @@ def test_plot_svg_and_html(tmp_path):
     assert result.exit_code == 0
     root = ET.fromstring(svg.read_text(encoding="utf-8"))
     assert root.tag.endswith("svg") and root.get("width") == "960" and root.get("height") == "480"
-    assert len(root.findall(".//{http://www.w3.org/2000/svg}polyline")) == 2
+    # the sample's text encoder and U-Net have the same LR at every step: one line, said so
+    lines = root.findall(".//{http://www.w3.org/2000/svg}polyline")
+    assert len(lines) == 1
+    assert lines[0].find("{http://www.w3.org/2000/svg}title").text.startswith(
+        "text_encoder = unet (identical curves")
     page = tmp_path / "lr.html"
     assert run_in_process("schedule", str(SAMPLE), "--plot", str(page)).exit_code == 0
     text = page.read_text(encoding="utf-8")
@@ -294,6 +298,7 @@ def test_plot_png(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (960, 480)
+    assert result.stdout.startswith(str(SAMPLE))
 
 
 def test_plot_png_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
@@ -301,6 +306,7 @@ def test_plot_png_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     result = run_in_process("schedule", str(SAMPLE), "--plot", str(tmp_path / "lr.png"))
     assert result.exit_code == 2
     assert "pip install 'kohya-tune[plot]'" in result.stderr
+    assert result.stdout == ""       # refused before the schedule is computed and printed
     assert not (tmp_path / "lr.png").exists()
 
 

@@ -1,7 +1,11 @@
-"""A long fuzz run: hostile configs through lint, steps and solve --diff until the budget is spent.
+"""A long fuzz run: hostile configs (sd-scripts, kohya_ss GUI and musubi-tuner) through lint, steps,
+solve --diff, schedule (text, JSON, every --plot format) and balance (plan, --diff, --check, JSON,
+then --apply and --undo on a copy of the dataset, which must come back byte for byte) until the
+budget is spent.
 
     .venv/bin/python tools/fuzz.py --budget 600            # ten minutes, every generator
     .venv/bin/python tools/fuzz.py --budget 60 --only mutated --seed 7 --save findings/
+    .venv/bin/python tools/fuzz.py --budget 300 --only balance
 
 The generators and the checks are those of tests/fuzzing.py (CI runs a bounded form of the same,
 tests/test_fuzz.py). Failures (exit 3, an escaping exception, a command over 10 s) are grouped by
@@ -26,7 +30,8 @@ import fuzzing  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", type=float, default=300, help="seconds to run (default 300)")
-    parser.add_argument("--only", choices=["structured", "generated", "mutated"], action="append",
+    parser.add_argument("--only", choices=["structured", "generated", "mutated", "musubi_structured",
+                                           "musubi_generated", "musubi_mutated", "balance"], action="append",
                         help="generators to use (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="first hypothesis seed (default 0)")
     parser.add_argument("--batch", type=int, default=50, help="examples per hypothesis round")
@@ -34,7 +39,8 @@ def main() -> int:
     parser.add_argument("--commands", choices=["all", "fast"], default="all",
                         help="fast: lint, steps and one solve only")
     opts = parser.parse_args()
-    generators = opts.only or ["structured", "generated", "mutated"]
+    generators = opts.only or ["structured", "generated", "mutated", "musubi_structured", "musubi_generated",
+                               "musubi_mutated", "balance"]
     commands = fuzzing.COMMANDS if opts.commands == "all" else [
         ("lint",), ("steps",), ("solve", "--diff", "--target-epochs", "7"), ("schedule",)]
 
@@ -44,10 +50,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kohya-fuzz-") as tmp:
         root = Path(tmp)
         workspace = fuzzing.make_workspace(root / "ws")
+        musubi_ws = fuzzing.make_musubi_workspace(root / "musubi_ws")
         work = root / "run"
         work.mkdir()
         strategies = {"structured": fuzzing.structured(workspace), "generated": fuzzing.generated(workspace),
-                      "mutated": fuzzing.mutated()}
+                      "mutated": fuzzing.mutated(), "musubi_structured": fuzzing.musubi_structured(musubi_ws),
+                      "musubi_generated": fuzzing.musubi_generated(musubi_ws),
+                      "musubi_mutated": fuzzing.musubi_mutated(musubi_ws),
+                      "balance": fuzzing.balance_inputs(workspace)}
+        commands_run: dict = {}
         round_no = opts.seed
         with fuzzing.in_workdir(work):
             while time.monotonic() < deadline:
@@ -61,9 +72,18 @@ def main() -> int:
                     nonlocal count
                     if time.monotonic() >= deadline:
                         return
-                    file_name, content, origin = example
                     count += 1
-                    for failure in fuzzing.run_one(work, file_name, content, origin, commands):
+                    if name == "balance":
+                        found = fuzzing.run_balance(work, root / "ws", example)
+                        commands_run[name] = commands_run.get(name, 0) + len(fuzzing.BALANCE_MODES) + 2
+                    else:
+                        file_name, content, origin = example[:3]
+                        # a musubi input carries its training script and process count
+                        cmds = fuzzing.musubi_commands(*example[3:], full=opts.commands == "all") \
+                            if len(example) > 3 else commands
+                        found = fuzzing.run_one(work, file_name, content, origin, cmds)
+                        commands_run[name] = commands_run.get(name, 0) + len(cmds)
+                    for failure in found:
                         site = fuzzing.crash_site(failure)
                         known = groups.get(site)
                         if known is None or len(failure.content) < len(known.content):
@@ -74,7 +94,8 @@ def main() -> int:
 
                 one()
                 round_no += 1
-    print(f"\n{count} inputs, {len(groups)} failure group(s)")
+    print(f"\n{count} inputs ({sum(commands_run.values())} command runs: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(commands_run.items())) + f"), {len(groups)} failure group(s)")
     for site, failure in sorted(groups.items()):
         print(f"\n== {site}\n{failure.describe()}")
     if opts.save and groups:

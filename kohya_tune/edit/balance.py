@@ -22,8 +22,10 @@ engine, and undoes everything when it does not give the promised numbers.
 """
 from __future__ import annotations
 
+import math
 import os
-from contextlib import ExitStack
+import re
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -32,7 +34,7 @@ from kohya_tune.edit import rewrite, shares
 from kohya_tune.edit import solve as solve_mod
 from kohya_tune.engine import facts as facts_mod
 from kohya_tune.engine import images, normalize, repeats, steps
-from kohya_tune.engine.plan import PlanError, Settings, TrainerRefusal
+from kohya_tune.engine.plan import PlanError, Settings, TrainerRefusal, resolve_dir
 from kohya_tune.check.diagnostics import Edit
 from kohya_tune.load import documents
 from kohya_tune.load.documents import Document
@@ -61,23 +63,75 @@ class Request:
     include_reg: bool = False
 
     def validate(self) -> None:
+        """The request's values, checked where they enter (the API passes them unparsed)."""
         if self.per_concept is not None and self.total is not None:
             raise BalanceError("give at most one of --per-concept K and --total K")
+        for name, value in (("--per-concept", self.per_concept), ("--total", self.total),
+                            ("--min-repeats", self.min_repeats), ("--max-repeats", self.max_repeats)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise BalanceError(f"{name} must be a whole number, not {value!r}")
         for name, value in (("--per-concept", self.per_concept), ("--total", self.total)):
             if value is not None and value < 1:
                 raise BalanceError(f"{name} must be at least 1")
-        if self.tolerance < 0 or self.tolerance >= 1:
-            raise BalanceError("--tolerance must be at least 0 and below 1 (0.1 is +/-10 %)")
+        self.tolerance = number(self.tolerance, "--tolerance", low=Fraction(0), high=MAX_NUMBER,
+                                low_ok=True)
         if self.min_repeats < 1:
             raise BalanceError("--min-repeats must be at least 1 (the trainer ignores subsets "
                                "with fewer than 1 repeat)")
         if self.max_repeats < self.min_repeats:
             raise BalanceError("--max-repeats must be at least --min-repeats")
-        for name, weight in self.weights.items():
-            if weight <= 0:
-                raise BalanceError(f"--weight {name}={weight}: a weight must be above 0")
-        if self.target is not None and self.target[1] < 1:
-            raise BalanceError("the target must be at least 1")
+        for name, weight in list(self.weights.items()):
+            self.weights[name] = number(weight, f"--weight {name}=", low=MIN_WEIGHT, high=MAX_WEIGHT)
+        if self.target is not None:
+            kind, value = self.target
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise BalanceError(f"the target must be a whole number, not {value!r}")
+            if value < 1:
+                raise BalanceError("the target must be at least 1")
+
+
+# the numbers a user gives: plain decimals or fractions, short enough to read exactly
+MAX_NUMBER = Fraction(10 ** 9)
+MIN_WEIGHT, MAX_WEIGHT = Fraction(1, 10 ** 6), Fraction(10 ** 6)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?|[+-]?\d{1,30}/\d{1,30}")
+
+
+def number(value, option: str, *, low: Fraction, high: Fraction, low_ok: bool = False) -> Fraction:
+    """A weight or tolerance as an exact Fraction: a decimal ("0.1", "2", "1e-3"), a fraction
+    ("1/3") or a number; refused (BalanceError) when it is not one, not finite, or outside
+    [low, high] (low itself only with low_ok). The text is checked before Fraction reads it,
+    so "1e999999999" cannot make it compute a billion-digit power of ten."""
+    shown = f"{option}{value}" if option.endswith("=") else f"{option} {value}"
+    if isinstance(value, bool):
+        raise BalanceError(f"{shown}: not a number")
+    if isinstance(value, Fraction):
+        result = value
+    elif isinstance(value, int):
+        result = Fraction(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise BalanceError(f"{shown}: not a finite number")
+        result = Fraction(repr(value))
+    elif isinstance(value, str):
+        text = value.strip()
+        if len(text) > 64 or not _NUMBER.fullmatch(text):
+            raise BalanceError(f"{shown}: not a number (write it like 2, 0.5, 1e-3 or 1/3)")
+        try:
+            result = Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            raise BalanceError(f"{shown}: not a number (write it like 2, 0.5, 1e-3 or 1/3)") from None
+    else:
+        raise BalanceError(f"{shown}: not a number")
+    if result < low or (result == low and not low_ok) or result > high:
+        what = "at least" if low_ok else "above"
+        raise BalanceError(f"{shown}: must be {what} {_plain(low)} and at most {_plain(high)}")
+    return result
+
+
+def _plain(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{float(value):g}"
 
 
 @dataclass
@@ -240,6 +294,59 @@ def _check_mode(plan) -> None:
                     f"with 1 repeat (no N_name folders): there is nothing to balance")
 
 
+def journal_folder(path: str, settings: Settings) -> str:
+    """The folder whose balance journal `--undo PATH` means: PATH itself when it holds one; for
+    a config, the folders an --apply of it writes its journal into (the folders of the renamed
+    `N_name` folders, the dataset config's and the config's own folder); for another folder,
+    its sub-folders. BalanceError naming where it looked when there is none, or listing them
+    when there are several."""
+    journal = renames_mod.JOURNAL_NAME
+    if os.path.isdir(path):
+        if os.path.isfile(renames_mod.journal_path(path)):
+            return path
+        try:
+            entries = sorted(e.path for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
+        except OSError as exc:
+            raise BalanceError(f"{path}: cannot list the folder: {exc.strerror or exc}") from None
+        found = [d for d in entries if os.path.isfile(renames_mod.journal_path(d))]
+        looked = f"{path} or its sub-folders"
+    elif os.path.isfile(path):
+        doc = documents.load(path)
+        if doc.kind == documents.OTHER:
+            raise BalanceError(f"{path}: not a kohya config and not a folder: give the folder of "
+                               f"the balance journal ({journal}) or the config that was balanced")
+        plan = normalize.build_plan(doc, settings)
+        dirs = []
+        for key in ("train_data_dir", "reg_data_dir"):
+            text = plan.args.get(key)
+            if isinstance(text, str) and text:
+                folder = resolve_dir(text, plan, base=plan.config.directory)
+                if folder is not None:
+                    dirs.append(os.path.abspath(folder))
+        dirs = list(dict.fromkeys(dirs + _journal_dirs(plan)))
+        found = [d for d in dirs if os.path.isfile(renames_mod.journal_path(d))]
+        looked = ", ".join(dirs)
+    else:
+        raise BalanceError(f"{path}: no such file or folder (give the folder of the balance "
+                           f"journal, {journal}, or the config that was balanced)")
+    # one apply writes a copy of its journal into every folder it renames in: one id
+    ids = {}
+    for folder in found:
+        try:
+            ids.setdefault(renames_mod.read_journal(folder).get("id"), folder)
+        except renames_mod.JournalError:
+            ids.setdefault(("unreadable", folder), folder)
+    found = list(ids.values())
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise BalanceError(f"no balance journal ({journal}) in {looked}: nothing to undo (an --apply "
+                           f"writes it next to the folders it renames, or next to the file it "
+                           f"rewrites, and --undo removes it)")
+    raise BalanceError(f"{path}: several balance journals ({', '.join(found)}): give one of these "
+                       f"folders to --undo")
+
+
 def _journal_dirs(plan) -> list:
     dirs = [os.path.abspath(directory) for _, _, directory, _ in plan.root_dirs if directory]
     if plan.dataset_doc is not None:
@@ -273,8 +380,12 @@ def _concepts(bp: BalancePlan, gathered) -> tuple[list, list]:
 
 
 def _left_alone(sf) -> dict:
+    repeats = sf.plan.num_repeats
     return {"dataset": sf.dataset, "name": sf.name, "label": sf.label, "is_reg": sf.is_reg,
-            "state": sf.state, "reason": sf.reason, "images": len(sf.images)}
+            "state": sf.state, "reason": sf.reason, "images": len(sf.images),
+            "image_dir": sf.plan.image_dir, "folder": sf.plan.folder_name,
+            "repeats": repeats if isinstance(repeats, int) and not isinstance(repeats, bool)
+            and sf.state != facts_mod.NO_PREFIX else None}
 
 
 def _weights(request: Request, train_rows: list, reg_rows: list) -> None:
@@ -319,18 +430,34 @@ def _to_concepts(rows: list) -> list:
 
 
 def _balance_group(kind: str, rows: list, request: Request) -> Group:
+    if not rows:
+        raise BalanceError(f"no {kind} concept has images the trainer uses: nothing to balance")
     size, aim = _size(request, rows)
     concepts = _to_concepts(rows)
     lo, hi = request.min_repeats, request.max_repeats
-    if aim is None:
-        result = shares.settle(concepts, request.tolerance, lo, hi)
-    else:
-        result = shares.search(concepts, aim, request.tolerance, lo, hi)
+    with _bounded(kind, len(rows)):
+        if aim is None:
+            result = shares.settle(concepts, request.tolerance, lo, hi)
+        else:
+            result = shares.search(concepts, aim, request.tolerance, lo, hi)
     group = Group(kind, rows, size, result)
     weights = sum(r.weight for r in rows)
     for r in rows:
         r.share_goal = r.weight / weights
     return group
+
+
+@contextmanager
+def _bounded(kind: str, count: int):
+    """The share search within its work limit; past it, a refusal that says what to change."""
+    try:
+        yield
+    except shares.TooLarge as exc:
+        raise BalanceError(
+            f"the {kind} concepts cannot be balanced within the search's limit (about a second): "
+            f"{count} concepts, totals up to {exc.largest} image-steps with repeats up to "
+            f"{exc.hi}; lower --max-repeats, give a smaller --total or --per-concept, or balance "
+            f"fewer concepts at a time; nothing was changed") from None
 
 
 def _assign(rows: list, chosen) -> None:
@@ -370,11 +497,13 @@ def _reg_group(rows: list, request: Request, train_total: int) -> Group:
         r.share_goal = r.weight / weights
     concepts = _to_concepts(rows)
     lo, hi = request.min_repeats, request.max_repeats
-    result = shares.search(concepts, Fraction(train_total), request.tolerance, lo, hi)
+    with _bounded("reg", len(rows)):
+        result = shares.search(concepts, Fraction(train_total), request.tolerance, lo, hi)
     size = (f"about the new train total, {train_total} image-steps per epoch (then every reg "
             f"image is used and none repeated)")
     if result.choice is None:
-        result = shares.settle(concepts, request.tolerance, lo, hi)
+        with _bounded("reg", len(rows)):
+            result = shares.settle(concepts, request.tolerance, lo, hi)
         size = (f"about the current reg total, {sum(r.image_steps_before for r in rows)} "
                 f"image-steps (the train total {train_total} cannot be reached within the bounds)")
     group = Group("reg", rows, size, result)
@@ -397,9 +526,9 @@ def _unreachable(group: Group) -> str:
                f"{lo_text}: lower --min-repeats, raise the size or the --tolerance")
     else:
         near = " or ".join(str(t) for t in result.nearest)
-        why = (f"no whole repeats give a total in {lo_text} (the nearest reachable: {near}): "
-               f"raise the --tolerance")
-    return f"the {group.kind} concepts cannot be balanced: {why}; nothing was changed"
+        why = (f"no whole repeats give a total in {lo_text}"
+               + (f" (the nearest reachable: {near})" if near else "") + ": raise the --tolerance")
+    return f"the {group.kind} concepts cannot be balanced: {why}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,7 +596,18 @@ def _outcome(bp: BalancePlan) -> None:
     if bp.renames and plan.mode == "folders":
         variant = repeats.report(repeats.with_repeats(plan, changes, launch=launch, order="sorted"),
                                  bp.disk)
-        if _signature(variant) != _signature(bp.after):
+        if _reg_order_matters(bp):
+            bp.order_sensitive = True
+            bp.notes.append(
+                "the reg balancing depends on the order the file system lists the renamed reg "
+                "folders (the trainer stops adding reg images part-way through them, and they hold "
+                "images of different buckets); the numbers after --apply are read back from the disk")
+            if bp.request.target is not None:
+                bp.refused.append(
+                    "the steps after renaming the reg folders depend on the order the file system "
+                    "will list them, so no target can be promised: run --apply without the target, "
+                    "then `kohya-tune solve` for it (or leave the reg folders alone: no --include-reg)")
+        elif _signature(variant) != _signature(bp.after):
             bp.order_sensitive = True
             bp.notes.append(
                 "the reg balancing depends on the order the file system lists the renamed folders "
@@ -574,6 +714,31 @@ def _reg_use(bp: BalancePlan, group: Group) -> None:
         elif R < T:
             bp.notes.append(f"{label}: the reg image-steps {R} are below the train total {T}, so "
                             f"the trainer repeats reg images up to {used} image-steps")
+
+
+def _reg_order_matters(bp: BalancePlan) -> bool:
+    """sd-scripts' reg balancing (DreamBoothDataset.__init__, train_util.py v0.10.1 L2169-2182, v0.6.5 L1167-1180,
+    the same loop since v0.4): the reg images in subset order, each registered with its
+    repeats until the train total is reached, then one more repeat each, in order, until it
+    is. Which images it ends on depends on the order of the reg subsets (the order the file
+    system lists the folders) unless the loop stops at the end of a full pass, or every reg
+    image has the same size. True when renamed reg folders make that order unknown."""
+    renamed = {os.path.abspath(r.source) for r in bp.renames}
+    rows = {r.key: r for r in bp.rows}
+    for d in bp.after.datasets:
+        regs = [s for s in d.subsets if s.is_reg and s.used]
+        if len(regs) < 2 or not any(rows.get((s.dataset, s.index)) is not None
+                                    and rows[(s.dataset, s.index)].directory in renamed for s in regs):
+            continue
+        T = d.num_train_images
+        R = sum(s.image_count * s.num_repeats for s in regs)
+        N = sum(s.image_count for s in regs)
+        if not N or (T >= R and (T - R) % N == 0):
+            continue
+        sizes = {tuple(size) for s in regs for size in s.sizes if size is not None}
+        if len(sizes) > 1 or any(size is None for s in regs for size in s.sizes):
+            return True
+    return False
 
 
 def _signature(report: steps.StepReport) -> tuple:

@@ -707,8 +707,9 @@ def _read_all(fd: int) -> bytes:
         chunks.append(chunk)
 
 
-def write_atomic(path: str, text: str, *, expected: str | None = None, force: bool = False) -> None:
-    """Write `text` as UTF-8, exactly (no newline translation), through a temporary file in the
+def write_atomic(path: str, text: str | bytes, *, expected: str | None = None,
+                 force: bool = False) -> None:
+    """Write `text` as UTF-8 (or bytes as they are), exactly (no newline translation), through a temporary file in the
     same folder that replaces the target: readers see the old or the new file, never half of one.
     The file's permission bits (and owner and group, where allowed) are kept; a symlink is kept
     and its target is replaced.
@@ -720,7 +721,7 @@ def write_atomic(path: str, text: str, *, expected: str | None = None, force: bo
     that changed meanwhile is refused, so a concurrent update is never lost. WriteError says
     why nothing was written."""
     try:
-        data = text.encode("utf-8")
+        data = text if isinstance(text, bytes) else text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise RewriteError(f"text cannot be encoded as UTF-8: {exc}") from None
     target = os.path.realpath(path)

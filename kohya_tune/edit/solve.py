@@ -129,15 +129,21 @@ class Solver:
         self._outcomes: dict = {}
 
     # ------------------------------------------------------------------ where keys live
+    @property
+    def flat_args(self) -> bool:
+        """A --config_file TOML, whose sections the trainer merges into one namespace (a subclass
+        for another trainer's args file says True too)."""
+        return self.doc.kind == documents.ARGS
+
     def keypath(self, key: str) -> tuple:
-        if self.doc.kind == documents.ARGS:
+        if self.flat_args:
             found = documents.flat_arg_path(self.doc.data, key)
             if found is not None:
                 return found
         return (key,)
 
     def present(self, key: str) -> bool:
-        if self.doc.kind == documents.ARGS:
+        if self.flat_args:
             return documents.flat_arg_path(self.doc.data, key) is not None
         return key in self.doc.data
 
@@ -152,7 +158,7 @@ class Solver:
 
     def add_path(self, key: str) -> tuple:
         """Where a missing key goes: beside its relatives (same section in an args TOML)."""
-        if self.doc.kind == documents.ARGS:
+        if self.flat_args:
             for relative in ("max_train_steps", "max_train_epochs", "train_batch_size",
                              "gradient_accumulation_steps", "learning_rate"):
                 found = documents.flat_arg_path(self.doc.data, relative)
@@ -238,13 +244,13 @@ class Solver:
     # ------------------------------------------------------------------ switching settings off
     def off_values(self, key: str) -> list:
         old = self.value(key)
-        if self.doc.kind == documents.ARGS:
+        if self.flat_args:
             return [None]
         return ["", 0] if isinstance(old, str) else [0, ""]
 
     def neutralize(self, key: str, field_name: str) -> dict:
         """Changes that stop `key` from reaching the trainer (GUI: as that version sends it)."""
-        if self.doc.kind == documents.ARGS:
+        if self.flat_args:
             return {key: None} if self.present(key) else {}
         for value in self.off_values(key):
             if getattr(self._gui_sent({key: value}), field_name) is None:
@@ -478,7 +484,7 @@ class Solver:
                                  f"the trainer counts exactly: {numbers.EXACT_COUNT_WHY}", usage=True)
 
     def default_by(self, kind: str) -> str:
-        if self.doc.kind == documents.ARGS:
+        if self.flat_args:
             return "max_train_epochs" if kind == "epochs" else "max_train_steps"
         # a GUI config: keep the user's own knob (`epoch`) when the GUI turns it into steps and an
         # integer epoch hits the target exactly; otherwise the setting the trainer obeys. With

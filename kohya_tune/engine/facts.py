@@ -605,19 +605,20 @@ def _balance_reg(dfacts: DatasetFacts) -> None:
             T += sf.num_repeats * len(sf.images)
             train.extend(entries)
     registered: list = []
-    if R > 0:
-        n, first = 0, True
-        while n < T:
-            for entry in reg:
-                if first:
-                    registered.append(entry)
-                    n += entry[2]
-                else:
-                    entry[2] += 1
-                    n += 1
-                if n >= T:
-                    break
-            first = False
+    if R > 0 and T > 0:
+        # the trainer's loop, with its later passes (one repeat per image, in order) counted in
+        # closed form: q whole passes, then the first `rest` images once more. A loop of T
+        # steps hung on a train total of 10^9 (a folder named 1000000000_x).
+        n = 0
+        for entry in reg:
+            registered.append(entry)
+            n += entry[2]
+            if n >= T:
+                break
+        if n < T:
+            passes, rest = divmod(T - n, len(reg))
+            for i, entry in enumerate(reg):
+                entry[2] += passes + (1 if i < rest else 0)
     for entry in registered:
         entry[3].reg_used_images += 1
         entry[3].reg_image_steps += entry[2]

@@ -95,7 +95,24 @@ def sent_args(plan) -> dict:
     for name in ("save_last_n_steps", "save_last_n_steps_state") + (
             ("save_last_n_epochs", "save_last_n_epochs_state") if sends["save_last_n_epochs"] else ()):
         value = data.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        if toml:
+            # v24.1.7 lora_gui.py L1203: the value itself when it is not 0
+            if value != 0:
+                out[name] = value
+            continue
+        # v21.5.11 common_gui.py L1180-1190: int() of the widget value, sent when > 0; int()
+        # of NaN or an infinity raises in the GUI before training starts
+        if isinstance(value, float) and not math.isfinite(value):
+            from kohya_tune.engine.plan import TrainerRefusal
+
+            kind = "ValueError: cannot convert float NaN to integer" if math.isnan(value) else \
+                "OverflowError: cannot convert float infinity to integer"
+            raise TrainerRefusal(kind, None, note=f"the GUI converts {name} = {value} with int() "
+                                                  f"while building the command (common_gui.py "
+                                                  f"run_cmd_training): it stops before training")
+        if value > 0:
             out[name] = int(value)
     if data.get("save_state"):
         out["save_state"] = True

@@ -30,10 +30,12 @@ class SchedulerError(Exception):
 
 @dataclass
 class Lambda:
-    """A LambdaLR: factor(step) multiplies each group's initial LR."""
-    factor: Callable[[int], float]
+    """A LambdaLR: factor(step) multiplies each group's initial LR. A scheduler whose groups do not
+    all follow base * factor (kind "values") gives every group's LR from `values(step, bases)`."""
+    factor: Callable[[int], float] | None
     function: str                   # library function, for the report
-    kind: str = "lambda"            # "lambda" | "adafactor" | "plateau"
+    kind: str = "lambda"            # "lambda" | "adafactor" | "plateau" | "values"
+    values: Callable[[int, list], list] | None = None
 
 
 class FakeOptimizer:
@@ -289,6 +291,46 @@ class Transformers454(Transformers444):
         return lambda_lr(optimizer, factor, last_epoch, function="transformers get_wsd_schedule")
 
 
+
+class RexLR:
+    """musubi-tuner's REX scheduler (modules/lr_schedulers.py:4-67 at 30c658c4), a torch
+    LRScheduler whose get_lr is a closed form of last_epoch: during a warm-up of more than one step
+    every group gets the same absolute LR, from min_lr up to max_lr (not its own LR times a factor);
+    after it, each group's initial LR times the REX factor. The constructor checks min_lr and the
+    warm-up as RexLR.__init__ does (same names, so an unknown lr_scheduler_args key raises the same
+    TypeError); torch's LRScheduler.__init__ then steps once, so a given last_epoch L makes
+    scheduler step s read last_epoch L + 1 + s."""
+
+    def __init__(self, optimizer, max_lr, min_lr=0.0, num_steps=0, num_warmup_steps=0, rex_alpha=0.1, rex_beta=0.9,
+                 last_epoch=-1):
+        if min_lr > max_lr:
+            raise ValueError(f'Value of "min_lr" should be less than value of "max_lr". Got min_lr={min_lr} and max_lr={max_lr}')
+        if num_warmup_steps > num_steps:
+            raise ValueError(f"num_warmup_steps ({num_warmup_steps}) must be less than or equal to num_steps ({num_steps})")
+        self.min_lr, self.max_lr, self.num_steps = min_lr, max_lr, num_steps
+        self.num_warmup_steps, self.rex_alpha, self.rex_beta = num_warmup_steps, rex_alpha, rex_beta
+        self.offset = last_epoch + 1
+        self.lambda_ = Lambda(None, "musubi-tuner RexLR", kind="values", values=self.lrs)
+        # LRScheduler.__init__ -> _initial_step -> get_lr at last_epoch 0 (+ offset)
+        self.lrs(0, [1.0])
+
+    def lrs(self, step, bases):
+        last = step + self.offset
+        w = self.num_warmup_steps
+        if w == 1 and last == 1:
+            return [self.min_lr for _ in bases]
+        elif w > 1 and last >= 1 and last <= (w - 1):
+            return [self.min_lr + (self.max_lr - self.min_lr) * (last - 1) / (w - 1) for _ in bases]
+        step_after = last - w
+        remaining = self.num_steps - w
+        if step_after >= remaining or step_after == -1 or remaining <= 0:
+            return [self.min_lr for _ in bases]
+        rex_z = (remaining - (step_after % remaining)) / remaining
+        rex_factor = self.min_lr / self.max_lr + (1.0 - self.min_lr / self.max_lr) * (
+            rex_z / (self.rex_alpha + self.rex_beta * rex_z))
+        return [base_lr * rex_factor for base_lr in bases]
+
+
 LIBRARIES = {"diffusers": Diffusers(), "transformers_4_44": Transformers444(),
              "transformers_4_54": Transformers454()}
 
@@ -336,14 +378,14 @@ def enum_text(name: str, version: str) -> str:
 
 def _valid_names_error(name, profile):
     names = list(profile["schedulers"])
-    if profile["get_scheduler_fix"] in ("v0.9", "v0.10"):
+    if profile["get_scheduler_fix"] in ("v0.9", "v0.10", "musubi"):
         allowed = [n for n in names if n != "piecewise_constant"]
         return f"{name} is not a valid SchedulerType, please select one of {allowed}"
     return f"{name!r} is not a valid SchedulerType"
 
 
 def build(profile: dict, args: dict, *, num_processes: int, optimizer: FakeOptimizer,
-          optimizer_is_adafactor: bool) -> Built:
+          optimizer_is_adafactor: bool, parse_kwargs=None) -> Built:
     """sd-scripts get_scheduler_fix(args, optimizer, num_processes) of the profile's version.
     Raises SchedulerError with the trainer's exception text. A custom lr_scheduler_type and
     schedule-free optimizers are handled by the caller (not modelled / no scheduler)."""
@@ -358,18 +400,22 @@ def build(profile: dict, args: dict, *, num_processes: int, optimizer: FakeOptim
     warm = args.get("lr_warmup_steps")
     num_cycles = args.get("lr_scheduler_num_cycles")
     power = args.get("lr_scheduler_power")
-    kwargs = parse_scheduler_args(args.get("lr_scheduler_args")) if profile["scheduler_kwargs"] else {}
     decay = None
     stable = None
+    kwargs: dict = {}
     try:
-        if variant in ("v0.9", "v0.10"):
-            # v0.9.1 L4400-4411: float warmup/decay are ratios of num_training_steps
+        if variant in ("v0.9", "v0.10", "musubi"):
+            # v0.9.1 L4400-4411 (musubi trainer_base.py:287-295): float warmup/decay are ratios of
+            # num_training_steps
             if isinstance(warm, float):
                 warm = int(warm * num_training_steps)
             decay = args.get("lr_decay_steps")
             if isinstance(decay, float):
                 decay = int(decay * num_training_steps)
             stable = num_training_steps - warm - decay
+        if profile["scheduler_kwargs"]:
+            # after the warm-up / decay arithmetic (v0.10.1 L5271-5290; musubi trainer_base.py:287-306)
+            kwargs = (parse_kwargs or parse_scheduler_args)(args.get("lr_scheduler_args"))
         if not isinstance(name, str):
             raise AttributeError(f"'{type(name).__name__}' object has no attribute 'startswith'")
 
@@ -386,6 +432,16 @@ def build(profile: dict, args: dict, *, num_processes: int, optimizer: FakeOptim
             initial_lr = float(name.split(":")[1])
             return Built(needless(Lambda(lambda _: initial_lr, "transformers AdafactorSchedule", kind="adafactor"),
                                   name), name, warm, num_training_steps, {"initial_lr": initial_lr})
+        if profile.get("rex") and name.lower() == "rex":
+            # musubi trainer_base.py:335-345: max_lr learning_rate, min_lr learning_rate *
+            # (lr_scheduler_min_lr_ratio or 0.01), num_steps the scheduler horizon; no warm-up check
+            lr = args.get("learning_rate")
+            ratio = args.get("lr_scheduler_min_lr_ratio")
+            min_lr = lr * ratio if ratio is not None else lr * 0.01
+            rex = RexLR(optimizer, max_lr=lr, min_lr=min_lr, num_steps=num_training_steps,
+                        num_warmup_steps=warm, **kwargs)
+            return Built(rex.lambda_, name, warm, num_training_steps,
+                         {"max_lr": lr, "min_lr": min_lr, "rex_alpha": rex.rex_alpha, "rex_beta": rex.rex_beta})
         impl = profile["schedulers"].get(name)
         if impl is None:
             raise ValueError(_valid_names_error(name, profile))
@@ -437,7 +493,7 @@ def build(profile: dict, args: dict, *, num_processes: int, optimizer: FakeOptim
                           num_decay_steps=decay, **kwargs), name, warm, num_training_steps, extra)
     except SchedulerError:
         raise
-    except (TypeError, ValueError, KeyError, AssertionError, AttributeError, IndexError,
+    except (TypeError, ValueError, KeyError, AssertionError, AttributeError, IndexError, OverflowError,
             ZeroDivisionError) as exc:
         raise SchedulerError(f"{type(exc).__name__}: {_exc_text(exc)}") from None
 

@@ -73,9 +73,14 @@ def count(names: list[str], params, arch: mv.Architecture, te_exists, control_ke
     `te_exists(name)` says whether a text-encoder cache file is there; `control_keys(name)`
     gives the `latents_control_*` keys of an image latent (None: none)."""
     v = params.values
-    selector = BucketSelector(v["resolution"], bool(v["enable_bucket"]),
-                              bool(v["bucket_no_upscale"]) if v["enable_bucket"] else False,
-                              arch.reso_steps)
+    try:
+        selector = BucketSelector(v["resolution"], bool(v["enable_bucket"]),
+                                  bool(v["bucket_no_upscale"]) if v["enable_bucket"] else False,
+                                  arch.reso_steps)
+    except (ZeroDivisionError, ValueError, OverflowError) as exc:
+        raise CacheRefusal(f"{type(exc).__name__}: {exc}",
+                           note=f"resolution {list(v['resolution'])}: musubi's BucketSelector cannot make "
+                                f"buckets of it (bucket.py:74-103)") from None
     out = CacheCount(latent_files=list(names))
     buckets: dict = {}
     repeats = v["num_repeats"]
@@ -100,7 +105,11 @@ def count(names: list[str], params, arch: mv.Architecture, te_exists, control_ke
         if not te_exists(te):
             out.without_te.append(name)
             continue
-        key = selector.select(size)
+        try:
+            key = selector.select(size)
+        except ZeroDivisionError as exc:
+            raise CacheRefusal(f"ZeroDivisionError: {exc}",
+                               note=f"the cache file {name} names a size of zero height (bucket.py:117)") from None
         if params.is_image:
             if arch.image_key_window:
                 key = tuple(key) + (v["fp_latent_window_size"],)

@@ -30,12 +30,15 @@ from kohya_tune.versions import musubi as mv
 
 
 class CachingRefusal(Exception):
-    """An error musubi's caching script raises for this dataset."""
+    """An error musubi's caching script raises for this dataset. `at_construction`: raised while
+    the dataset object is built (a JSONL file read), so training, which builds it too, raises it
+    as well even when the cache is complete."""
 
-    def __init__(self, message: str, note: str | None = None):
+    def __init__(self, message: str, note: str | None = None, at_construction: bool = False):
         super().__init__(message)
         self.message = message
         self.note = note
+        self.at_construction = at_construction
 
 
 @dataclass
@@ -161,13 +164,174 @@ def fp_sections(frames: int, window: int) -> int:
     return math.floor((latent_f - 1) / window)
 
 
-def _read_jsonl(path: str, key: str) -> list[tuple[str, str | None]]:
+def read_jsonl(path: str, is_image: bool) -> list:
+    """The entries of an image_jsonl_file / video_jsonl_file as the datasource's constructor reads
+    them (datasources.py:284-306 ImageJsonlDatasource, 593-605 VideoJsonlDatasource: every line
+    through json.loads, then each entry looked into for control paths). Raises CachingRefusal
+    (at_construction) with the error musubi raises there."""
+    name = os.path.basename(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.readlines()
+    except UnicodeDecodeError as exc:
+        raise CachingRefusal(f"UnicodeDecodeError: {exc}", note=f"{name} is not UTF-8 text",
+                             at_construction=True) from None
+    except OSError as exc:
+        raise CachingRefusal(f"{type(exc).__name__}: {exc}", note=f"musubi opens {name} when it builds the dataset",
+                             at_construction=True) from None
+    entries = []
+    for number, line in enumerate(lines, 1):
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise CachingRefusal(f"JSONDecodeError: {exc}",
+                                 note=f"line {number} of {name} is not one JSON value (an empty line counts)",
+                                 at_construction=True) from None
+        except RecursionError:
+            raise CachingRefusal("RecursionError: maximum recursion depth exceeded while decoding a JSON array "
+                                 "from a unicode string", note=f"line {number} of {name}",
+                                 at_construction=True) from None
+    for number, item in enumerate(entries, 1):
+        where = f"entry {number} of {name} is {type(item).__name__}, not a JSON object"
+        if not isinstance(item, (dict, list, str)):
+            raise CachingRefusal(f"TypeError: argument of type '{type(item).__name__}' is not iterable",
+                                 note=where, at_construction=True)
+        if is_image and not isinstance(item, dict):
+            raise CachingRefusal(f"AttributeError: '{type(item).__name__}' object has no attribute "
+                                 f"'{'pop' if isinstance(item, str) and 'control_path' in item else 'keys'}'",
+                                 note=where, at_construction=True)
+    return entries
+
+
+def check_image_directory(directory_text: str, where: str, caption_extension, control_text, control_where,
+                          control_count, multiple_target: bool) -> None:
+    """What ImageDirectoryDatasource's constructor checks (datasources.py:59-206), by caching and
+    training alike: with `multiple_target`, the uncaptioned `<stem>_<digits>` images of each
+    captioned image (the same number for every image that has some, at least one somewhere);
+    with a control directory, the `<stem>.*` / `<stem>_<digits>.*` control images of every image.
+    Paths in the messages are as musubi joins them (the folder as the config writes it).
+    Raises CachingRefusal (at_construction)."""
+    exts = mv.extensions("image")
+    here = glob_media(where, exts)
+    kept, _ = glob_captioned(where, here, caption_extension)
+
+    def as_written(path: str) -> str:
+        return os.path.join(directory_text, os.path.basename(path))
+
+    images = [as_written(p) for p in kept]
+    if multiple_target:
+        ordered = sorted(images, key=lambda p: len(os.path.basename(p)), reverse=True)
+        candidates = {as_written(p) for p in here} - set(images)
+        if candidates:
+            targets: dict = {}
+            for image in ordered:
+                stem = os.path.splitext(image)[0]
+                found = [p for p in candidates if p.startswith(stem + "_")]
+                if found:
+                    for p in found:
+                        suffix = os.path.splitext(p)[0].rsplit("_", 1)[-1]
+                        if not suffix.isdigit():
+                            raise CachingRefusal(
+                                f"ValueError: Invalid digits suffix in '{os.path.splitext(p)[0]}'. Expected a numeric "
+                                f"suffix after '_' (e.g., '_0', '_1', '_2') for proper sorting of multiple target images.",
+                                at_construction=True)
+                    targets[image] = found
+                    candidates.difference_update(found)
+            count = 0
+            for image, paths in targets.items():
+                if count == 0:
+                    count = len(paths)
+                elif count != len(paths):
+                    raise CachingRefusal(
+                        "ValueError: All multiple-target images must have the same number of targets / "
+                        f"全ての複数ターゲット画像は同じ数のターゲットを持つ必要があります: {image}", at_construction=True)
+            if count == 0:
+                raise CachingRefusal("ValueError: no multiple-target images found, but multiple_target is set to True",
+                                     at_construction=True)
+    if control_text is None:
+        return
+    if control_where is None:
+        return   # the control folder is not here: nothing to check
+    controls = set(glob_media(control_where, exts))
+    matched = {}
+    for image in sorted(images, key=lambda p: len(os.path.basename(p)), reverse=True):
+        stem = os.path.splitext(os.path.basename(image))[0]
+        found = [p for p in controls if os.path.basename(p).startswith(stem + ".")
+                 or os.path.basename(p).startswith(stem + "_")]
+        controls.difference_update(found)
+        if not found:
+            continue
+        for p in found:
+            name = os.path.splitext(os.path.basename(p))[0]
+            if name != stem and not name.rsplit("_", 1)[-1].isdigit():
+                raise CachingRefusal(f"ValueError: Invalid digits suffix in {name}", at_construction=True)
+        if control_count is not None and len(found) < control_count:
+            raise CachingRefusal(f"ValueError: Not enough control images for {image}: found {len(found)}, expected "
+                                 f"{control_count}", at_construction=True)
+        matched[image] = found
+    missing = len(images) - len(matched)
+    if missing > 0:
+        raise CachingRefusal(f"ValueError: Could not find matching control images for {missing} images",
+                             note=f"the control folder {control_text} has no <stem>.* / <stem>_<n>.* image for "
+                                  f"{missing} of the images", at_construction=True)
+
+
+def check_jsonl_controls(entries: list, control_count, name: str) -> None:
+    """ImageJsonlDatasource's constructor (datasources.py:297-325): control_path renamed
+    control_path_0, then, when some entry has one and a count is required, every entry needs it."""
+    has_control = False
+    for item in entries:
+        keys = [k for k in item if k == "control_path" or k.startswith("control_path_")]
+        if keys:
+            has_control = True
+    if not has_control or control_count is None:
+        return
+    missing = []
+    for item in entries:
+        present = {("control_path_0" if k == "control_path" else k) for k in item
+                   if k == "control_path" or k.startswith("control_path_")}
+        if len(present) < control_count:
+            missing.append(item.get("image_path"))
+    if missing:
+        raise CachingRefusal(f"ValueError: Some images do not have control paths in JSONL data: {missing}",
+                             note=f"{name}: every entry needs control_path when one has it", at_construction=True)
+
+
+def _jsonl_entries(where: str, is_image: bool, facts: MediaFacts) -> list[tuple[str, None]]:
+    """(media path, None) per entry, in order, as the caching reads them; the first entry the
+    caching stops at becomes facts.refusal (datasources.py:333-370 get_image_data: the image path,
+    then the caption; 614-632 get_video_data: video_path, then the caption)."""
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            data = json.loads(line)
-            item = data.get(key, data.get(key + "_0")) if key == "image_path" else data[key]
-            out.append((item, data.get("caption")))
+    for number, item in enumerate(read_jsonl(where, is_image), 1):
+        name = os.path.basename(where)
+        if is_image:
+            path = item.get("image_path", item.get("image_path_0"))
+            if not isinstance(path, str):
+                facts.refusal = facts.refusal or CachingRefusal(
+                    f"AttributeError: '{type(path).__name__}' object has no attribute 'read'",
+                    note=f"entry {number} of {name} has no image_path (nor image_path_0) string: "
+                         f"PIL's Image.open gets {path!r}")
+                continue
+        else:
+            if not isinstance(item, dict):
+                facts.refusal = facts.refusal or CachingRefusal(
+                    "TypeError: list indices must be integers or slices, not str" if isinstance(item, list)
+                    else "TypeError: string indices must be integers, not 'str'",
+                    note=f"entry {number} of {name} is not a JSON object")
+                continue
+            if "video_path" not in item:
+                facts.refusal = facts.refusal or CachingRefusal("KeyError: 'video_path'",
+                                                                note=f"entry {number} of {name}")
+                continue
+            path = item["video_path"]
+            if not isinstance(path, str):
+                facts.refusal = facts.refusal or CachingRefusal(
+                    f"video_path {path!r} is not a string", note=f"entry {number} of {name}")
+                continue
+        if "caption" not in item:
+            facts.refusal = facts.refusal or CachingRefusal("KeyError: 'caption'",
+                                                            note=f"entry {number} of {name} has no caption")
+        out.append((path, None))
     return out
 
 
@@ -188,10 +352,13 @@ def scan(params, arch: mv.Architecture, resolve, size_of) -> MediaFacts:
         facts.unknown = f"{facts.source} is not here"
         return facts
     facts.found = True
-    if is_image:
-        _scan_images(facts, params, arch, str(where), directory is not None, size_of)
-    else:
-        _scan_videos(facts, params, arch, str(where), directory is not None, size_of)
+    try:
+        if is_image:
+            _scan_images(facts, params, arch, str(where), directory is not None, size_of)
+        else:
+            _scan_videos(facts, params, arch, str(where), directory is not None, size_of)
+    except CachingRefusal as exc:   # the JSONL file itself (musubi_steps reports it first)
+        facts.refusal = exc
     facts.cache_files = sorted(set(facts.cache_files))
     facts.te_files = sorted(set(facts.te_files))
     return facts
@@ -201,15 +368,27 @@ def _cache_name(stem: str, size: tuple, arch: str) -> str:
     return f"{stem}_{size[0]:04d}x{size[1]:04d}_{arch}.safetensors"
 
 
+def _selector(v: dict, arch, enable_bucket: bool, no_upscale: bool) -> BucketSelector:
+    """The caching's BucketSelector (image_video_dataset.py:363 for images; :698, buckets always on,
+    for videos); what it cannot make buckets of stops the caching, as in bucket.py:74-103."""
+    try:
+        return BucketSelector(v["resolution"], enable_bucket, no_upscale, arch.reso_steps)
+    except (ZeroDivisionError, ValueError, OverflowError) as exc:
+        raise CachingRefusal(f"{type(exc).__name__}: {exc}",
+                             note=f"resolution {list(v['resolution'])}: musubi's BucketSelector cannot make "
+                                  f"buckets of it (bucket.py:74-103)") from None
+
+
 def _scan_images(facts, params, arch, where, is_dir, size_of) -> None:
     v = params.values
+    _selector(v, arch, bool(v["enable_bucket"]), bool(v["bucket_no_upscale"]))
     if is_dir:
         listed = glob_media(where, mv.extensions("image"))
         kept, dropped = glob_captioned(where, listed, v["caption_extension"])
         facts.without_caption = [os.path.basename(p) for p in dropped]
         entries = [(p, None) for p in kept]
     else:
-        entries = _read_jsonl(where, "image_path")
+        entries = _jsonl_entries(where, True, facts)
     for path, _caption in entries:
         name = os.path.basename(path)
         stem = os.path.splitext(name)[0]
@@ -244,11 +423,11 @@ def _scan_videos(facts, params, arch, where, is_dir, size_of) -> None:
     end_frame = max(targets) if mode == "head" and targets else None
     source_fps = v["source_fps"]
     target_fps = arch.target_fps if source_fps is not None else None
-    selector = BucketSelector(v["resolution"], True, False, arch.reso_steps)
+    selector = _selector(v, arch, True, False)
     if is_dir:
         entries = [(p, None) for p in glob_media(where, mv.extensions("video"))]
     else:
-        entries = _read_jsonl(where, "video_path")
+        entries = _jsonl_entries(where, False, facts)
     caption_ext = v["caption_extension"]
     stride = mv.number("vae_frame_stride")
     for path, _caption in entries:
@@ -291,8 +470,13 @@ def _scan_videos(facts, params, arch, where, is_dir, size_of) -> None:
                 "IndexError: list index out of range",
                 note=f"{name} yields no frame (image_video_dataset.py:824 reads its first frame)")
             continue
-        vf.bucket = selector.select(vf.size)
-        vf.bucket = selector.select(vf.bucket)  # fetch_and_resize buckets the resized frames again (:824-827)
+        try:
+            vf.bucket = selector.select(vf.size)
+            vf.bucket = selector.select(vf.bucket)  # fetch_and_resize buckets the resized frames again (:824-827)
+        except ZeroDivisionError as exc:
+            facts.refusal = facts.refusal or CachingRefusal(f"ZeroDivisionError: {exc}",
+                                                            note=f"{name}: a frame or bucket of zero height")
+            continue
         try:
             vf.windows = windows(mode, used, targets, v["frame_stride"], v["frame_sample"], v["max_frames"], stride)
         except CachingRefusal as exc:

@@ -63,6 +63,7 @@ class MusubiReport:
     refusal_stage: str | None = None             # "train" | "cache_latents"
     unknown: list = field(default_factory=list)  # why some numbers cannot be known here
     notes: list = field(default_factory=list)
+    settings: object = None                      # the Settings it was counted with
 
 
 def _load_dataset_doc(args: dict, args_doc: documents.Document, path_map) -> documents.Document:
@@ -100,7 +101,7 @@ def build(config: documents.Document, script: str, settings, disk=None) -> Musub
     except ValueError as exc:
         raise PlanError(f"--script {script}: {exc}", config.path) from None
     report = MusubiReport(config=config, args_doc=args_doc, dataset_doc=None, script=script,
-                          architecture=arch, architecture_reason=reason, args=args)
+                          architecture=arch, architecture_reason=reason, args=args, settings=settings)
     if args_doc is not None:
         dataset_doc = _load_dataset_doc(args, args_doc, settings.path_map)
     else:
@@ -157,6 +158,85 @@ def _construct(report: MusubiReport, ds: musubi_config.DatasetParams, doc) -> No
                     note="target_frames = [] with frame_extraction head (image_video_dataset.py:671)")
 
 
+def _jsonl_of(ds) -> str | None:
+    v = ds.values
+    return v.get("image_jsonl_file") if ds.is_image else v.get("video_jsonl_file")
+
+
+def _read_jsonl_like_musubi(report: MusubiReport, ds, doc, resolve, arch) -> None:
+    """The datasource is built with the dataset, by the caching scripts and by train() alike
+    (a JSONL file read, datasources.py:284-325, 593-605; an image folder's multiple targets and
+    control images matched, :59-206): an error there stops the caching, or, when the cache is
+    already written, the training."""
+    v = ds.values
+    jsonl = _jsonl_of(ds)
+    directory = v.get("image_directory" if ds.is_image else "video_directory")
+
+    def stop(exc):
+        cdir = v.get("cache_directory")
+        if cdir is None and directory is not None:
+            cdir = directory
+        here = resolve(cdir) if cdir is not None else None
+        cached = here is not None and bool(musubi_cache.glob_latents(str(here), arch.short))
+        _refuse(report, exc.message, Origin(doc, ds.keypath), exc.note, stage="train" if cached else "cache_latents")
+
+    control_count = mv.control_count_per_image(arch.short, v.get("fp_1f_clean_indices")) if ds.is_image else None
+    if directory is not None:
+        if not ds.is_image:
+            return
+        where = resolve(directory)
+        if where is None:
+            return
+        control = v.get("control_directory")
+        try:
+            musubi_media.check_image_directory(directory, str(where), v.get("caption_extension"), control,
+                                               resolve(control) if control else None, control_count,
+                                               bool(v.get("multiple_target")))
+        except musubi_media.CachingRefusal as exc:
+            stop(exc)
+        return
+    if jsonl is None:
+        return
+    where = resolve(jsonl, is_dir=False)
+    if where is None:
+        report.notes.append(f"dataset {ds.index}: {jsonl} is not here: musubi opens it whenever it builds the "
+                            f"dataset, for training too (datasources.py:284-287, 593-597), so training stops with "
+                            f"FileNotFoundError where it is missing, even with a complete cache")
+        return
+    try:
+        entries = musubi_media.read_jsonl(str(where), ds.is_image)
+        if ds.is_image:
+            musubi_media.check_jsonl_controls(entries, control_count, os.path.basename(str(where)))
+    except musubi_media.CachingRefusal as exc:
+        stop(exc)
+
+
+def _no_cache_directory(report: MusubiReport, ds, doc, resolve) -> None:
+    """A JSONL dataset without cache_directory (a folder dataset's defaults to its folder): the
+    caching asserts it at the first item (image_video_dataset.py:163-171); with no item at all,
+    train()'s prepare_for_training joins None with the file pattern (:474, 861)."""
+    where = resolve(_jsonl_of(ds), is_dir=False) if _jsonl_of(ds) else None
+    empty = False
+    if where is not None:
+        try:
+            empty = not musubi_media.read_jsonl(str(where), ds.is_image)
+        except musubi_media.CachingRefusal:
+            empty = False
+    if empty:
+        _refuse(report, "TypeError: expected str, bytes or os.PathLike object, not NoneType",
+                Origin(doc, ds.keypath),
+                note="a JSONL dataset without cache_directory and without entries: the caching script's "
+                     "clean-up globs None joined with the file pattern (cache_latents.py:321, "
+                     "image_video_dataset.py:146-147), as train()'s prepare_for_training would (:474, 861)",
+                stage="cache_latents")
+    _refuse(report, "AssertionError: cache_directory is required / cache_directoryは必須です",
+            Origin(doc, ds.keypath),
+            note="a JSONL dataset needs cache_directory: the caching script asserts it at the first item "
+                 "(image_video_dataset.py:163-171)" + ("" if where is not None else
+                                                          "; its JSONL file is not here, assumed to list media"),
+            stage="cache_latents")
+
+
 def rounded_targets(values) -> tuple:
     """VideoDataset's target_frames: de-duplicated, each rounded down to 4N+1, again
     de-duplicated and sorted (image_video_dataset.py:644-657)."""
@@ -188,6 +268,10 @@ def _gather(report: MusubiReport, dataset_doc, settings, disk) -> None:
     for ds in train + cache:
         _construct(report, ds, dataset_doc)
         _finish_video_params(ds)
+    base = dataset_doc.directory
+    resolve = _resolver(settings, base)
+    for ds in train:
+        _read_jsonl_like_musubi(report, ds, dataset_doc, resolve, arch)
     # cache directory defaults to the media folder; compared as written (config_utils.py:318-325)
     dirs = []
     for ds in train:
@@ -201,8 +285,6 @@ def _gather(report: MusubiReport, dataset_doc, settings, disk) -> None:
                         "directory is image/video directory if not specified) / cache directory は各データ"
                         "セットごとに異なる必要があります（指定されていない場合はimage/video directoryが使われるので注意）",
                 Origin(dataset_doc, ("datasets",)))
-    base = dataset_doc.directory
-    resolve = _resolver(settings, base)
 
     def size_of(path):
         from kohya_tune.engine import images
@@ -217,10 +299,7 @@ def _gather(report: MusubiReport, dataset_doc, settings, disk) -> None:
         dr = DatasetReport(params=ds, cache_params=cds, cache_directory=cdir, cache_here=here)
         report.datasets.append(dr)
         if cdir is None:
-            _refuse(report, "TypeError: expected str, bytes or os.PathLike object, not NoneType",
-                    Origin(dataset_doc, ds.keypath),
-                    note="a JSONL dataset without cache_directory: prepare_for_training joins None "
-                         "with the file pattern (image_video_dataset.py:474, 861)")
+            _no_cache_directory(report, ds, dataset_doc, resolve)
         if here is not None:
             names = musubi_cache.glob_latents(str(here), arch.short)
             every = musubi_cache.list_cache(str(here))
@@ -270,13 +349,109 @@ def _gather(report: MusubiReport, dataset_doc, settings, disk) -> None:
     if report.num_train_items == 0:
         _refuse(report, NO_ITEMS, Origin(dataset_doc, ("datasets",)),
                 note="; ".join(_empty_reason(dr) for dr in report.datasets))
-    report.numbers = _numbers(report, sum(c.num_batches for c in counted), settings)
-    if report.args_doc is not None and mv.script_kind(report.script) == "network" and not report.args.get("optimizer_type"):
+    _check_accumulation(report)
+    late = None
+    try:
+        report.numbers = _numbers(report, sum(c.num_batches for c in counted), settings)
+    except TrainerRefusal as exc:
+        late = exc   # the arithmetic fails after the model and the optimizer are built
+    _check_training_start(report)
+    if late is not None:
+        report.refusal_stage = "train"
+        raise late
+
+
+def _arg_origin(report: MusubiReport, name: str) -> Origin | None:
+    if report.args_doc is None or not isinstance(report.args_doc.data, dict):
+        return None
+    return Origin(report.args_doc, documents.flat_arg_path(report.args_doc.data, name) or ())
+
+
+def _check_accumulation(report: MusubiReport) -> None:
+    """accelerate 1.6.0 Accelerator.__init__ reads gradient_accumulation_steps as
+    int(str(value)) (the environment variable's default): a float, a boolean or a word stops
+    prepare_accelerator (training/accelerator_setup.py:114) right after the dataset is built."""
+    value = report.args.get("gradient_accumulation_steps", mv.number("default_gradient_accumulation_steps"))
+    try:
+        int(str(value))
+    except ValueError as exc:
+        _refuse(report, f"ValueError: {exc}", _arg_origin(report, "gradient_accumulation_steps"),
+                note="accelerate reads gradient_accumulation_steps as an integer written out "
+                     "(int(str(value))): write a whole number such as 2")
+
+
+def key_values(values, literal: bool):
+    """musubi's `for arg in values: key, value = arg.split("=")` (+ ast.literal_eval for
+    optimizer_args / lr_scheduler_args, after `len(values) > 0`): the dict, or the exception the
+    trainer raises, as text (addresses of AST nodes left out, so the text is the same every run)."""
+    import ast
+    import re
+
+    out: dict = {}
+    if values is None:
+        return out
+    try:
+        if literal and len(values) == 0:
+            return out
+        for arg in values:
+            key, value = arg.split("=")
+            out[key] = ast.literal_eval(value) if literal else value
+    except (TypeError, AttributeError, ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        return re.sub(r" at 0x[0-9a-fA-F]+", "", f"{type(exc).__name__}: {exc}")
+    return out
+
+
+def _check_training_start(report: MusubiReport) -> None:
+    """What train() checks after the dataset and before the first step, in its order (data:
+    musubi.json "train_start"): the attention mode, network_args, optimizer_args, optimizer_type."""
+    if report.args_doc is None:
+        return
+    args = report.args
+    checks = mv.data()["train_start"]
+    kind = mv.script_kind(report.script)
+    attention = checks["attention"].get("network" if kind == "network" else report.script)
+    if attention and not any(args.get(flag) for flag in attention["flags"]):
+        _refuse(report, attention["message"], Origin(report.args_doc, ()),
+                note=f"no attention implementation is chosen ({attention['source']}): set sdpa = true")
+    if kind == "network":
+        parsed = key_values(args.get("network_args"), literal=False)
+        if isinstance(parsed, str):
+            _refuse(report, parsed, _arg_origin(report, "network_args"),
+                    note="network_args items are \"key=value\" strings (trainer_base.py:1560-1564)")
+    optimizer = args.get("optimizer_type", "")
+    if not isinstance(optimizer, str):
+        _refuse(report, f"AttributeError: '{type(optimizer).__name__}' object has no attribute 'lower'",
+                _arg_origin(report, "optimizer_type"), note="get_optimizer: optimizer_type.lower() (trainer_base.py:166)")
+    parsed = key_values(args.get("optimizer_args"), literal=True)
+    if isinstance(parsed, str):
+        _refuse(report, parsed, _arg_origin(report, "optimizer_args"),
+                note="optimizer_args items are \"key=value\" strings, the value a Python literal "
+                     "(trainer_base.py:169-174)")
+    if not optimizer:
         # parser default "" (training/parser_common.py:303-306): get_optimizer looks up
         # getattr(torch.optim, "") after the dataset and the model are built (trainer_base.py:230-242)
         _refuse(report, "AttributeError: module 'torch.optim' has no attribute ''",
                 Origin(report.args_doc, ()),
                 note="optimizer_type is not set; its help says AdamW is the default, but the default is \"\"")
+    _check_learning_rate(report, optimizer, kind)
+
+
+def _check_learning_rate(report: MusubiReport, optimizer: str, kind: str) -> None:
+    """What building the optimizer does with learning_rate (trainer_base.py:1619 and 176-243):
+    a LoRA group whose LR is 0 is left out, so LR 0 leaves no parameter (networks/lora.py:811-813);
+    torch's AdamW (and bitsandbytes' AdamW8bit) check 0 <= lr."""
+    lr = report.args.get("learning_rate", mv.schedule()["argparse_defaults"]["learning_rate"])
+    origin = _arg_origin(report, "learning_rate")
+    adamw = optimizer.lower() in ("adamw", "adamw8bit")
+    if not isinstance(lr, (int, float)):
+        _refuse(report, f"TypeError: '<=' not supported between instances of 'float' and '{type(lr).__name__}'"
+                if adamw else f"TypeError: learning_rate is {lr!r} ({type(lr).__name__}); musubi-tuner does not "
+                              f"convert values from a config file, so the optimizer cannot use it", origin)
+    if kind == "network" and lr == 0:
+        _refuse(report, "ValueError: optimizer got an empty parameter list", origin,
+                note="learning_rate is 0: networks/lora.py leaves every group out ('NO LR skipping!')")
+    if adamw and not lr >= 0:
+        _refuse(report, f"ValueError: Invalid learning rate: {lr}", origin)
 
 
 def _empty_reason(dr: DatasetReport) -> str:
@@ -290,19 +465,39 @@ def _empty_reason(dr: DatasetReport) -> str:
     return f"dataset {dr.params.index}: {len(c.latent_files)} files, num_repeats {dr.params.values['num_repeats']}"
 
 
-def _number_arg(report: MusubiReport, name: str, default=None):
-    value = report.args.get(name, default)
+def _number_arg(args: dict, args_doc, name: str, default=None):
+    value = args.get(name, default)
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        origin = Origin(report.args_doc, documents.flat_arg_path(report.args_doc.data, name) or ()) if report.args_doc else None
+        origin = Origin(args_doc, documents.flat_arg_path(args_doc.data, name) or ()) if args_doc else None
         raise TrainerRefusal(f"TypeError: {name} is {value!r} ({type(value).__name__}); musubi-tuner "
                              f"does not convert values from a config file, so the arithmetic on it fails",
                              origin)
     return value
 
 
+def run_numbers(args: dict, args_doc, num_batches: int, num_processes: int) -> dict:
+    """N -> Nd -> U -> S -> E for these training args (solve simulates edited args with it).
+    Raises TrainerRefusal with the trainer's error where its arithmetic fails: gradient
+    accumulation 0 (trainer_base.py:1641 with max_train_epochs, else the loop's :1792), an infinite
+    or NaN step count (math.ceil at :1793)."""
+    G = _number_arg(args, args_doc, "gradient_accumulation_steps", mv.number("default_gradient_accumulation_steps"))
+    epochs = _number_arg(args, args_doc, "max_train_epochs")
+    steps = _number_arg(args, args_doc, "max_train_steps")
+    if G == 0:
+        origin = Origin(args_doc, documents.flat_arg_path(args_doc.data, "gradient_accumulation_steps") or ()) \
+            if args_doc is not None else None
+        raise TrainerRefusal("ZeroDivisionError: float division by zero" if epochs is not None
+                             else "ZeroDivisionError: division by zero", origin,
+                             "gradient_accumulation_steps = 0: the step count divides by it")
+    try:
+        return step_numbers(num_batches, num_processes, G, epochs, steps, mv.number("default_max_train_steps"))
+    except (OverflowError, ValueError) as exc:
+        name = "max_train_epochs" if epochs is not None else "max_train_steps"
+        origin = Origin(args_doc, documents.flat_arg_path(args_doc.data, name) or ()) if args_doc is not None else None
+        raise TrainerRefusal(f"{type(exc).__name__}: {exc}", origin,
+                             f"{name} = {args.get(name)!r}: num_train_epochs = ceil(max_train_steps / steps per "
+                             f"epoch) cannot be computed (trainer_base.py:1793)") from None
+
+
 def _numbers(report: MusubiReport, num_batches: int, settings) -> dict:
-    P = settings.num_processes or 1
-    G = _number_arg(report, "gradient_accumulation_steps", mv.number("default_gradient_accumulation_steps"))
-    epochs = _number_arg(report, "max_train_epochs")
-    steps = _number_arg(report, "max_train_steps")
-    return step_numbers(num_batches, P, G, epochs, steps, mv.number("default_max_train_steps"))
+    return run_numbers(report.args, report.args_doc, num_batches, settings.num_processes or 1)

@@ -29,6 +29,7 @@ import os
 from dataclasses import dataclass, field
 
 from kohya_tune.engine import lr_schedulers as lrs
+from kohya_tune.engine import lr_values
 from kohya_tune.engine.plan import Plan, TrainerRefusal
 from kohya_tune.engine.steps import StepReport
 from kohya_tune.versions import profiles, schedules
@@ -299,6 +300,30 @@ def compute(report: StepReport, lr_series: bool = True) -> Schedule:
             where = "the end of epoch 1" if name == "save_every_n_epochs" else "step 1"
             _refuse(plan, name, f"ZeroDivisionError: integer modulo by zero ({name} = 0, at {where})")
 
+    checkpoints = checkpoint_timetable(
+        epochs, S, every_epochs=every_epochs, every_steps=every_steps, last_n_epochs=last_n_epochs,
+        last_n_epochs_state=last_n_epochs_state, last_n_steps=last_n_steps,
+        last_n_steps_state=last_n_steps_state, save_state=save_state, state_on_end=state_on_end,
+        namer=namer)
+
+    samples = _samples(plan, args, profile, facts, epochs, S, epoch_of, notes)
+    lr, lr_note = None, None
+    try:
+        lr = lr_facts(plan, report, profile, args, facts, keep_series=lr_series)
+    except (NotModelled, lr_values.NotDrawable) as exc:
+        lr_note = str(exc)
+    return Schedule(report=report, profile=profile_name, args=args, epochs=epochs, checkpoints=checkpoints,
+                    samples=samples, lr=lr, save_every_n_epochs=every_epochs, notes=notes, lr_note=lr_note)
+
+
+def checkpoint_timetable(epochs: list[Epoch], S: int, *, every_epochs, every_steps, last_n_epochs,
+                         last_n_epochs_state, last_n_steps, last_n_steps_state, save_state: bool,
+                         state_on_end: bool, namer) -> list[Checkpoint]:
+    """Every model file and state folder the loop writes, in the order it writes them, with the
+    step at which save_last_n_* removes it again. The loop and the helpers it calls are the same
+    in sd-scripts (train_network.py v0.6.5 L710-722, L740-760, L778-785; train_util.py v0.6.5
+    L3242-3262, L3358-3415) and musubi-tuner (training/trainer_base.py:2097-2113, 2141-2157,
+    2170-2175; utils/train_utils.py:96-165 at 30c658c4); `namer` gives each trainer's names."""
     checkpoints: list[Checkpoint] = []
     by_file: dict[str, Checkpoint] = {}
 
@@ -316,8 +341,8 @@ def compute(report: StepReport, lr_series: bool = True) -> Schedule:
             cp.kept = False
             cp.removed_at = at
 
-    for e in range(1, E + 1):
-        span = epochs[e - 1]
+    for span in epochs:
+        e = span.epoch
         if every_steps is not None:
             for k in _multiples(span.first_step, span.last_step, every_steps):
                 # train_network.py v0.6.5 L710-722: model, then state, then removal of the old model
@@ -337,7 +362,7 @@ def compute(report: StepReport, lr_series: bool = True) -> Schedule:
                     old = old - (old % every_steps)
                     if old >= 0:
                         remove(namer.step(old), k)
-        if every_epochs is not None and e % every_epochs == 0 and e < E:
+        if every_epochs is not None and e % every_epochs == 0 and e < len(epochs):
             k = span.last_step
             add(Checkpoint("epoch", e, k, namer.epoch(e), folder=namer.folder))
             if last_n_epochs is not None:
@@ -352,17 +377,9 @@ def compute(report: StepReport, lr_series: bool = True) -> Schedule:
                 if keep is not None:
                     remove(namer.epoch_state(e - every_epochs * keep), k)
     if state_on_end:
-        add(Checkpoint("state", E, S, namer.last_state(), trigger="final", folder=True))
-    add(Checkpoint("final", E, S, namer.last(), folder=namer.folder))
-
-    samples = _samples(plan, args, profile, facts, epochs, S, epoch_of, notes)
-    lr, lr_note = None, None
-    try:
-        lr = lr_facts(plan, report, profile, args, facts, keep_series=lr_series)
-    except _NotModelled as exc:
-        lr_note = str(exc)
-    return Schedule(report=report, profile=profile_name, args=args, epochs=epochs, checkpoints=checkpoints,
-                    samples=samples, lr=lr, save_every_n_epochs=every_epochs, notes=notes, lr_note=lr_note)
+        add(Checkpoint("state", len(epochs), S, namer.last_state(), trigger="final", folder=True))
+    add(Checkpoint("final", len(epochs), S, namer.last(), folder=namer.folder))
+    return checkpoints
 
 
 def _multiples(start, end, every):
@@ -419,7 +436,7 @@ def _samples(plan, args, profile, facts, epochs, S, epoch_of, notes) -> list[Sam
 # the learning rate
 
 
-class _NotModelled(Exception):
+class NotModelled(Exception):
     pass
 
 
@@ -429,7 +446,7 @@ class Group:
     lr: object          # None: the optimizer's default (learning_rate)
 
 
-def _optimizer_kwargs(args: dict) -> dict:
+def optimizer_kwargs(args: dict) -> dict:
     """get_optimizer: optimizer_args "key=value" items through ast.literal_eval (v0.6.5 L2655-2670,
     v0.10.1 L4838-4853)."""
     values = args.get("optimizer_args")
@@ -476,7 +493,7 @@ def _lora_groups(plan: Plan, profile: dict, args: dict, notes: list[str]) -> lis
     module = args.get("network_module") or "networks.lora"
     parsed = _network_args(args)
     if any(k in parsed for k in ("down_lr_weight", "mid_lr_weight", "up_lr_weight", "block_lr_zero_threshold")):
-        raise _NotModelled("per-block learning rates (down/mid/up_lr_weight) split the U-Net into one "
+        raise NotModelled("per-block learning rates (down/mid/up_lr_weight) split the U-Net into one "
                            "group per block: not modelled")
     if module != "networks.lora":
         notes.append(f"network_module {module}: the parameter groups are those networks.lora builds "
@@ -578,19 +595,27 @@ def _multi_te_groups(plan: Plan, profile: dict, args: dict, notes: list[str]) ->
     wanted, encoders = MULTI_TE[plan.script]
     module = args.get("network_module") or wanted
     if module != wanted:
-        raise _NotModelled(f"network_module {module} with {plan.script}.py: not modelled")
+        raise NotModelled(f"network_module {module} with {plan.script}.py: not modelled")
     if plan.script == "flux_train_network" and str(args.get("model_type") or "").lower() == "chroma" \
             and "model_type" in profiles.sd_scripts_args_profile(plan.sd.label).get("args", {}):
         # --model_type exists from v0.10.0 (the sd3-branch commits have no Chroma)
-        raise _NotModelled("Chroma (no CLIP-L): the parameter groups are not modelled")
+        raise NotModelled("Chroma (no CLIP-L): the parameter groups are not modelled")
     parsed = _network_args(args)
     if parsed.get("network_reg_lrs") and \
             "network_reg_lrs" in (profiles.network_args_keys(plan.sd, module) or []):
         # lora_flux reads network_reg_lrs from v0.10.0 (network_args.json); before, it is ignored
-        raise _NotModelled("network_reg_lrs gives regex-matched modules their own groups: not modelled")
+        raise NotModelled("network_reg_lrs gives regex-matched modules their own groups: not modelled")
     default = args.get("learning_rate")
     te = _multi_te_lrs(args.get("text_encoder_lr"), default, len(encoders))
-    ratio = lambda key: float(parsed[key]) if key in parsed else None  # noqa: E731
+    def ratio(key):
+        if key not in parsed:
+            return None
+        try:
+            return float(parsed[key])
+        except ValueError:
+            raise TrainerRefusal(f"ValueError: could not convert string to float: {parsed[key]!r} "
+                                 f"(network_args {key})", plan.arg_origins.get("network_args")) from None
+
     plus_all = ratio("loraplus_lr_ratio")
     plus_te = ratio("loraplus_text_encoder_lr_ratio") or plus_all
     plus_unet = ratio("loraplus_unet_lr_ratio") or plus_all
@@ -640,7 +665,7 @@ def _groups(plan: Plan, profile: dict, args: dict, facts: dict, notes: list[str]
         return [Group("unet+text_encoder" if train_te else "unet", None)]
     if kind == "sdxl_train":
         if args.get("block_lr"):
-            raise _NotModelled("block_lr gives the U-Net one group per block: not modelled")
+            raise NotModelled("block_lr gives the U-Net one group per block: not modelled")
         train_te = bool(args.get("train_text_encoder"))
         if profile.get("sdxl_train_groups") == "one":
             return [Group("unet+text_encoder1+text_encoder2" if train_te else "unet", None)]
@@ -662,7 +687,7 @@ def _groups(plan: Plan, profile: dict, args: dict, facts: dict, notes: list[str]
         return [Group("embeddings", None)]
     if kind == "controlnet":
         return [Group("controlnet" if "lllite" not in plan.script else "lllite", None)]
-    raise _NotModelled(f"the parameter groups of {plan.script}.py are not modelled")
+    raise NotModelled(f"the parameter groups of {plan.script}.py are not modelled")
 
 
 def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: dict,
@@ -676,10 +701,13 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
             # get_scheduler_fix: a custom scheduler refuses a warmup (v0.6.5 L2939-2946)
             raise TrainerRefusal(f"ValueError: {args.get('lr_scheduler')} does not require `num_warmup_steps`. "
                                  f"Set None or 0.", plan.arg_origins.get("lr_warmup_steps"))
-        raise _NotModelled(f"custom lr_scheduler_type {args['lr_scheduler_type']!r}: not modelled")
+        raise NotModelled(f"custom lr_scheduler_type {args['lr_scheduler_type']!r}: not modelled")
+    # the learning rates as the trainer holds them (lr_values: a config-file string stays a
+    # string and fails, argparse converts command-line text, NaN / infinity draw no curve)
+    args = lr_values.checked(plan, args, plan.script)
     opt = optimizer_type(args)
     if profile.get("schedulefree") and opt.lower().endswith("schedulefree"):
-        raise _NotModelled(f"{opt} is a schedule-free optimizer: the trainer builds no scheduler "
+        raise NotModelled(f"{opt} is a schedule-free optimizer: the trainer builds no scheduler "
                            f"(get_dummy_scheduler) and the LR stays as set; the optimizer's own "
                            f"warmup_steps argument shapes the step size")
     groups = _groups(plan, profile, args, facts, notes)
@@ -688,7 +716,7 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
                              "check network_train_unet_only / network_train_text_encoder_only and the "
                              "learning rates)")
     default_lr = args.get("learning_rate")
-    kwargs = _optimizer_kwargs(args)
+    kwargs = optimizer_kwargs(args)
     adafactor = opt.lower() == "adafactor"
     lr_args = dict(args)
     relative_step = adafactor and kwargs.get("relative_step", True) is not False
@@ -716,7 +744,7 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
     every_batch = bool(profile["scheduler_steps_every_batch"]) and report.gradient_accumulation_steps > 1
     per_step: list[list[float]] = []
     if built.scheduler.kind == "adafactor":
-        per_step = _adafactor_series(plan, report, profile, kwargs, built, len(groups))
+        per_step = adafactor_series(plan, report, profile, kwargs, built, len(groups))
     elif every_batch:
         factor = built.scheduler.factor
         for k in range(1, S + 1):
@@ -728,50 +756,16 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
             try:
                 f = factor(step)
                 per_step.append([b * f for b in bases])
-            except (TypeError, ValueError, ZeroDivisionError) as exc:
+            except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
                 raise TrainerRefusal(_scheduler_failure(exc, k), plan.arg_origins.get("lr_warmup_steps")) from None
     else:
-        # the same values as the loop above (scheduler_step_count without every_batch is
-        # (k - 1) * P): one call per step instead of three, since S can be hundreds of thousands
-        factor = built.scheduler.factor
-        steps = range(0, S * P, P)
-        append = per_step.append
-        k = 0
-        try:
-            if not keep_series:
-                # every value computed as below (the same operations can fail), none stored
-                if len(bases) == 1:
-                    base = bases[0]
-                    for k, step in enumerate(steps, 1):
-                        base * factor(step)  # noqa: B018 - evaluated for the errors it may raise
-                elif len(bases) == 2:
-                    first, second = bases
-                    for k, step in enumerate(steps, 1):
-                        f = factor(step)
-                        first * f  # noqa: B018
-                        second * f  # noqa: B018
-                else:
-                    for k, step in enumerate(steps, 1):
-                        f = factor(step)
-                        for b in bases:
-                            b * f  # noqa: B018
-            elif len(bases) == 1:
-                base = bases[0]
-                for k, step in enumerate(steps, 1):
-                    append([base * factor(step)])
-            elif len(bases) == 2:
-                first, second = bases
-                for k, step in enumerate(steps, 1):
-                    f = factor(step)
-                    append([first * f, second * f])
-            else:
-                for k, step in enumerate(steps, 1):
-                    f = factor(step)
-                    append([b * f for b in bases])
-        except (TypeError, ValueError, ZeroDivisionError) as exc:
-            raise TrainerRefusal(_scheduler_failure(exc, k), plan.arg_origins.get("lr_warmup_steps")) from None
+        per_step = per_step_values(built.scheduler, bases, S, P, keep_series,
+                                   plan.arg_origins.get("lr_warmup_steps"))
     if not keep_series:
         per_step = []
+    problem = lr_values.series_problem(per_step)
+    if problem:
+        raise lr_values.NotDrawable(problem)
     stop = None
     if facts.get("groups") == "db":
         value = args.get("stop_text_encoder_training")
@@ -787,17 +781,78 @@ def lr_facts(plan: Plan, report: StepReport, profile: dict, args: dict, facts: d
                    warmup_optimizer_steps=warm_steps)
 
 
+
+def per_step_values(scheduler: lrs.Lambda, bases: list, S: int, P: int, keep_series: bool = True,
+                    origin=None) -> list[list[float]]:
+    """The LR of every group at optimizer steps 1..S when the scheduler steps P times per
+    optimizer step (accelerate >= 0.23 AcceleratedScheduler.step: only on sync steps, once per
+    process; sd-scripts v0.7+ and musubi-tuner): entry k-1 is the value after (k-1) * P scheduler
+    steps. Without `keep_series` every value is computed (the same operations can fail) and none
+    kept. A failure is the trainer's exception at that step (TrainerRefusal at `origin`)."""
+    per_step: list[list[float]] = []
+    if scheduler.kind == "values":
+        # a scheduler whose groups do not all follow base * factor (musubi's RexLR)
+        k = 0
+        try:
+            for k, step in enumerate(range(0, S * P, P), 1):
+                row = scheduler.values(step, bases)
+                if keep_series:
+                    per_step.append(row)
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+            raise TrainerRefusal(_scheduler_failure(exc, k), origin) from None
+        return per_step
+    # one call per step, since S can be hundreds of thousands
+    factor = scheduler.factor
+    steps = range(0, S * P, P)
+    append = per_step.append
+    k = 0
+    try:
+        if not keep_series:
+            # every value computed as below (the same operations can fail), none stored
+            if len(bases) == 1:
+                base = bases[0]
+                for k, step in enumerate(steps, 1):
+                    base * factor(step)  # noqa: B018 - evaluated for the errors it may raise
+            elif len(bases) == 2:
+                first, second = bases
+                for k, step in enumerate(steps, 1):
+                    f = factor(step)
+                    first * f  # noqa: B018
+                    second * f  # noqa: B018
+            else:
+                for k, step in enumerate(steps, 1):
+                    f = factor(step)
+                    for b in bases:
+                        b * f  # noqa: B018
+        elif len(bases) == 1:
+            base = bases[0]
+            for k, step in enumerate(steps, 1):
+                append([base * factor(step)])
+        elif len(bases) == 2:
+            first, second = bases
+            for k, step in enumerate(steps, 1):
+                f = factor(step)
+                append([first * f, second * f])
+        else:
+            for k, step in enumerate(steps, 1):
+                f = factor(step)
+                append([b * f for b in bases])
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+        raise TrainerRefusal(_scheduler_failure(exc, k), origin) from None
+    return per_step if keep_series else []
+
+
 def _scheduler_failure(exc: Exception, k: int) -> str:
     return f"{type(exc).__name__}: {exc} (in the LR scheduler at optimizer step {k})"
 
 
-def _adafactor_series(plan, report, profile, kwargs, built, n_groups) -> list[list[float]]:
+def adafactor_series(plan, report, profile, kwargs, built, n_groups) -> list[list[float]]:
     """transformers AdafactorSchedule (4.26..4.54): param_groups' LR is initial_lr until the first
     optimizer step, then Adafactor._get_lr of the group's first parameter: min(1e-2 (or 1e-6 *
     step with warmup_init), 1 / sqrt(step)), times max(eps2, RMS(parameter)) with scale_parameter
     (its default) - which depends on the weights."""
     if kwargs.get("scale_parameter", True) is not False:
-        raise _NotModelled("Adafactor with relative_step and scale_parameter (their defaults): its step "
+        raise NotModelled("Adafactor with relative_step and scale_parameter (their defaults): its step "
                            "size is scaled by each parameter's RMS, which depends on the weights; set "
                            "scale_parameter=False in optimizer_args for a predictable LR")
     if profile["scheduler_steps_every_batch"] and report.gradient_accumulation_steps > 1:

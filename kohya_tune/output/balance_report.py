@@ -49,11 +49,12 @@ def _search(group) -> dict | None:
         "better_outside_band": None if result.outside is None else {
             "total": result.outside.total, "largest_error": float(result.outside.error),
             "repeats": list(result.outside.repeats)},
-        "moved": result.moved, "stable": result.stable,
-        "best_in_band": None if result.in_band is None else {
+        "kept": result.kept,
+        "kept_for": None if not result.kept else {
+            "size": result.window_aim, "band": list(result.window)},
+        "better_in_band": None if result.in_band is None else {
             "total": result.in_band.total, "largest_error": float(result.in_band.error),
             "repeats": list(result.in_band.repeats)},
-        "rounds": [float(a) for a in result.rounds],
     })
     return out
 
@@ -77,6 +78,18 @@ def to_json(bp, applied=None) -> dict:
             "repeats_source": row.repeats_source,
             "reg_used_before": list(row.reg_used_before) if row.reg_used_before else None,
             "reg_used_after": list(row.reg_used_after) if row.reg_used_after else None,
+            "used": True, "state": "registered", "reason": None,
+        })
+    for item in bp.left_alone:
+        concepts.append({
+            "dataset": item["dataset"], "name": item["name"], "image_dir": item.get("image_dir"),
+            "is_reg": item["is_reg"], "images": item["images"], "weight": None,
+            "repeats_before": item.get("repeats"), "repeats_after": item.get("repeats"),
+            "image_steps_before": 0, "image_steps_after": 0,
+            "share_goal": None, "share_after": None, "share_before": None, "error_after": None,
+            "balanced": False, "folder": item.get("folder"), "repeats_source": None,
+            "reg_used_before": None, "reg_used_after": None,
+            "used": False, "state": item["state"], "reason": item["reason"],
         })
     files = [{"path": f.path, "diff": rewrite.unified_diff(_shown(f.path), f.before, f.after)}
              for f in bp.files if f.before != f.after]
@@ -97,6 +110,7 @@ def to_json(bp, applied=None) -> dict:
         "left_alone": list(bp.left_alone),
         "notes": list(bp.notes) + (list(applied.notes) if applied is not None else []),
         "refused": list(bp.refused),
+        "order_sensitive": bp.order_sensitive,
         "applied": applied is not None,
     }
 
@@ -198,8 +212,6 @@ def to_text(bp, applied=None, *, bars: bool = True) -> str:
     notes = list(bp.notes) + (list(applied.notes) if applied is not None else [])
     for note in list(after.notes if after is not None else []) + notes:
         add(f"note: {note}")
-    for reason in bp.refused:
-        add(f"refused: {reason}")
     add("")
     add(verdict(bp, applied))
     return "\n".join(lines) + "\n"
@@ -252,14 +264,18 @@ def _search_lines(bp) -> list:
         choice = result.choice
         lines.append(f"{group.kind}: largest share error {_pct(result.current.error)} before, "
                      f"{_pct(choice.error)} after; total {result.current.total} -> {choice.total}")
-        if result.moved:
-            band_best = result.in_band
-            lines.append(f"  within the band the best is a total of {band_best.total} with a largest "
-                         f"error of {_pct(band_best.error)}, but better shares lie just outside it, "
-                         f"so a second run would change it again; the search followed them to "
-                         f"{choice.total} ({100 * (choice.total / result.current.total - 1):+.1f} % "
-                         f"from the current total), which a second run keeps. Give --total or "
-                         f"--per-concept to fix the size instead")
+        if result.kept and result.window is not None:
+            low, high = result.window
+            lines.append(f"  already balanced: no repeats with a total in {low}..{high} (a size of "
+                         f"{result.window_aim} +/-{100 * float(result.tolerance):g} %, which holds the "
+                         f"current total {result.current.total}) give a smaller largest share error, "
+                         f"so they are kept")
+            if result.in_band is not None:
+                better = result.in_band
+                lines.append(f"  for comparison, a total of {better.total} in the band gives a largest "
+                             f"error of {_pct(better.error)} (repeats "
+                             f"{', '.join(str(r) for r in better.repeats)}): --total {better.total} "
+                             f"takes it")
         for i, ideal in result.limited:
             row = group.rows[i]
             bound = "--max-repeats" if ideal > bp.request.max_repeats else "--min-repeats"
@@ -319,7 +335,7 @@ def _outcome_table(bp, after, gui_after) -> list:
 def verdict(bp, applied=None) -> str:
     path = bp.doc.path
     if bp.refused and applied is None:
-        return f"{path}: refused, nothing can be changed (see above)"
+        return f"{path}: refused, nothing was changed: " + "; ".join(_reason(r) for r in bp.refused)
     parts = []
     if bp.renames:
         parts.append(f"{len(bp.renames)} folder{'s' if len(bp.renames) != 1 else ''} renamed")
@@ -332,6 +348,14 @@ def verdict(bp, applied=None) -> str:
     if applied is not None:
         return f"{path}: balanced ({what}); the result was read back and gives the numbers above"
     return f"{path}: would change ({what}); run with --apply to make the change"
+
+
+def _reason(text: str) -> str:
+    """A refusal in the verdict line: the trailing "; nothing was changed" said once."""
+    for tail in ("; nothing was changed", ": nothing was changed"):
+        if text.endswith(tail):
+            text = text[: -len(tail)]
+    return text.rstrip(".")
 
 
 def diff_text(bp) -> str:

@@ -20,12 +20,23 @@ ASCII = {"blocks": " .:-=+*#@", "axis_v": "|", "axis_h": "-", "corner": "+", "sa
 def to_json(schedule: Schedule) -> dict:
     base = steps_report.to_json(schedule.report)
     plan = schedule.plan
-    lr = schedule.lr
     out = {
         "config": base["config"], "kind": base["kind"], "sd_scripts": base["sd_scripts"],
         "sd_scripts_profile": base["sd_scripts_profile"], "sd_scripts_commit": base["sd_scripts_commit"],
         "sd_scripts_title": base["sd_scripts_title"], "schedule_profile": schedule.profile,
         "script": base["script"], "trainer": base["trainer"], "gui": base["gui"],
+        **timetable_json(schedule, base["notes"]),
+    }
+    if plan.gui is not None:
+        out["gui"]["version_source"] = plan.gui_version_source
+    return out
+
+
+def timetable_json(schedule: Schedule, notes_before=()) -> dict:
+    """The timetable's part of the JSON contract (both trainer families): output_dir, epochs,
+    checkpoints, samples, lr and the notes (`notes_before` first)."""
+    lr = schedule.lr
+    out = {
         "output_dir": schedule.args.get("output_dir"),
         "epochs": [{"epoch": e.epoch, "first_step": e.first_step, "last_step": e.last_step, "steps": e.steps}
                    for e in schedule.epochs],
@@ -35,7 +46,7 @@ def to_json(schedule: Schedule) -> dict:
                         for c in schedule.checkpoints],
         "samples": [{"when": s.when, "epoch": s.epoch, "step": s.step} for s in schedule.samples],
         "lr": None,
-        "notes": list(base["notes"]) + list(schedule.notes),
+        "notes": list(notes_before) + list(schedule.notes),
     }
     if lr is not None:
         out["lr"] = {
@@ -52,8 +63,6 @@ def to_json(schedule: Schedule) -> dict:
         out["notes"].extend(lr.extra.get("notes", []))
     else:
         out["notes"].append(f"lr: {schedule.lr_note}")
-    if plan.gui is not None:
-        out["gui"]["version_source"] = plan.gui_version_source
     return out
 
 
@@ -117,6 +126,18 @@ def to_text(schedule: Schedule, *, unicode: bool = True, width: int = CHART_WIDT
            f"{S} optimizer steps in {E} epochs: {E - 1} of {U} steps, then {report.last_epoch_steps}")
     add(f"  {run}; {P} process{'es' if P != 1 else ''}, gradient_accumulation_steps {G}")
     add(f"  (how these numbers come about: kohya-tune steps {plan.config.path})")
+    lines.extend(body_lines(schedule, unicode=unicode, width=width))
+    return "\n".join(lines) + "\n"
+
+
+def body_lines(schedule: Schedule, *, unicode: bool = True, width: int = CHART_WIDTH,
+               samples=None) -> list[str]:
+    """Everything after the header: epochs, checkpoints, samples (`samples(schedule)` gives
+    a trainer's own lines), the LR and its chart, the notes."""
+    report = schedule.report
+    S = report.max_train_steps
+    lines: list[str] = []
+    add = lines.append
     add("")
     add("Epochs")
     lines.extend(_compress_epochs(schedule))
@@ -149,24 +170,7 @@ def to_text(schedule: Schedule, *, unicode: bool = True, width: int = CHART_WIDT
         tail += f" and {len(states)} state folder{'s' if len(states) != 1 else ''}"
     add(tail + (" remains" if len(models) + len(states) == 1 else " remain"))
 
-    add("")
-    add("Samples")
-    if not schedule.samples:
-        add("  none (sample_every_n_steps / sample_every_n_epochs / sample_at_first not set)")
-    else:
-        by = {}
-        for s in schedule.samples:
-            by.setdefault(s.when, []).append(s)
-        if "first" in by:
-            add("  before training (sample_at_first): step 0")
-        if "step" in by:
-            add(f"  every {schedule.args.get('sample_every_n_steps')} steps: steps "
-                f"{_list_steps([s.step for s in by['step']])}")
-        if "epoch" in by:
-            add(f"  every {schedule.args.get('sample_every_n_epochs')} epochs: after epochs "
-                f"{_list_steps([s.epoch for s in by['epoch']])} (steps "
-                f"{_list_steps([s.step for s in by['epoch']], 6)})")
-
+    lines.extend((samples or samples_lines)(schedule))
     add("")
     lr = schedule.lr
     if lr is None:
@@ -201,7 +205,30 @@ def to_text(schedule: Schedule, *, unicode: bool = True, width: int = CHART_WIDT
         add("")
         for note in dict.fromkeys(notes):
             add(f"note: {note}")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def samples_lines(schedule: Schedule) -> list[str]:
+    lines: list[str] = []
+    add = lines.append
+    add("")
+    add("Samples")
+    if not schedule.samples:
+        add("  none (sample_every_n_steps / sample_every_n_epochs / sample_at_first not set)")
+    else:
+        by = {}
+        for s in schedule.samples:
+            by.setdefault(s.when, []).append(s)
+        if "first" in by:
+            add("  before training (sample_at_first): step 0")
+        if "step" in by:
+            add(f"  every {schedule.args.get('sample_every_n_steps')} steps: steps "
+                f"{_list_steps([s.step for s in by['step']])}")
+        if "epoch" in by:
+            add(f"  every {schedule.args.get('sample_every_n_epochs')} epochs: after epochs "
+                f"{_list_steps([s.epoch for s in by['epoch']])} (steps "
+                f"{_list_steps([s.step for s in by['epoch']], 6)})")
+    return lines
 
 
 def chart(schedule: Schedule, *, width: int = CHART_WIDTH, height: int = CHART_HEIGHT,
@@ -215,25 +242,34 @@ def chart(schedule: Schedule, *, width: int = CHART_WIDTH, height: int = CHART_H
         return []
     index = max(range(len(lr.groups)), key=lambda i: max(row[i] for row in lr.per_step))
     values = [row[index] for row in lr.per_step]
-    top = max(values) or 1.0
+    top = max(values)
+    if not top > 0:
+        top = 1.0
     cols = min(width, S)
 
     def col_of(step: int) -> int:
         return min(cols - 1, (step - 1) * cols // S)
 
-    # each column shows the mean LR of its steps
+    # each column shows the mean LR of its steps, as a fraction of the top (no sum of values
+    # near the float maximum overflows; a negative LR shows as empty)
     sums = [0.0] * cols
     counts = [0] * cols
     for k, v in enumerate(values, start=1):
         c = col_of(k)
-        sums[c] += v
+        sums[c] += v / top
         counts[c] += 1
     means = [sums[i] / counts[i] if counts[i] else 0.0 for i in range(cols)]
-    levels = [round(m / top * height * 8) for m in means]
+    levels = [round(max(0.0, min(1.0, m)) * height * 8) for m in means]
     label_w = 9
-    others = [g for i, g in enumerate(lr.groups) if i != index]
-    out = [f"  LR of {lr.groups[index]}" + (f" ({', '.join(others)}: the same curve, scaled to "
-                                            f"{'their' if len(others) > 1 else 'its'} base LR)" if others else "")]
+    same = [g for i, g in enumerate(lr.groups) if i != index and [row[i] for row in lr.per_step] == values]
+    scaled = [g for i, g in enumerate(lr.groups) if i != index and g not in same]
+    said = []
+    if same:
+        said.append(f"{', '.join(same)}: identical")
+    if scaled:
+        said.append(f"{', '.join(scaled)}: the same curve, scaled to "
+                    f"{'their' if len(scaled) > 1 else 'its'} base LR")
+    out = [f"  LR of {lr.groups[index]}" + (f" ({'; '.join(said)})" if said else "")]
     for row in range(height, 0, -1):
         label = _lr_text(top) if row == height else ("0" if row == 1 else "")
         line = []

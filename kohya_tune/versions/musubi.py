@@ -60,7 +60,7 @@ def script_architecture(script: str, args: dict) -> tuple[Architecture, str]:
         value = rule["default"]
     if rule.get("lower") and isinstance(value, str):
         value = value.lower()
-    short = rule["map"].get(value)
+    short = rule["map"].get(value) if isinstance(value, str) else None
     if short is None:
         raise ValueError(f"{rule['arg']} = {value!r} is not one of {', '.join(sorted(rule['map']))}")
     return architecture(short), f"{script} with {rule['arg']} = {value!r} ({entry['source']})"
@@ -87,3 +87,28 @@ def extensions(kind: str) -> list[str]:
 
 def number(name: str):
     return data()[name]["value"]
+
+
+def schedule() -> dict:
+    """What the training loop does with the LR, checkpoints, states and samples (data "schedule")."""
+    return data()["schedule"]
+
+
+def schedule_script(script: str) -> dict:
+    """The loop facts of a script: a network script runs trainer_base's loop; the full fine-tune
+    scripts have their own entries."""
+    table = schedule()["scripts"]
+    if script_kind(script) == "network":
+        return dict(table["network"])
+    return dict(table[script])
+
+
+def control_count_per_image(short: str, fp_1f_clean_indices) -> int | None:
+    """The control images each image needs (None: any number), as ImageDataset gives it to its
+    datasource (data "control_count_per_image")."""
+    rule = data()["control_count_per_image"]
+    if short in rule["none"]:
+        return None
+    if short in rule["from_fp_1f_clean_indices"] and fp_1f_clean_indices is not None:
+        return len(fp_1f_clean_indices)
+    return rule["default"]

@@ -474,3 +474,44 @@ class MusubiCacheOutOfDate(Rule):
                 yield ctx.diagnostic(self, f"the cache folder {dr.cache_directory} is out of date: "
                                            + "; ".join(parts) + "; run the caching scripts again",
                                      keypath=dr.params.keypath, doc=s.dataset_doc)
+
+
+class MusubiOutputUnset(Rule):
+    """`output_dir` or `output_name` left out of a musubi-tuner training config.
+
+    Neither has a default (training/parser_common.py:605-614). Without `output_dir` the first
+    checkpoint save (or sample, with sample_prompts) joins None into a path and the run stops with
+    "TypeError: expected str, bytes or os.PathLike object, not NoneType" (trainer_base.py:834,
+    1939): nothing is saved. Without `output_name` the checkpoints are named
+    `None-000001.safetensors` (utils/train_utils.py:17-24, 84-89), and after the last step the
+    final save computes `output_name + ".safetensors"` and stops with a TypeError (:92-93): the
+    finished LoRA is never written. (A `--output_dir` / `--output_name` given on the command line
+    next to `--config_file` fills them.) `kohya-tune schedule` shows where the run stops.
+
+    Bad:
+
+        max_train_epochs = 16
+
+    Fixed:
+
+        max_train_epochs = 16
+        output_dir = "output"
+        output_name = "my_lora"
+    """
+    code = "KT912"
+    name = "musubi-output-unset"
+    severity = "warning"
+    summary = "output_dir or output_name not set: the run fails at its first or its final save"
+    kinds = frozenset({documents.MUSUBI_ARGS})
+
+    def check(self, ctx):
+        s = setup(ctx)
+        missing = [k for k in ("output_dir", "output_name") if s.args.get(k) is None]
+        if "output_dir" in missing:
+            yield ctx.diagnostic(self, "output_dir is not set and musubi-tuner has no default: unless the command "
+                                       "line gives --output_dir, the first checkpoint save fails with TypeError "
+                                       "and nothing is saved; set output_dir")
+        if "output_name" in missing:
+            yield ctx.diagnostic(self, "output_name is not set: checkpoints are named None-000001.safetensors and "
+                                       "the final save fails with TypeError after the last step, so the finished "
+                                       "model is never written; set output_name")
